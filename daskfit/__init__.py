@@ -1,0 +1,30 @@
+"""daskfit: linear models on data larger than one process, with Dask.
+
+Estimators mirror scikit-learn's (same names, parameters and fitted
+attributes); each fit maps one fused kernel over the row chunks of a Dask
+array and tree-reduces the partial sums on the current Dask cluster.
+"""
+
+from ._cluster import connect
+from .estimators import (
+    ElasticNet,
+    Lasso,
+    LinearRegression,
+    LogisticRegression,
+    PoissonRegressor,
+    Ridge,
+)
+from .solvers import FitResult
+
+__all__ = [
+    "ElasticNet",
+    "FitResult",
+    "Lasso",
+    "LinearRegression",
+    "LogisticRegression",
+    "PoissonRegressor",
+    "Ridge",
+    "connect",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,321 @@
+"""Turn user input into row-chunked Dask arrays, checking metadata eagerly.
+
+Everything that can be known without reading data (ndim, dtype, shapes,
+chunk layout, column types) is checked here, before any work. Everything that
+needs the values (finiteness, labels, counts, per-chunk row counts when a Dask
+DataFrame does not know them) is checked by the engine inside the first data
+pass, never in a pass of its own.
+
+Error messages follow scikit-learn's wording where scikit-learn has one, show
+shapes and chunks (never data) and say how to fix the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+from sklearn.utils.validation import column_or_1d, validate_data
+
+__all__ = ["ChunkedData", "as_chunked", "is_dask_collection", "target_chunks"]
+
+# A NumPy input is cut into chunks of about this many bytes when it goes to a
+# cluster: small enough that every worker thread gets several chunks, large
+# enough that per-task overhead (~1 ms) stays far below per-chunk work.
+NUMPY_CHUNK_BYTES = 64 * 2**20
+
+
+def _is_dask_dataframe(obj) -> bool:
+    import dask.dataframe as dd
+
+    return isinstance(obj, (dd.DataFrame, dd.Series))
+
+
+def is_dask_collection(obj) -> bool:
+    """True for Dask arrays, DataFrames and Series."""
+    return isinstance(obj, da.Array) or _is_dask_dataframe(obj)
+
+
+@dataclass
+class ChunkedData:
+    """Row-chunked design matrix, target and weights ready for the engine.
+
+    ``X`` has exactly one column chunk; ``y`` and ``sample_weight`` (when not
+    ``None``) have the same number of row chunks as ``X``. Row chunk sizes may
+    be unknown (NaN) for Dask DataFrame input; the engine then checks that the
+    chunks of ``X``, ``y`` and weights line up inside the first pass.
+    """
+
+    X: da.Array
+    y: da.Array | None
+    sample_weight: da.Array | None
+    is_lazy: bool
+    feature_names: np.ndarray | None = None
+    notes: list = field(default_factory=list)
+
+    @property
+    def n_chunks(self) -> int:
+        return self.X.numblocks[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def chunks_known(self) -> bool:
+        return not any(np.isnan(c) for c in self.X.chunks[0])
+
+
+def _numpy_chunks(n_rows, row_bytes, n_chunks_hint):
+    if n_chunks_hint is None:
+        n_chunks_hint = max(1, int(np.ceil(n_rows * row_bytes / NUMPY_CHUNK_BYTES)))
+    n_chunks_hint = max(1, min(n_chunks_hint, n_rows))
+    return int(np.ceil(n_rows / n_chunks_hint))
+
+
+def _check_dask_array_X(X, name):
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array, got {X.ndim}D array instead: {name} has shape {X.shape} "
+            f"and chunks {X.chunks}. Reshape your data either using X.reshape(-1, 1) "
+            "if your data has a single feature or X.reshape(1, -1) if it contains a "
+            "single sample."
+        )
+    _check_dtype(X.dtype, name)
+    if X.shape[1] == 0:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
+        )
+    if not np.isnan(X.shape[0]) and X.shape[0] == 0:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required."
+        )
+    if np.isnan(X.shape[1]):
+        raise ValueError(
+            f"{name} has an unknown number of columns (chunks {X.chunks}). "
+            "Compute the chunk sizes first, e.g. X.compute_chunk_sizes()."
+        )
+
+
+def _check_dtype(dtype, name):
+    if dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {dtype}.")
+    if dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} has dtype {dtype}, but numeric data is required. Convert or "
+            "encode it first, e.g. X.astype('float64'), or one-hot encode the "
+            "categorical columns."
+        )
+
+
+def _float_dtype(dtype):
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def _dask_frame_to_array(df, name):
+    """Dask DataFrame -> float Dask array with unknown row chunks."""
+    bad = [
+        f"{col!r} ({dtype})"
+        for col, dtype in df.dtypes.items()
+        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+        or pd.api.types.is_complex_dtype(dtype)
+    ]
+    if bad:
+        raise ValueError(
+            f"{name} has non-numeric column(s) {', '.join(sorted(bad))}. Encode them "
+            "first (for example dask.dataframe's get_dummies after .categorize()) or "
+            "drop them."
+        )
+    if len(df.columns) == 0:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape=(?, 0)) while a minimum of 1 is required."
+        )
+    dtypes = {np.dtype(d) for d in df.dtypes}
+    dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float64)
+    dtype = _float_dtype(dtype)
+    arr = df.to_dask_array(lengths=False)
+    return arr.astype(dtype) if arr.dtype != dtype else arr
+
+
+def _as_dask_X(estimator, X, reset, n_chunks_hint):
+    """Return (dask X, feature_names, is_lazy)."""
+    if _is_dask_dataframe(X):
+        import dask.dataframe as dd
+
+        if isinstance(X, dd.Series):
+            raise ValueError(
+                "Expected 2D array, got a Dask Series for X instead. Use X.to_frame() "
+                "if your data has a single feature."
+            )
+        names = np.asarray(X.columns, dtype=object)
+        arr = _dask_frame_to_array(X, "X")
+        return arr, names, True
+    if isinstance(X, da.Array):
+        _check_dask_array_X(X, "X")
+        dtype = _float_dtype(X.dtype)
+        if X.dtype != dtype:
+            X = X.astype(dtype)
+        if X.numblocks[1] != 1:
+            # Row-parallel solvers need whole rows per task; merging column
+            # blocks is cheap and is fused into the persisted data.
+            X = X.rechunk({1: -1})
+        return X, None, True
+    # In memory: scikit-learn's own validation gives its exact messages and
+    # handles feature_names_in_ / n_features_in_. Finiteness is left to the
+    # first data pass so that validation costs no pass of its own.
+    Xn = validate_data(
+        estimator,
+        X,
+        reset=reset,
+        ensure_all_finite=False,
+        dtype=[np.float64, np.float32],
+        accept_sparse=False,
+    )
+    names = getattr(estimator, "feature_names_in_", None) if reset else None
+    rows = _numpy_chunks(Xn.shape[0], Xn.shape[1] * Xn.itemsize, n_chunks_hint)
+    return da.from_array(Xn, chunks=(rows, -1)), names, False
+
+
+def target_chunks(X):
+    return X.chunks[0]
+
+
+def _as_dask_vector(v, X, name, numeric):
+    """Align a target or weight vector with the row chunks of ``X``."""
+    chunks = X.chunks[0]
+    known = not any(np.isnan(c) for c in chunks)
+    if _is_dask_dataframe(v):
+        import dask.dataframe as dd
+
+        if isinstance(v, dd.DataFrame):
+            if len(v.columns) != 1:
+                raise ValueError(
+                    f"{name} should be a 1d array, got a Dask DataFrame with "
+                    f"{len(v.columns)} columns instead."
+                )
+            v = v[v.columns[0]]
+        v = v.to_dask_array(lengths=False)
+    if isinstance(v, da.Array):
+        if v.ndim == 2 and v.shape[1] == 1:
+            v = v[:, 0]
+        if v.ndim != 1:
+            raise ValueError(f"{name} should be a 1d array, got an array of shape {v.shape} instead.")
+        if numeric:
+            _check_dtype(v.dtype, name)
+        if v.chunks[0] == chunks:
+            return v
+        v_known = not any(np.isnan(c) for c in v.chunks[0])
+        if known and v_known:
+            if v.shape[0] != X.shape[0]:
+                raise ValueError(
+                    f"Found input variables with inconsistent numbers of samples: "
+                    f"[{X.shape[0]}, {v.shape[0]}] (X and {name})."
+                )
+            return v.rechunk((chunks,))
+        if v.numblocks[0] == X.numblocks[0]:
+            # Same partitioning, sizes unknown: lengths are compared in the first pass.
+            return v
+        raise ValueError(
+            f"X and {name} are chunked differently and the chunk sizes are unknown "
+            f"(X row chunks: {chunks}, {name} chunks: {v.chunks[0]}), so they cannot be "
+            "aligned. Take both from the same Dask DataFrame, or call "
+            "to_dask_array(lengths=True) on both."
+        )
+    # In memory.
+    arr = np.asarray(v) if not isinstance(v, (pd.Series, pd.DataFrame)) else v.to_numpy()
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = column_or_1d(arr, warn=True)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} should be a 1d array, got an array of shape {arr.shape} instead.")
+    if numeric:
+        if arr.dtype.kind == "O":
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{name} must be numeric: {exc}") from None
+        _check_dtype(arr.dtype, name)
+    if not known:
+        raise ValueError(
+            f"X has unknown row chunk sizes ({chunks}) but {name} is in memory, so they "
+            "cannot be aligned. Call to_dask_array(lengths=True) on X, or pass "
+            f"{name} as a column of the same Dask DataFrame."
+        )
+    if arr.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"Found input variables with inconsistent numbers of samples: "
+            f"[{X.shape[0]}, {arr.shape[0]}] (X and {name})."
+        )
+    return da.from_array(arr, chunks=(chunks,))
+
+
+def as_chunked(
+    estimator,
+    X,
+    y=None,
+    sample_weight=None,
+    *,
+    reset=True,
+    y_numeric=True,
+    n_chunks_hint=None,
+):
+    """Validate metadata and return a :class:`ChunkedData`.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        Used for scikit-learn's messages and for ``n_features_in_`` /
+        ``feature_names_in_`` bookkeeping (set when ``reset`` is true).
+    X : array-like, pandas DataFrame, Dask array or Dask DataFrame
+        Of shape (n_samples, n_features).
+    y : array-like of shape (n_samples,), optional
+    sample_weight : array-like of shape (n_samples,), optional
+    reset : bool
+        True in ``fit`` (record the features), False in ``predict``
+        (check them against the fitted ones).
+    y_numeric : bool
+        Regressors require a numeric target; classifiers accept any labels.
+    n_chunks_hint : int, optional
+        How many row chunks to cut an in-memory input into.
+    """
+    if y is None and reset and sample_weight is not None:
+        raise ValueError("sample_weight was given without y.")
+    Xd, names, lazy = _as_dask_X(estimator, X, reset, n_chunks_hint)
+    if lazy:
+        _record_features(estimator, Xd.shape[1], names, reset)
+    yd = None if y is None else _as_dask_vector(y, Xd, "y", y_numeric)
+    wd = None
+    if sample_weight is not None:
+        if np.isscalar(sample_weight):
+            sample_weight = None if sample_weight == 1 else sample_weight
+        if sample_weight is not None and np.isscalar(sample_weight):
+            wd = da.full_like(yd, float(sample_weight), dtype=np.float64) if yd is not None else None
+        elif sample_weight is not None:
+            wd = _as_dask_vector(sample_weight, Xd, "sample_weight", True)
+            if wd.dtype != np.float64:
+                wd = wd.astype(np.float64)
+    return ChunkedData(Xd, yd, wd, is_lazy=lazy, feature_names=names)
+
+
+def _record_features(estimator, n_features, names, reset):
+    """n_features_in_ / feature_names_in_ for Dask input (validate_data does NumPy)."""
+    if reset:
+        estimator.n_features_in_ = int(n_features)
+        if names is not None and all(isinstance(n, str) for n in names):
+            estimator.feature_names_in_ = names
+        elif hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        return
+    expected = getattr(estimator, "n_features_in_", None)
+    if expected is not None and n_features != expected:
+        raise ValueError(
+            f"X has {n_features} features, but {type(estimator).__name__} is expecting "
+            f"{expected} features as input."
+        )
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is not None and names is not None and list(fitted) != list(names):
+        raise ValueError(
+            "The feature names should match those that were passed during fit. "
+            f"Fitted with {list(fitted)}, got {list(names)}."
+        )

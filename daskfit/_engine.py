@@ -1,0 +1,207 @@
+"""The engine: the only place that builds Dask graphs for fitting.
+
+One call to :meth:`Engine.reduce` is one *pass* over the data: a kernel is
+mapped over every row chunk and the partial dicts are tree-reduced with
+``split_every`` children per node, in the style of ``dask.array.reduction``'s
+chunk / combine / aggregate. The coefficient vector is a literal inside the
+task (a few KB), never a scattered future, so a lost worker costs only a
+recompute. Task keys start with ``daskfit-<what>`` so the dashboard's task
+stream shows the structure of a fit.
+
+The engine counts passes; tests wrap it to assert the cost of a fit.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+import dask
+import numpy as np
+from dask.delayed import Delayed
+from dask.highlevelgraph import HighLevelGraph
+
+from ._kernels import combine
+
+__all__ = ["Engine", "current_client", "DEFAULT_SPLIT_EVERY"]
+
+#: Children per node of the reduction tree. 8 keeps the tree shallow
+#: (3 levels for 512 chunks) while each combine stays a handful of small sums.
+DEFAULT_SPLIT_EVERY = 8
+
+#: Persist only when the data takes less than this share of cluster memory:
+#: the rest is needed for the per-chunk temporaries of the kernels.
+PERSIST_MEMORY_FRACTION = 0.5
+
+
+def current_client():
+    """The default distributed ``Client`` if one exists, else ``None``."""
+    try:
+        from distributed import default_client
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+class DataError(ValueError):
+    """Bad input found inside a data pass (NaN, misaligned chunks, ...)."""
+
+
+class Engine:
+    """Map a kernel over row chunks and tree-reduce; count the passes.
+
+    Parameters
+    ----------
+    data : ChunkedData
+        Row-chunked ``X``, ``y`` and ``sample_weight``.
+    split_every : int, default=8
+        Fan-in of the reduction tree.
+    persist : {"auto", True, False}, default="auto"
+        Read the data into (cluster) memory once before the first pass.
+        ``"auto"`` persists lazy inputs when they fit in
+        ``PERSIST_MEMORY_FRACTION`` of the memory available and the solver
+        makes more than one pass.
+    client : distributed.Client, optional
+        Defaults to the current client; without one, Dask's local
+        schedulers run the passes.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np
+    >>> from daskfit._data import ChunkedData
+    >>> from daskfit._kernels import moments_chunk
+    >>> X = da.from_array(np.arange(12.0).reshape(6, 2), chunks=(2, 2))
+    >>> y = da.from_array(np.arange(6.0), chunks=2)
+    >>> engine = Engine(ChunkedData(X, y, None, is_lazy=True))
+    >>> engine.reduce(moments_chunk, None, "gram")["n"], engine.passes
+    (6, 1)
+    """
+
+    def __init__(self, data, *, split_every=DEFAULT_SPLIT_EVERY, persist="auto", client=None):
+        if not isinstance(split_every, int) or split_every < 2:
+            raise ValueError(f"split_every must be an integer >= 2, got {split_every!r}.")
+        self.data = data
+        self.split_every = split_every
+        self.client = client if client is not None else current_client()
+        self.persist = persist
+        self.passes = 0
+        self.persisted = False
+        self.persist_reason = "not decided yet"
+        self.chunk_rows = None
+
+    # ------------------------------------------------------------- persist
+    def prepare(self, expected_passes):
+        """Decide whether to persist, and do it once (before the first pass)."""
+        data = self.data
+        nbytes = data.X.nbytes if data.chunks_known else math.nan
+        if self.persist is False:
+            self.persist_reason = "persist=False: streaming from the source every pass"
+            return
+        if self.persist == "auto":
+            if not data.is_lazy and self.client is None:
+                self.persist_reason = "in-memory NumPy input, local scheduler: nothing to persist"
+                return
+            if expected_passes <= 1:
+                self.persist_reason = "one-pass solver: streaming is cheaper than persisting"
+                return
+            budget = PERSIST_MEMORY_FRACTION * self._memory_available()
+            if not (nbytes <= budget):
+                size = "unknown size" if math.isnan(nbytes) else f"{nbytes / 2**20:.0f} MiB"
+                self.persist_reason = (
+                    f"data ({size}) exceeds {PERSIST_MEMORY_FRACTION:.0%} of memory "
+                    f"({budget / 2**20:.0f} MiB): streaming from the source every pass"
+                )
+                return
+        arrays = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
+        if self.client is not None:
+            persisted = self.client.persist(arrays)
+        else:
+            persisted = dask.persist(*arrays, scheduler="threads")
+        it = iter(persisted)
+        data.X = next(it)
+        data.y = next(it) if data.y is not None else None
+        data.sample_weight = next(it) if data.sample_weight is not None else None
+        self.persisted = True
+        self.persist_reason = (
+            f"persisted once ({'cluster' if self.client else 'local'} memory)"
+            if self.persist == "auto"
+            else "persist=True"
+        )
+
+    def _memory_available(self):
+        if self.client is not None:
+            info = self.client.scheduler_info(n_workers=-1)["workers"].values()
+            return float(sum(w.get("memory_limit", 0) or 0 for w in info))
+        import psutil
+
+        return float(psutil.virtual_memory().available)
+
+    # ------------------------------------------------------------- reduce
+    def graph(self, kernel, spec, label):
+        """The Dask graph of one pass; returns a ``Delayed`` for the result."""
+        data = self.data
+        token = uuid.uuid4().hex
+        name = f"daskfit-{label}-{token}"
+        xkeys = [row[0] for row in data.X.__dask_keys__()]
+        ykeys = data.y.__dask_keys__() if data.y is not None else [None] * len(xkeys)
+        wkeys = (
+            data.sample_weight.__dask_keys__()
+            if data.sample_weight is not None
+            else [None] * len(xkeys)
+        )
+        layer = {
+            (name, i): (kernel, i, xk, yk, wk, spec)
+            for i, (xk, yk, wk) in enumerate(zip(xkeys, ykeys, wkeys))
+        }
+        level = [(name, i) for i in range(len(xkeys))]
+        depth = 0
+        combine_name = f"daskfit-{label}-combine-{token}"
+        while len(level) > 1:
+            nxt = []
+            for j in range(0, len(level), self.split_every):
+                key = (combine_name, depth, j // self.split_every)
+                layer[key] = (combine, level[j:j + self.split_every])
+                nxt.append(key)
+            level = nxt
+            depth += 1
+        layer[name] = (combine, level)
+        deps = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
+        hlg = HighLevelGraph.from_collections(name, layer, dependencies=deps)
+        return Delayed(name, hlg), depth + 1
+
+    def reduce(self, kernel, spec, label):
+        """Run one pass and return the merged partial dict.
+
+        Raises
+        ------
+        DataError
+            If a chunk reported bad input (first bad chunk named).
+        FloatingPointError
+            If a chunk overflowed without bad input: the solver diverged.
+        """
+        delayed, _ = self.graph(kernel, spec, label)
+        if self.client is not None:
+            result = self.client.compute(delayed).result()
+        else:
+            scheduler = "sync" if self.data.n_chunks == 1 else "threads"
+            (result,) = dask.compute(delayed, scheduler=scheduler)
+        self.passes += 1
+        if "chunk_rows" in result:
+            rows = result.pop("chunk_rows")
+            self.chunk_rows = tuple(rows[i] for i in sorted(rows))
+        errors = sorted(result.get("errors", []), key=lambda e: e[0])
+        if errors:
+            index, message = errors[0]
+            where = f" (first found in row chunk {index} of {self.data.n_chunks})"
+            if message == "overflow":
+                raise FloatingPointError(
+                    "The objective or its gradient overflowed to inf/NaN"
+                    f"{where} although the input is finite: the solver diverged. "
+                    "Standardise the features, increase the regularisation, or use "
+                    "solver='newton' or 'lbfgs'."
+                )
+            raise DataError(message + where)
+        return result

@@ -1,0 +1,360 @@
+"""Per-chunk kernels and the rules that merge their partial results.
+
+Each kernel reads one row chunk ``(X, y, w)`` and returns a dict of partial
+sums; :func:`combine` merges a list of such dicts, key by key, and is applied
+as a tree by the engine. Kernels never raise on bad data: they report it under
+``"errors"`` (with the chunk index) so that the client can raise one clear
+error naming the first bad chunk.
+
+Kernels compute in the dtype of ``X`` for the heavy products (so float32 data
+moves half the bytes) and return float64 sums.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+__all__ = ["EvalSpec", "combine", "evaluate_chunk", "class_stats_chunk", "moments_chunk", "qr_chunk"]
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """What one evaluation pass computes. Embedded in every task of the pass.
+
+    ``theta`` is the client's coefficient vector: it travels inside the
+    graph (a few hundred bytes), never through ``scatter``.
+    """
+
+    loss: object
+    theta: np.ndarray
+    n_features: int
+    n_outputs: int
+    fit_intercept: bool
+    classes: np.ndarray | None
+    order: int  # 0: value, 1: value and gradient, 2: and Hessian
+    checks: bool
+
+
+def _quiet(kernel):
+    """Run a kernel without NumPy's floating-point warnings.
+
+    Kernels check their own results for inf/NaN and report them as errors
+    naming the chunk, so NumPy's RuntimeWarnings would only be noise.
+    """
+
+    @functools.wraps(kernel)
+    def wrapper(*args):
+        with np.errstate(all="ignore"):
+            return kernel(*args)
+
+    return wrapper
+
+
+def unpack(theta, n_features, n_outputs, fit_intercept):
+    """theta -> (coef of shape (p,) or (p, K), intercept scalar or (K,))."""
+    width = n_features + int(fit_intercept)
+    if n_outputs == 1:
+        coef = theta[:n_features]
+        intercept = theta[n_features] if fit_intercept else 0.0
+        return coef, intercept
+    block = theta.reshape(n_outputs, width)
+    coef = block[:, :n_features].T
+    intercept = block[:, n_features] if fit_intercept else np.zeros(n_outputs)
+    return coef, intercept
+
+
+def _pack_gradient(gx, gb, fit_intercept):
+    """(p,)/(p,K) and scalar/(K,) gradient pieces -> flat theta layout."""
+    if gx.ndim == 1:
+        return np.concatenate([gx, [gb]]) if fit_intercept else gx
+    blocks = np.vstack([gx, gb[None, :]]) if fit_intercept else gx
+    return blocks.T.ravel()
+
+
+def weighted_gram(X, d, fit_intercept, nonnegative):
+    """``[X, 1]^T diag(d) [X, 1]`` (without the 1 column when no intercept)."""
+    if nonnegative:
+        Xs = X * np.sqrt(d, dtype=X.dtype)[:, None]
+        gram = (Xs.T @ Xs).astype(np.float64)  # symmetric product: BLAS syrk
+    else:
+        gram = ((X * d[:, None].astype(X.dtype)).T @ X).astype(np.float64)
+    if not fit_intercept:
+        return gram
+    p = X.shape[1]
+    out = np.empty((p + 1, p + 1))
+    out[:p, :p] = gram
+    col = (X.T @ d.astype(X.dtype)).astype(np.float64)
+    out[:p, p] = col
+    out[p, :p] = col
+    out[p, p] = d.sum()
+    return out
+
+
+def _check_lengths(index, X, y, w):
+    errors = []
+    n = X.shape[0]
+    for name, v in (("y", y), ("sample_weight", w)):
+        if v is not None and v.shape[0] != n:
+            errors.append(
+                (index, f"Row chunk {index} of X has {n} rows but the matching chunk of "
+                 f"{name} has {v.shape[0]}: X and {name} are not aligned. Take both from "
+                 "the same Dask DataFrame, or call to_dask_array(lengths=True) on both.")
+            )
+    return errors
+
+
+def diagnose_chunk(index, X, y, w):
+    """Explain a non-finite partial result: bad input, or numerical overflow."""
+    for name, v in (("X", X), ("y", y), ("sample_weight", w)):
+        if v is None or v.dtype.kind not in "fc":
+            continue
+        if np.isnan(v).any():
+            return (index, f"Input {name} contains NaN.")
+        if np.isinf(v).any():
+            return (index, f"Input {name} contains infinity or a value too large for {v.dtype!r}.")
+    return (index, "overflow")
+
+
+def _basic_checks(index, X, y, w, out):
+    errors = _check_lengths(index, X, y, w)
+    if errors:
+        out["errors"] = errors
+        return False
+    if w is not None:
+        neg = int((w < 0).sum())
+        if neg:
+            out["errors"] = [(index, "Negative values in data passed to sample_weight.")]
+            return False
+    return True
+
+
+@_quiet
+def evaluate_chunk(index, X, y, w, spec: EvalSpec):
+    """Loss sum, gradient sum and Hessian sum of one row chunk."""
+    n = X.shape[0]
+    out = {"n": n, "chunk_rows": {index: n}}
+    if spec.checks and not _basic_checks(index, X, y, w, out):
+        return out
+    loss = spec.loss
+    coef, intercept = unpack(spec.theta, spec.n_features, spec.n_outputs, spec.fit_intercept)
+    yenc = loss.encode(y, spec.classes)
+    if spec.checks and n:
+        out["y_min"], out["y_max"] = float(np.min(yenc)), float(np.max(yenc))
+    raw = (X @ coef.astype(X.dtype)).astype(np.float64) + intercept
+    sw = float(n if w is None else w.sum())
+    out["sw"] = sw
+    if spec.order == 0:
+        lv = loss.value(yenc, raw)
+        out["loss"] = float(lv.sum() if w is None else w @ lv)
+    else:
+        lv, g, h = loss.derivatives(yenc, raw, hessian=spec.order >= 2)
+        out["loss"] = float(lv.sum() if w is None else w @ lv)
+        wg = g if w is None else (g * (w if g.ndim == 1 else w[:, None]))
+        gx = (X.T @ wg.astype(X.dtype)).astype(np.float64)
+        out["grad"] = _pack_gradient(gx, wg.sum(axis=0), spec.fit_intercept)
+        if spec.order >= 2:
+            out["hess"] = _hessian(X, h, w, spec)
+    finite = np.isfinite(out["loss"]) and (spec.order == 0 or np.isfinite(out["grad"]).all())
+    if not finite:
+        out["errors"] = [diagnose_chunk(index, X, y, w)]
+    return out
+
+
+def _hessian(X, h, w, spec):
+    if spec.n_outputs == 1:
+        d = h if w is None else h * w
+        return weighted_gram(X, d, spec.fit_intercept, nonnegative=True)
+    # Multinomial: block (k, l) weights rows by p_k (delta_kl - p_l).
+    p = h
+    K = spec.n_outputs
+    width = spec.n_features + int(spec.fit_intercept)
+    H = np.empty((K * width, K * width))
+    ww = 1.0 if w is None else w
+    for k in range(K):
+        for j in range(k, K):
+            d = ww * p[:, k] * ((k == j) - p[:, j])
+            block = weighted_gram(X, d, spec.fit_intercept, nonnegative=(k == j))
+            H[k * width:(k + 1) * width, j * width:(j + 1) * width] = block
+            H[j * width:(j + 1) * width, k * width:(k + 1) * width] = block.T
+    return H
+
+
+@_quiet
+def class_stats_chunk(index, X, y, w, spec: EvalSpec):
+    """Per-label weight and weighted feature sums; optionally the weighted gram.
+
+    This is a classifier's first pass: it discovers the label set and carries
+    everything needed for the loss, gradient and Hessian at ``theta = 0``, so
+    label discovery costs no pass of its own.
+    """
+    n = X.shape[0]
+    out = {"n": n, "chunk_rows": {index: n}}
+    if not _basic_checks(index, X, y, w, out):
+        return out
+    labels, codes = np.unique(y, return_inverse=True)
+    ww = np.ones(n) if w is None else w
+    onehot = np.zeros((n, len(labels)))
+    onehot[np.arange(n), codes] = ww
+    sx = (X.T @ onehot.astype(X.dtype)).astype(np.float64)  # (p, n_labels)
+    out["class_stats"] = {
+        lab: (float(onehot[:, i].sum()), sx[:, i]) for i, lab in enumerate(labels.tolist())
+    }
+    out["sw"] = float(ww.sum())
+    if spec.order >= 2:
+        out["gram"] = weighted_gram(X, ww, spec.fit_intercept, nonnegative=True)
+    finite = np.isfinite(sx).all() and (spec.order < 2 or np.isfinite(out["gram"]).all())
+    if not finite:
+        out["errors"] = [diagnose_chunk(index, X, None, w)]
+    return out
+
+
+@_quiet
+def moments_chunk(index, X, y, w, spec: EvalSpec):
+    """Weighted means and *centred* cross products of one chunk.
+
+    Centring by the chunk's own mean before the product keeps the sums
+    accurate when features have large means (Longley- or Wampler-like data);
+    chunks are merged with Chan's parallel formula in :func:`_merge_moments`.
+    """
+    n = X.shape[0]
+    out = {"n": n, "chunk_rows": {index: n}}
+    if not _basic_checks(index, X, y, w, out):
+        return out
+    if n == 0:
+        out["moments"] = None
+        out["sw"] = 0.0
+        return out
+    ww = None if w is None else w
+    sw = float(n if ww is None else ww.sum())
+    out["sw"] = sw
+    out["y_min"], out["y_max"] = float(np.min(y)), float(np.max(y))
+    if sw == 0:
+        out["moments"] = None
+        return out
+    y = y.astype(np.float64)
+    mx = (X.sum(axis=0, dtype=np.float64) if ww is None else (ww @ X).astype(np.float64)) / sw
+    my = float((y.sum() if ww is None else ww @ y) / sw)
+    Xc = X - mx.astype(X.dtype)
+    yc = y - my
+    if ww is None:
+        Sxx = (Xc.T @ Xc).astype(np.float64)
+        Sxy = (Xc.T @ yc.astype(X.dtype)).astype(np.float64)
+        Syy = float(yc @ yc)
+    else:
+        sq = np.sqrt(ww)
+        Xs = Xc * sq[:, None].astype(X.dtype)
+        ys = yc * sq
+        Sxx = (Xs.T @ Xs).astype(np.float64)
+        Sxy = (Xs.T @ ys.astype(X.dtype)).astype(np.float64)
+        Syy = float(ys @ ys)
+    out["moments"] = (sw, mx, my, Sxx, Sxy, Syy)
+    if not (np.isfinite(Sxx).all() and np.isfinite(Sxy).all() and np.isfinite(Syy)):
+        out["errors"] = [diagnose_chunk(index, X, y, w)]
+    return out
+
+
+@_quiet
+def qr_chunk(index, X, y, w, spec: EvalSpec):
+    """R factor of the chunk-centred, weighted ``[X, y]`` (for tall-skinny QR)."""
+    n = X.shape[0]
+    out = {"n": n}
+    if n == 0:
+        out["qr"] = None
+        return out
+    Z = np.column_stack([X.astype(np.float64), y.astype(np.float64)])
+    ww = np.ones(n) if w is None else w
+    sw = float(ww.sum())
+    if sw == 0:
+        out["qr"] = None
+        return out
+    mean = (ww @ Z) / sw
+    Zc = (Z - mean) * np.sqrt(ww)[:, None]
+    R = scipy.linalg.qr(Zc, mode="r", check_finite=False)[0][: Z.shape[1]]
+    out["qr"] = (sw, mean, R)
+    return out
+
+
+# ---------------------------------------------------------------- merging
+
+
+def _merge_moments(parts):
+    acc = None
+    for part in parts:
+        if part is None:
+            continue
+        if acc is None:
+            acc = part
+            continue
+        wa, ma, mya, Sa, sa, ya = acc
+        wb, mb, myb, Sb, sb, yb = part
+        w = wa + wb
+        dx, dy = mb - ma, myb - mya
+        c = wa * wb / w
+        acc = (
+            w,
+            ma + dx * (wb / w),
+            mya + dy * (wb / w),
+            Sa + Sb + c * np.outer(dx, dx),
+            sa + sb + c * dx * dy,
+            ya + yb + c * dy * dy,
+        )
+    return acc
+
+
+def _merge_qr(parts):
+    acc = None
+    for part in parts:
+        if part is None:
+            continue
+        if acc is None:
+            acc = part
+            continue
+        wa, ma, Ra = acc
+        wb, mb, Rb = part
+        w = wa + wb
+        shift = np.sqrt(wa * wb / w) * (mb - ma)
+        R = scipy.linalg.qr(np.vstack([Ra, Rb, shift]), mode="r", check_finite=False)[0]
+        acc = (w, ma + (mb - ma) * (wb / w), R[: Ra.shape[1]])
+    return acc
+
+
+def _merge_class_stats(parts):
+    out = {}
+    for part in parts:
+        for label, (sw, sx) in part.items():
+            if label in out:
+                out[label] = (out[label][0] + sw, out[label][1] + sx)
+            else:
+                out[label] = (sw, sx)
+    return out
+
+
+def _merge_dicts(parts):
+    out = {}
+    for part in parts:
+        out.update(part)
+    return out
+
+
+_MERGERS = {
+    "errors": lambda parts: [e for p in parts for e in p],
+    "chunk_rows": _merge_dicts,
+    "class_stats": _merge_class_stats,
+    "moments": _merge_moments,
+    "qr": _merge_qr,
+    "y_min": min,
+    "y_max": max,
+}
+
+
+def combine(parts):
+    """Merge a list of partial-result dicts (one tree node of a reduction)."""
+    keys = {}
+    for part in parts:
+        for key in part:
+            keys.setdefault(key, []).append(part[key])
+    return {key: _MERGERS.get(key, sum)(vals) for key, vals in keys.items()}

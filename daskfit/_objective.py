@@ -1,0 +1,301 @@
+"""The objective a solver minimises: weighted mean loss + penalty.
+
+``f(theta) = sum_i w_i loss(y_i, x_i @ coef + intercept) / sum_i w_i + penalty(coef)``
+
+The intercept is the last entry of ``theta`` (per class for the multinomial
+loss, whose ``theta`` is ``(n_classes, n_features + 1)`` flattened by class)
+and is never penalised. A mean rather than a sum makes ``tol`` and step sizes
+independent of ``n_samples`` and of how the data is chunked.
+
+Every evaluation is one pass over the data (loss, gradient and, on request,
+the Hessian come out of the same reduction), and the last evaluation is
+cached so that asking twice for the same point costs nothing.
+
+The *first* pass also validates the data (finiteness, chunk alignment,
+negative weights, label set, target range): it is the evaluation at
+``theta = 0`` with checks switched on, so validation adds no pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.multiclass import type_of_target
+
+from ._engine import DataError
+from ._kernels import EvalSpec, class_stats_chunk, evaluate_chunk, moments_chunk, qr_chunk
+
+__all__ = ["Objective"]
+
+_ORDER = {"value": 0, "grad": 1, "hess": 2}
+
+
+class Objective:
+    """Weighted-mean loss plus penalty over the chunks held by an engine.
+
+    Build it with :meth:`start`, which runs the first (validating) pass.
+
+    Parameters
+    ----------
+    engine : Engine
+    loss : loss object from ``daskfit._losses``
+    penalty_rule : callable
+        ``penalty_rule(sum_of_weights) -> Penalty``; scikit-learn's
+        parameterisations (``Ridge.alpha`` is on the *sum* scale,
+        ``LogisticRegression.C`` multiplies the loss) need the total weight,
+        which the first pass provides.
+    fit_intercept : bool
+    """
+
+    def __init__(self, engine, loss, penalty_rule, fit_intercept):
+        self.engine = engine
+        self.loss = loss
+        self.penalty_rule = penalty_rule
+        self.fit_intercept = fit_intercept
+        self.n_features = engine.data.n_features
+        self.classes = None
+        self.n_outputs = 1
+        self.penalty = None
+        self.sum_weights = None
+        self.n_samples = None
+        self._cache = {}
+        self._moments = None
+
+    # ----------------------------------------------------------- first pass
+    def start(self, needs):
+        """Run the first pass: validate the data and evaluate at ``theta = 0``.
+
+        Parameters
+        ----------
+        needs : {"moments", "grad", "hess"}
+            What the chosen solver needs at the starting point: ``"moments"``
+            (centred X'X, X'y for the normal equations), or the gradient,
+            or the gradient and Hessian.
+        """
+        if needs == "moments":
+            if self.loss.name != "squared":
+                raise ValueError("The normal equations apply to the squared loss only.")
+            result = self.engine.reduce(moments_chunk, None, "gram")
+            self._finish_checks(result)
+            self._moments = result["moments"]
+            return self
+        order = _ORDER[needs]
+        if self.loss.is_classification:
+            spec = self._spec(None, order, checks=True)
+            result = self.engine.reduce(class_stats_chunk, spec, "labels")
+            self._set_classes(result)
+            self._finish_checks(result)
+            self._cache_at_zero(result, order)
+        else:
+            theta0 = np.zeros(self.n_params)
+            result = self.engine.reduce(evaluate_chunk, self._spec(theta0, order, True), "gradient")
+            self._finish_checks(result)
+            self._store(theta0, order, result)
+        return self
+
+    def _finish_checks(self, result):
+        n = result.get("n", 0)
+        if n == 0:
+            raise DataError(
+                f"Found array with 0 sample(s) (shape=(0, {self.n_features})) while a "
+                "minimum of 1 is required."
+            )
+        sw = result.get("sw", 0.0)
+        if not sw > 0:
+            raise DataError(
+                "The sample weights sum to zero: at least one sample needs a positive "
+                "weight."
+            )
+        if "y_min" in result:
+            problem = self.loss.validate_target(result["y_min"], result["y_max"])
+            if problem:
+                raise DataError(problem)
+            if self.loss.name == "poisson" and result["y_max"] <= 0:
+                raise DataError(
+                    "Poisson regression needs a target with a positive sum; every value "
+                    "of y is 0, so the intercept would diverge to -inf."
+                )
+        self.n_samples = int(n)
+        self.sum_weights = float(sw)
+        self.penalty = self.penalty_rule(self.sum_weights)
+
+    def _set_classes(self, result):
+        stats = result.get("class_stats", {})
+        labels = list(stats)
+        if any(isinstance(v, float) and np.isnan(v) for v in labels):
+            raise DataError("Input y contains NaN.")
+        classes = np.array(sorted(labels))
+        kind = type_of_target(classes)
+        if kind not in ("binary", "multiclass"):
+            raise DataError(
+                f"Unknown label type: {kind}. Maybe you are trying to fit a classifier, "
+                "which expects discrete classes on a regression target with continuous "
+                "values."
+            )
+        if len(classes) < 2:
+            raise DataError(
+                "This solver needs samples of at least 2 classes in the data, but the "
+                f"data contains only one class: {classes[0]!r}."
+            )
+        self.classes = classes
+        self.n_outputs = 1 if len(classes) == 2 else len(classes)
+        if self.n_outputs > 1 and self.loss.name == "logistic":
+            from ._losses import LOSSES
+
+            self.loss = LOSSES["multinomial"]
+
+    def _cache_at_zero(self, result, order):
+        """Loss, gradient and Hessian at theta = 0 from the per-class sums.
+
+        At theta = 0 every raw prediction is 0, so the derivative for a row
+        depends only on its class and the Hessian on no label at all.
+        """
+        stats = result["class_stats"]
+        sw = result["sw"]
+        p, K, fi = self.n_features, self.n_outputs, self.fit_intercept
+        width = p + int(fi)
+        theta0 = np.zeros(self.n_params)
+        sx_all = sum(stats[c][1] for c in self.classes)
+        if K == 1:
+            sw_pos, sx_pos = stats[self.classes[1]]
+            grad = 0.5 * sx_all - sx_pos
+            grad_b = 0.5 * sw - sw_pos
+            loss_sum = np.log(2.0) * sw
+            g = np.concatenate([grad, [grad_b]]) if fi else grad
+        else:
+            g = np.zeros((K, width))
+            for k, c in enumerate(self.classes):
+                swk, sxk = stats[c]
+                g[k, :p] = sx_all / K - sxk
+                if fi:
+                    g[k, p] = sw / K - swk
+            g = g.ravel()
+            loss_sum = np.log(K) * sw
+        out = {"loss": loss_sum, "grad": g, "sw": sw}
+        if order >= 2:
+            gram = result["gram"]
+            if K == 1:
+                out["hess"] = 0.25 * gram
+            else:
+                # Softmax Hessian at p = 1/K: (diag(p) - p p^T) kron gram.
+                pk = np.full(K, 1.0 / K)
+                out["hess"] = np.kron(np.diag(pk) - np.outer(pk, pk), gram)
+        self._store(theta0, order, out)
+
+    # ------------------------------------------------------------- layout
+    @property
+    def n_params(self):
+        return self.n_outputs * (self.n_features + int(self.fit_intercept))
+
+    @property
+    def penalised(self):
+        """Boolean mask over theta: True for coefficients, False for intercepts."""
+        width = self.n_features + int(self.fit_intercept)
+        mask = np.ones((self.n_outputs, width), dtype=bool)
+        if self.fit_intercept:
+            mask[:, -1] = False
+        return mask.ravel()
+
+    def hessian_null_basis(self):
+        """Orthonormal directions the multinomial objective is flat along.
+
+        Adding the same constant to every class's intercept (or, with no L2
+        part, every class's coefficient for one feature) leaves the softmax
+        unchanged. ``None`` for single-output losses.
+        """
+        K = self.n_outputs
+        if K == 1:
+            return None
+        width = self.n_features + int(self.fit_intercept)
+        columns = []
+        if self.fit_intercept:
+            columns.append(width - 1)
+        if self.penalty.l2 == 0:
+            columns.extend(range(self.n_features))
+        if not columns:
+            return None
+        V = np.zeros((K * width, len(columns)))
+        for j, col in enumerate(columns):
+            V[col::width, j] = 1.0 / np.sqrt(K)
+        return V
+
+    def _spec(self, theta, order, checks=False):
+        return EvalSpec(
+            loss=self.loss,
+            theta=None if theta is None else np.asarray(theta, dtype=np.float64),
+            n_features=self.n_features,
+            n_outputs=self.n_outputs,
+            fit_intercept=self.fit_intercept,
+            classes=self.classes,
+            order=order,
+            checks=checks,
+        )
+
+    # ------------------------------------------------------------ evaluate
+    def _store(self, theta, order, result):
+        self._cache = {"theta": np.array(theta, copy=True), "order": order, "result": result}
+
+    def _evaluate(self, theta, order):
+        theta = np.asarray(theta, dtype=np.float64)
+        cached = self._cache
+        if cached and cached["order"] >= order and np.array_equal(cached["theta"], theta):
+            return cached["result"]
+        label = ("loss", "gradient", "hessian")[order]
+        result = self.engine.reduce(evaluate_chunk, self._spec(theta, order), label)
+        self._store(theta, order, result)
+        return result
+
+    def smooth_value(self, theta):
+        """Mean loss + smooth (L2) part of the penalty. One pass (or cached)."""
+        r = self._evaluate(theta, 0)
+        return r["loss"] / self.sum_weights + self.penalty.smooth_value(theta, self.penalised)
+
+    def smooth_value_and_grad(self, theta):
+        """Smooth part and its gradient. One pass (or cached)."""
+        r = self._evaluate(theta, 1)
+        mask = self.penalised
+        f = r["loss"] / self.sum_weights + self.penalty.smooth_value(theta, mask)
+        g = r["grad"] / self.sum_weights + self.penalty.smooth_gradient(theta, mask)
+        return f, g
+
+    def value_and_grad(self, theta):
+        """Full objective and gradient (requires a smooth penalty). One pass."""
+        self._require_smooth()
+        return self.smooth_value_and_grad(theta)
+
+    def value_grad_hess(self, theta):
+        """Objective, gradient and Hessian from one pass."""
+        self._require_smooth()
+        r = self._evaluate(theta, 2)
+        mask = self.penalised
+        f = r["loss"] / self.sum_weights + self.penalty.smooth_value(theta, mask)
+        g = r["grad"] / self.sum_weights + self.penalty.smooth_gradient(theta, mask)
+        H = r["hess"] / self.sum_weights
+        H[np.diag_indices_from(H)] += self.penalty.smooth_hessian_diagonal(mask)
+        return f, g, H
+
+    def value(self, theta):
+        """Full objective, L1 part included."""
+        return self.smooth_value(theta) + self.penalty.l1 * np.abs(theta[self.penalised]).sum()
+
+    def _require_smooth(self):
+        if not self.penalty.smooth:
+            raise ValueError(
+                f"This solver needs a smooth objective but the penalty has an L1 part "
+                f"(l1={self.penalty.l1}). Use solver='proximal'."
+            )
+
+    # --------------------------------------------------------- least squares
+    def moments(self):
+        """Centred weighted moments ``(sw, mean_x, mean_y, Sxx, Sxy, Syy)``."""
+        if self._moments is None:
+            result = self.engine.reduce(moments_chunk, None, "gram")
+            self._moments = result["moments"]
+        return self._moments
+
+    def qr_factor(self):
+        """``(sw, mean, R)`` of the centred weighted ``[X, y]``: one more pass."""
+        return self.engine.reduce(qr_chunk, None, "tsqr")["qr"]
+
+    @property
+    def passes(self):
+        return self.engine.passes

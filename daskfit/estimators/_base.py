@@ -1,0 +1,198 @@
+"""The shared anatomy of every daskfit estimator.
+
+``__init__`` only stores keyword-only parameters; ``fit`` validates them and
+the input, picks a solver, runs it through the engine and turns the
+:class:`~daskfit.solvers.FitResult` into scikit-learn's fitted attributes.
+Subclasses say which loss they use and how scikit-learn's parameters map
+onto the mean-loss penalty.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import dask.array as da
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._data import as_chunked, is_dask_collection
+from .._engine import DEFAULT_SPLIT_EVERY, Engine
+from .._losses import LOSSES
+from .._objective import Objective
+from ..solvers import SOLVERS, choose_solver, solve
+
+__all__ = ["LinearModelBase", "check_param"]
+
+
+def check_param(name, value, *, kind, low=None, high=None, low_open=False, options=None,
+                allow_none=False):
+    """Raise a ``ValueError`` naming the parameter, the expectation and the value."""
+    if value is None and allow_none:
+        return
+    if options is not None:
+        if value not in options:
+            raise ValueError(
+                f"The {name!r} parameter must be one of {sorted(options, key=str)}; got {value!r}.")
+        return
+    ok_type = {
+        "int": isinstance(value, numbers.Integral) and not isinstance(value, bool),
+        "real": isinstance(value, numbers.Real) and not isinstance(value, bool),
+        "bool": isinstance(value, (bool, np.bool_)),
+    }[kind]
+    if not ok_type:
+        raise ValueError(f"The {name!r} parameter must be of type {kind}; got {value!r}.")
+    if kind in ("int", "real"):
+        if not np.isfinite(value) and not (high is None and value == np.inf and name == "C"):
+            raise ValueError(f"The {name!r} parameter must be finite; got {value!r}.")
+        if low is not None and (value < low or (low_open and value == low)):
+            bound = ">" if low_open else ">="
+            raise ValueError(f"The {name!r} parameter must be {bound} {low}; got {value!r}.")
+        if high is not None and value > high:
+            raise ValueError(f"The {name!r} parameter must be <= {high}; got {value!r}.")
+
+
+class LinearModelBase(BaseEstimator):
+    """Fit machinery shared by all estimators (not for direct use)."""
+
+    _loss_name = "squared"
+    _default_solver_options = {}
+
+    # ------------------------------------------------------------ subclass API
+    def _penalty_rule(self):
+        """Return ``sum_weights -> Penalty`` for the current parameters."""
+        raise NotImplementedError
+
+    def _validate_own_params(self):
+        """Check the subclass's own hyper-parameters."""
+
+    # --------------------------------------------------------------- fit
+    def _validate_common_params(self):
+        check_param("fit_intercept", self.fit_intercept, kind="bool")
+        check_param("solver", self.solver, kind="str", options=set(SOLVERS) | {"auto"})
+        check_param("max_iter", self.max_iter, kind="int", low=0)
+        check_param("tol", self.tol, kind="real", low=0)
+        check_param("persist", self.persist, kind="str", options={"auto", True, False})
+        check_param("split_every", self.split_every, kind="int", low=2)
+        self._validate_own_params()
+
+    def _fit(self, X, y, sample_weight, *, classifier):
+        self._validate_common_params()
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        data = as_chunked(self, X, y, sample_weight, reset=True, y_numeric=not classifier)
+        engine = Engine(data, split_every=self.split_every, persist=self.persist)
+        penalty_rule = self._penalty_rule()
+        penalty_kind = penalty_rule(1.0).kind
+        loss = LOSSES[self._loss_name]
+        p = data.n_features
+        guess_params = p + int(self.fit_intercept)
+        if self.solver == "auto":
+            name, reason = choose_solver(loss.name, penalty_kind, p, guess_params)
+        else:
+            name, reason = self.solver, "chosen by the user"
+            if not SOLVERS[name].supports(loss.name, penalty_kind):
+                raise ValueError(
+                    f"solver={name!r} does not support the {loss.name} loss with a "
+                    f"{penalty_kind} penalty; use one of "
+                    f"{sorted(s for s, i in SOLVERS.items() if i.supports(loss.name, penalty_kind))}."
+                )
+        engine.prepare(expected_passes=1 if name == "normal" else 2)
+        objective = Objective(engine, loss, penalty_rule, self.fit_intercept)
+        objective.start(SOLVERS[name].needs)
+        if self.solver == "auto" and objective.n_outputs > 1:
+            # Only the first pass reveals the number of classes.
+            name, reason = choose_solver(objective.loss.name, penalty_kind, p, objective.n_params)
+        theta0 = np.zeros(objective.n_params)
+        result = solve(name, objective, theta0, tol=self.tol, max_iter=self.max_iter,
+                       **self._solver_options(name))
+        if not np.all(np.isfinite(result.coef)):
+            raise FloatingPointError(
+                f"Solver {name!r} produced non-finite coefficients ({result.message}); "
+                "nothing was fitted. Standardise the features or increase the regularisation."
+            )
+        if not result.converged:
+            warnings.warn(
+                f"{type(self).__name__} with solver={name!r} did not converge in "
+                f"{result.n_iter} iterations ({result.message}; max-abs gradient "
+                f"{result.grad_norm:.3g} > tol={self.tol}). Increase max_iter, "
+                "standardise the features, or try solver='newton'.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self._set_fitted(objective, result)
+        self.solver_ = name
+        self.solver_reason_ = reason
+        self.persist_reason_ = engine.persist_reason
+        self.fit_result_ = result
+        self.n_passes_ = result.passes
+        if engine.chunk_rows is not None:
+            self.chunk_rows_ = engine.chunk_rows
+        return self
+
+    def _solver_options(self, name):
+        return {}
+
+    def _set_fitted(self, objective, result):
+        p, K, fi = objective.n_features, objective.n_outputs, objective.fit_intercept
+        block = result.coef.reshape(K, p + int(fi))
+        coef = block[:, :p].copy()
+        intercept = block[:, p].copy() if fi else np.zeros(K)
+        if K > 1 and fi:
+            # Softmax is invariant to a common shift; report the centred one.
+            intercept -= intercept.mean()
+        self._store_coef(coef, intercept)
+        self._set_fitted_n_iter(int(result.n_iter))
+
+    def _set_fitted_n_iter(self, n_iter):
+        self.n_iter_ = n_iter
+
+    def _store_coef(self, coef, intercept):
+        self.coef_ = coef[0]
+        self.intercept_ = float(intercept[0])
+
+    # ------------------------------------------------------------ predict
+    def _raw_prediction(self, X):
+        """Linear predictor; NumPy in, NumPy out; Dask in, lazy Dask out."""
+        check_is_fitted(self)
+        coef = np.atleast_2d(self.coef_)  # (K, p)
+        intercept = np.atleast_1d(self.intercept_)
+        if is_dask_collection(X):
+            data = as_chunked(self, X, reset=False)
+            return data.X.map_blocks(
+                _checked_linear, coef.T, intercept,
+                chunks=(data.X.chunks[0], (coef.shape[0],)), dtype=np.float64,
+                name="daskfit-predict",
+            )
+        Xn = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return Xn @ coef.T.astype(Xn.dtype) + intercept
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _checked_linear(block, coef, intercept):
+    if not np.isfinite(block).all():
+        raise ValueError("Input X contains NaN or infinity; predictions need finite features.")
+    return block @ coef.astype(block.dtype) + intercept
+
+
+def ravel_output(raw):
+    """(n, 1) -> (n,), for NumPy and Dask alike."""
+    return raw[:, 0] if raw.shape[1] == 1 else raw
+
+
+def weighted_mean(values, sample_weight):
+    """Weighted mean of a NumPy or Dask vector; always a Python float."""
+    if sample_weight is None:
+        total, count = values.sum(), (values * 0 + 1).sum()
+    else:
+        total, count = (values * sample_weight).sum(), sample_weight.sum()
+    if isinstance(total, da.Array):
+        total, count = da.compute(total, count)
+    return float(total / count)

@@ -1,0 +1,316 @@
+"""Regressors: LinearRegression, Ridge, Lasso, ElasticNet, PoissonRegressor.
+
+Each maps scikit-learn's objective onto daskfit's mean-loss objective
+``sum_i w_i loss_i / sum_i w_i + l1 |b|_1 + l2 / 2 |b|^2``:
+
+=================  ======================================  ====================
+estimator          scikit-learn minimises                  daskfit penalty
+=================  ======================================  ====================
+LinearRegression   sum w (y - Xb)^2                        none
+Ridge(alpha)       sum w (y - Xb)^2 + alpha |b|^2          l2 = alpha / sum w
+Lasso(alpha)       sum w (y-Xb)^2 / (2 sum w) + alpha|b|_1  l1 = alpha
+ElasticNet         ... + alpha l1_ratio |b|_1              l1 = alpha l1_ratio,
+                   + alpha (1 - l1_ratio) / 2 |b|^2        l2 = alpha (1 - l1_ratio)
+PoissonRegressor   half deviance mean + alpha / 2 |b|^2    l2 = alpha
+=================  ======================================  ====================
+"""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+from sklearn.base import RegressorMixin
+
+from .._data import as_chunked, is_dask_collection
+from .._penalties import Penalty
+from ._base import LinearModelBase, check_param, ravel_output, weighted_mean
+
+__all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "PoissonRegressor"]
+
+
+class _Regressor(RegressorMixin, LinearModelBase):
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        return self._fit(X, y, sample_weight, classifier=False)
+
+    def predict(self, X):
+        """Predict targets; NumPy for in-memory input, a lazy Dask array for Dask input.
+
+        Returns
+        -------
+        y_pred : ndarray or dask Array of shape (n_samples,)
+        """
+        return ravel_output(self._raw_prediction(X))
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2, as a float (computed for Dask input)."""
+        if not is_dask_collection(X):
+            return super().score(X, y, sample_weight=sample_weight)
+        data = as_chunked(self, X, y, sample_weight, reset=False)
+        y_pred = self.predict(data.X)
+        return r2_from_sums(data.y, y_pred, data.sample_weight)
+
+
+def r2_from_sums(y, y_pred, sample_weight):
+    """Weighted R^2 of Dask vectors in one pass over the data."""
+    w = da.ones_like(y, dtype=np.float64) if sample_weight is None else sample_weight
+    sums = da.compute(w.sum(), (w * y).sum(), (w * y * y).sum(), (w * (y - y_pred) ** 2).sum())
+    sw, swy, swyy, sse = (float(s) for s in sums)
+    sst = swyy - swy**2 / sw
+    if sst == 0:
+        return 1.0 if sse == 0 else 0.0
+    return 1.0 - sse / sst
+
+
+class LinearRegression(_Regressor):
+    """Ordinary least squares on Dask data (one pass with the default solver).
+
+    Parameters
+    ----------
+    fit_intercept : bool, default=True
+    solver : {"auto", "normal", "newton", "lbfgs", "gd", "proximal"}, default="auto"
+        ``"auto"`` picks the one-pass normal equations for up to a few
+        thousand features.
+    max_iter : int, default=1000
+    tol : float, default=1e-4
+        Max-abs gradient at which iterative solvers stop.
+    persist : {"auto", True, False}, default="auto"
+        Read lazy data into cluster memory once before the first pass.
+    split_every : int, default=8
+        Fan-in of the reduction tree.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    n_iter_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X has string column names.
+    solver_ : str
+        The solver that ran; ``solver_reason_`` says why.
+    fit_result_ : FitResult
+        Loss, gradient norm, passes over the data, convergence and history.
+    n_passes_ : int
+        Passes over the data the fit made.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from daskfit import LinearRegression
+    >>> X = np.array([[1.0, 1], [1, 2], [2, 2], [2, 3]])
+    >>> y = X @ [1.0, 2] + 3
+    >>> reg = LinearRegression().fit(X, y)
+    >>> np.round(reg.coef_, 6), round(reg.intercept_, 6), reg.n_passes_
+    (array([1., 2.]), 3.0, 1)
+    """
+
+    def __init__(self, *, fit_intercept=True, solver="auto", max_iter=1000, tol=1e-4,
+                 persist="auto", split_every=8):
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.persist = persist
+        self.split_every = split_every
+
+    def _penalty_rule(self):
+        return lambda sum_weights: Penalty()
+
+
+class Ridge(_Regressor):
+    """Least squares with an L2 penalty, scikit-learn's ``Ridge(alpha)``.
+
+    Minimises ``sum w (y - Xb)^2 + alpha |b|^2`` (the intercept is not
+    penalised). Parameters and attributes as :class:`LinearRegression`, plus:
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        L2 strength on scikit-learn's (sum-of-squares) scale; must be >= 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from daskfit import Ridge
+    >>> X = np.array([[0.0, 0], [0, 1], [1, 1]])
+    >>> Ridge(alpha=1.0).fit(X, [0.0, 1, 2]).coef_.round(6)
+    array([0.833333, 0.666667])
+    """
+
+    def __init__(self, alpha=1.0, *, fit_intercept=True, solver="auto", max_iter=1000,
+                 tol=1e-4, persist="auto", split_every=8):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.persist = persist
+        self.split_every = split_every
+
+    def _validate_own_params(self):
+        check_param("alpha", self.alpha, kind="real", low=0)
+
+    def _penalty_rule(self):
+        alpha = float(self.alpha)
+        return lambda sum_weights: Penalty(l2=alpha / sum_weights)
+
+
+class ElasticNet(_Regressor):
+    """Least squares with an elastic-net penalty, scikit-learn's ``ElasticNet``.
+
+    Minimises ``sum w (y - Xb)^2 / (2 sum w) + alpha l1_ratio |b|_1
+    + alpha (1 - l1_ratio) / 2 |b|^2``. With the default solver the data is
+    read once: coordinate descent runs on the client on the Gram matrix.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+    l1_ratio : float in [0, 1], default=0.5
+    fit_intercept, solver, max_iter, tol, persist, split_every
+        As :class:`LinearRegression`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from daskfit import ElasticNet
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3))
+    >>> y = X @ [2.0, 0.0, -1.0]
+    >>> ElasticNet(alpha=0.1, l1_ratio=0.5).fit(X, y).coef_.round(2)
+    array([ 1.89, -0.  , -0.93])
+    """
+
+    def __init__(self, alpha=1.0, *, l1_ratio=0.5, fit_intercept=True, solver="auto",
+                 max_iter=1000, tol=1e-4, persist="auto", split_every=8):
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.persist = persist
+        self.split_every = split_every
+
+    def _validate_own_params(self):
+        check_param("alpha", self.alpha, kind="real", low=0)
+        check_param("l1_ratio", self.l1_ratio, kind="real", low=0, high=1)
+
+    def _penalty_rule(self):
+        alpha, ratio = float(self.alpha), float(self.l1_ratio)
+        return lambda sum_weights: Penalty(l1=alpha * ratio, l2=alpha * (1 - ratio))
+
+
+class Lasso(ElasticNet):
+    """Least squares with an L1 penalty, scikit-learn's ``Lasso(alpha)``.
+
+    Minimises ``sum w (y - Xb)^2 / (2 sum w) + alpha |b|_1``. Parameters and
+    attributes as :class:`ElasticNet` with ``l1_ratio=1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from daskfit import Lasso
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3))
+    >>> Lasso(alpha=0.1).fit(X, X @ [2.0, 0.0, -1.0]).coef_.round(2)
+    array([ 1.9 , -0.  , -0.89])
+    """
+
+    def __init__(self, alpha=1.0, *, fit_intercept=True, solver="auto", max_iter=1000,
+                 tol=1e-4, persist="auto", split_every=8):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.persist = persist
+        self.split_every = split_every
+
+    @property
+    def l1_ratio(self):
+        return 1.0
+
+    def _validate_own_params(self):
+        check_param("alpha", self.alpha, kind="real", low=0)
+
+
+class PoissonRegressor(_Regressor):
+    """Poisson regression with a log link, scikit-learn's ``PoissonRegressor``.
+
+    Minimises the mean half Poisson deviance plus ``alpha / 2 |b|^2``.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+    fit_intercept, solver, max_iter, tol, persist, split_every
+        As :class:`LinearRegression` (``max_iter`` defaults to 100).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from daskfit import PoissonRegressor
+    >>> X = np.array([[1.0, 2], [2, 3], [3, 4], [4, 3]])
+    >>> y = np.array([12.0, 17, 22, 21])
+    >>> reg = PoissonRegressor(alpha=1e-3, tol=1e-10).fit(X, y)
+    >>> reg.predict([[1.0, 1], [3, 4]]).round(2)
+    array([10.68, 21.88])
+    """
+
+    def __init__(self, *, alpha=1.0, fit_intercept=True, solver="auto", max_iter=100,
+                 tol=1e-4, persist="auto", split_every=8):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.persist = persist
+        self.split_every = split_every
+
+    _loss_name = "poisson"
+
+    def _validate_own_params(self):
+        check_param("alpha", self.alpha, kind="real", low=0)
+
+    def _penalty_rule(self):
+        alpha = float(self.alpha)
+        return lambda sum_weights: Penalty(l2=alpha)
+
+    def predict(self, X):
+        """Predicted mean ``exp(X @ coef_ + intercept_)``."""
+        raw = ravel_output(self._raw_prediction(X))
+        return da.exp(raw) if isinstance(raw, da.Array) else np.exp(raw)
+
+    def score(self, X, y, sample_weight=None):
+        """D^2, the fraction of Poisson deviance explained (as scikit-learn's)."""
+        if not is_dask_collection(X):
+            from sklearn.metrics import d2_tweedie_score
+
+            return float(d2_tweedie_score(y, self.predict(X), sample_weight=sample_weight,
+                                          power=1))
+        data = as_chunked(self, X, y, sample_weight, reset=False)
+        y_, mu = data.y, self.predict(data.X)
+        w = da.ones_like(y_, dtype=np.float64) if data.sample_weight is None else data.sample_weight
+        ylogy = da.where(y_ > 0, y_ * da.log(da.where(y_ > 0, y_, 1.0)), 0.0)
+        sums = da.compute(w.sum(), (w * y_).sum(), (w * ylogy).sum(),
+                          (w * (ylogy - y_ * da.log(mu) - y_ + mu)).sum())
+        sw, swy, swylogy, dev = (float(s) for s in sums)
+        ybar = swy / sw
+        dev_null = swylogy - swy * np.log(ybar) - swy + ybar * sw
+        return 1.0 - dev / dev_null
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True
+        return tags

@@ -1,0 +1,87 @@
+"""Solvers: plain NumPy on the client, one contract for all.
+
+``solve(name, objective, coef0, **options) -> FitResult``. Each solver is one
+entry in :data:`SOLVERS`; an entry says what the first pass must compute
+(``needs``) and which losses and penalties it handles, so ``"auto"`` and the
+common tests pick new solvers up without further wiring.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+from ._first_order import solve_gd, solve_proximal
+from ._lbfgs import solve_lbfgs
+from ._newton import solve_newton
+from ._normal import solve_normal
+from ._result import FitResult
+
+__all__ = ["SOLVERS", "FitResult", "SolverInfo", "choose_solver", "solve"]
+
+
+@dataclass(frozen=True)
+class SolverInfo:
+    name: str
+    function: object
+    needs: str  # what the first pass computes: "moments", "grad" or "hess"
+    losses: tuple
+    smooth_only: bool
+    expected_passes: str
+
+    def supports(self, loss_name, penalty_kind):
+        if loss_name not in self.losses:
+            return False
+        return not (self.smooth_only and penalty_kind in ("l1", "elasticnet"))
+
+
+_ALL = ("squared", "logistic", "multinomial", "poisson")
+SOLVERS = {
+    s.name: s
+    for s in (
+        SolverInfo("normal", solve_normal, "moments", ("squared",), False,
+                   "1 (2 if ill-conditioned)"),
+        SolverInfo("newton", solve_newton, "hess", _ALL, True, "n_iter + 1"),
+        SolverInfo("lbfgs", solve_lbfgs, "grad", _ALL, True, "function evaluations"),
+        SolverInfo("gd", solve_gd, "grad", _ALL, True, "n_iter + 1 (x2 accelerated)"),
+        SolverInfo("proximal", solve_proximal, "grad", _ALL, False, "2 n_iter + 2"),
+    )
+}
+
+#: Above this many parameters the per-pass Hessian (n p^2 flops, p^2 bytes
+#: per task) costs more than the handful of extra passes L-BFGS needs.
+NEWTON_MAX_PARAMS = 400
+#: The Gram matrix for lasso coordinate descent is p^2 floats per task.
+GRAM_MAX_FEATURES = 4000
+
+
+def choose_solver(loss_name, penalty_kind, n_features, n_params):
+    """Pick a solver from loss, penalty and shape; return ``(name, reason)``."""
+    if loss_name == "squared":
+        if n_features <= GRAM_MAX_FEATURES:
+            why = ("squared loss: one pass for X'X and X'y, then a client-side "
+                   + ("Cholesky solve" if penalty_kind in ("none", "l2")
+                      else "coordinate descent on the Gram matrix"))
+            return "normal", why
+        if penalty_kind in ("l1", "elasticnet"):
+            return "proximal", f"{n_features} features: Gram too large, FISTA instead"
+        return "lbfgs", f"{n_features} features: Gram too large, L-BFGS instead"
+    if penalty_kind in ("l1", "elasticnet"):
+        return "proximal", f"{loss_name} loss with an L1 part: accelerated proximal gradient"
+    if n_params <= NEWTON_MAX_PARAMS:
+        return "newton", (f"{loss_name} loss, {n_params} parameters: Newton converges in a "
+                          "handful of passes with the Hessian from the same pass")
+    return "lbfgs", (f"{loss_name} loss, {n_params} parameters > {NEWTON_MAX_PARAMS}: the "
+                     "Hessian is too costly per pass, L-BFGS instead")
+
+
+def solve(name, objective, coef0, **options):
+    """Run solver ``name``; unknown options raise ``TypeError`` naming them."""
+    if name not in SOLVERS:
+        raise ValueError(f"Unknown solver {name!r}; choose from {sorted(SOLVERS)}.")
+    function = SOLVERS[name].function
+    allowed = [p for p in inspect.signature(function).parameters if p not in ("objective", "coef0")]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise TypeError(f"Solver {name!r} got unknown option(s) {unknown}; it accepts {sorted(allowed)}.")
+    return function(objective, coef0, **options)

@@ -1,0 +1,75 @@
+"""The one result object every solver returns, and option checking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["FitResult", "check_options", "record"]
+
+
+@dataclass
+class FitResult:
+    """What a solver found and what it cost.
+
+    Attributes
+    ----------
+    coef : ndarray of shape (n_params,)
+        Flat parameter vector, intercept(s) last within each class block.
+    loss : float
+        Objective value at ``coef`` (mean loss + penalty).
+    grad_norm : float
+        Max-abs of the (projected or proximal) gradient at ``coef``;
+        ``nan`` for direct solvers that never form it.
+    n_iter : int
+        Iterations of the solver (0 for direct solves).
+    passes : int
+        Passes over the data, the first (validating) one included.
+    converged : bool
+    message : str
+        Why it stopped, in words.
+    history : list of dict
+        One entry per iteration: ``iter``, ``objective``, ``grad_norm``,
+        ``passes``.
+    """
+
+    coef: np.ndarray
+    loss: float
+    grad_norm: float
+    n_iter: int
+    passes: int
+    converged: bool
+    message: str
+    history: list = field(default_factory=list)
+    solver: str = ""
+
+
+def check_options(solver_name, options, allowed):
+    """Raise on options the solver does not know (no silent swallowing)."""
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"Solver {solver_name!r} got unknown option(s) {unknown}; it accepts "
+            f"{sorted(allowed)}."
+        )
+
+
+def record(history, iteration, objective, grad_norm, passes, **extra):
+    entry = {"iter": iteration, "objective": float(objective),
+             "grad_norm": float(grad_norm), "passes": int(passes)}
+    entry.update(extra)
+    history.append(entry)
+
+
+def evaluate_trial(fn, theta):
+    """Evaluate a trial point of a line search; overflow means "step too long".
+
+    The engine raises ``FloatingPointError`` when a pass overflows on finite
+    data. At a *trial* point that is an answer, not a failure: the caller
+    rejects the step and backtracks. Returns ``None`` in that case.
+    """
+    try:
+        return fn(theta)
+    except FloatingPointError:
+        return None
