@@ -114,6 +114,16 @@ def _float_dtype(dtype):
     return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
 
 
+def _standalone(arr):
+    """A Dask array whose graph is one self-contained mapping.
+
+    Arrays converted from (expression-based) Dask DataFrames carry lowered
+    graphs whose layer dependencies do not survive being merged into a
+    hand-built ``HighLevelGraph``; a flat copy of the graph does.
+    """
+    return da.Array(dict(arr.__dask_graph__()), arr.name, arr.chunks, meta=arr._meta)
+
+
 def _dask_frame_to_array(df, name):
     """Dask DataFrame -> float Dask array with unknown row chunks."""
     bad = [
@@ -135,8 +145,8 @@ def _dask_frame_to_array(df, name):
     dtypes = {np.dtype(d) for d in df.dtypes}
     dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float64)
     dtype = _float_dtype(dtype)
-    arr = df.to_dask_array(lengths=False)
-    return arr.astype(dtype) if arr.dtype != dtype else arr
+    arr = df.to_dask_array()
+    return _standalone(arr.astype(dtype) if arr.dtype != dtype else arr)
 
 
 def _as_dask_X(estimator, X, reset, n_chunks_hint):
@@ -196,7 +206,7 @@ def _as_dask_vector(v, X, name, numeric):
                     f"{len(v.columns)} columns instead."
                 )
             v = v[v.columns[0]]
-        v = v.to_dask_array(lengths=False)
+        v = _standalone(v.to_dask_array())
     if isinstance(v, da.Array):
         if v.ndim == 2 and v.shape[1] == 1:
             v = v[:, 0]

@@ -22,6 +22,9 @@ ARMIJO_C = 1e-4
 BACKTRACK = 0.5
 #: Give up on a direction after this many halvings (step ~ 1e-6).
 MAX_BACKTRACKS = 20
+#: Objective changes below this many ulps of |f| are round-off, not progress:
+#: near the optimum the Armijo test would otherwise reject exact steps.
+ROUNDOFF_ULPS = 16
 
 
 def newton_direction(H, g, null_basis=None):
@@ -66,14 +69,15 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100):
         if n_iter >= max_iter:
             break
         d = newton_direction(H, g, objective.hessian_null_basis())
-        if -(g @ d) / 2 <= tol**2:
-            converged, message = True, "Newton decrement below tol**2"
+        slack = ROUNDOFF_ULPS * np.finfo(np.float64).eps * max(abs(f), 1.0)
+        if -(g @ d) / 2 <= max(tol**2, slack):
+            converged, message = True, "Newton decrement below tol**2 (or round-off)"
             break
         step = 1.0
         for _ in range(MAX_BACKTRACKS):
             trial = theta + step * d
             out = evaluate_trial(objective.value_grad_hess, trial)
-            if out is not None and out[0] <= f + ARMIJO_C * step * (g @ d):
+            if out is not None and out[0] <= f + ARMIJO_C * step * (g @ d) + slack:
                 f_new, g_new, H_new = out
                 break
             step *= BACKTRACK
