@@ -14,6 +14,7 @@ The engine counts passes; tests wrap it to assert the cost of a fit.
 from __future__ import annotations
 
 import math
+import time
 import uuid
 
 import dask
@@ -88,6 +89,7 @@ class Engine:
         self.client = client if client is not None else current_client()
         self.persist = persist
         self.passes = 0
+        self.pass_log = []  # (label, seconds) per pass, for reports and tuning
         self.persisted = False
         self.persist_reason = "not decided yet"
         self.chunk_rows = None
@@ -183,12 +185,14 @@ class Engine:
             If a chunk overflowed without bad input: the solver diverged.
         """
         delayed, _ = self.graph(kernel, spec, label)
+        started = time.perf_counter()
         if self.client is not None:
             result = self.client.compute(delayed).result()
         else:
             scheduler = "sync" if self.data.n_chunks == 1 else "threads"
             (result,) = dask.compute(delayed, scheduler=scheduler)
         self.passes += 1
+        self.pass_log.append((label, time.perf_counter() - started))
         if "chunk_rows" in result:
             rows = result.pop("chunk_rows")
             self.chunk_rows = tuple(rows[i] for i in sorted(rows))

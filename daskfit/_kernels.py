@@ -37,6 +37,16 @@ class EvalSpec:
     classes: np.ndarray | None
     order: int  # 0: value, 1: value and gradient, 2: and Hessian
     checks: bool
+    hessian_stride: int = 1  # Hessian from one row block in this many
+
+
+def hessian_block(index, block_number, stride):
+    """Whether this row block contributes to a sub-sampled Hessian.
+
+    A fixed pseudo-random pattern over (chunk, block): deterministic, spread
+    over every chunk, and independent of the scheduler.
+    """
+    return stride == 1 or (index * 7919 + block_number * 104729) % stride == 0
 
 
 def _quiet(kernel):
@@ -132,6 +142,23 @@ def _basic_checks(index, X, y, w, out):
     return True
 
 
+#: Rows are processed in blocks of about this many bytes of X, so that each
+#: block stays in cache while the margin, the gradient and the Hessian are
+#: computed from it: X is read from memory once per pass, not once per product.
+BLOCK_BYTES = 2**20
+
+
+def row_blocks(X):
+    """Slices of about ``BLOCK_BYTES`` of rows of ``X``."""
+    n = X.shape[0]
+    rows = max(1, BLOCK_BYTES // max(1, X.shape[1] * X.itemsize))
+    return [slice(a, min(a + rows, n)) for a in range(0, n, rows)]
+
+
+def _take(v, block):
+    return None if v is None else v[block]
+
+
 @_quiet
 def evaluate_chunk(index, X, y, w, spec: EvalSpec):
     """Loss sum, gradient sum and Hessian sum of one row chunk."""
@@ -141,27 +168,41 @@ def evaluate_chunk(index, X, y, w, spec: EvalSpec):
         return out
     loss = spec.loss
     coef, intercept = unpack(spec.theta, spec.n_features, spec.n_outputs, spec.fit_intercept)
+    coef = coef.astype(X.dtype)
     yenc = loss.encode(y, spec.classes)
     if spec.checks and n:
         out["y_min"], out["y_max"] = float(np.min(yenc)), float(np.max(yenc))
-    raw = (X @ coef.astype(X.dtype)).astype(np.float64) + intercept
-    sw = float(n if w is None else w.sum())
-    out["sw"] = sw
-    if spec.order == 0:
-        lv = loss.value(yenc, raw)
-        out["loss"] = float(lv.sum() if w is None else w @ lv)
-    else:
-        lv, g, h = loss.derivatives(yenc, raw, hessian=spec.order >= 2)
-        out["loss"] = float(lv.sum() if w is None else w @ lv)
-        wg = g if w is None else (g * (w if g.ndim == 1 else w[:, None]))
-        gx = (X.T @ wg.astype(X.dtype)).astype(np.float64)
-        out["grad"] = _pack_gradient(gx, wg.sum(axis=0), spec.fit_intercept)
-        if spec.order >= 2:
-            out["hess"] = _hessian(X, h, w, spec)
+    loss_sum, grad, hess, hess_sw = 0.0, 0.0, 0.0, 0.0
+    for number, block in enumerate(row_blocks(X)):
+        Xb, yb, wb = X[block], yenc[block], _take(w, block)
+        raw = (Xb @ coef).astype(np.float64) + intercept
+        if spec.order == 0:
+            lv = loss.value(yb, raw)
+            loss_sum += lv.sum() if wb is None else wb @ lv
+            continue
+        lv, g, h = loss.derivatives(yb, raw, hessian=spec.order >= 2)
+        loss_sum += lv.sum() if wb is None else wb @ lv
+        wg = g if wb is None else (g * (wb if g.ndim == 1 else wb[:, None]))
+        gx = (Xb.T @ wg.astype(X.dtype)).astype(np.float64)
+        grad = grad + _pack_gradient(gx, wg.sum(axis=0), spec.fit_intercept)
+        if spec.order >= 2 and hessian_block(index, number, spec.hessian_stride):
+            hess = hess + _hessian(Xb, h, wb, spec)
+            hess_sw += float(len(raw) if wb is None else wb.sum())
+    out["sw"] = float(n if w is None else w.sum())
+    out["loss"] = float(loss_sum)
+    if spec.order >= 1:
+        out["grad"] = grad if n else np.zeros(_n_params(spec))
+    if spec.order >= 2:
+        out["hess"] = hess if hess_sw else np.zeros((_n_params(spec),) * 2)
+        out["hess_sw"] = hess_sw
     finite = np.isfinite(out["loss"]) and (spec.order == 0 or np.isfinite(out["grad"]).all())
     if not finite:
         out["errors"] = [diagnose_chunk(index, X, y, w)]
     return out
+
+
+def _n_params(spec):
+    return spec.n_outputs * (spec.n_features + int(spec.fit_intercept))
 
 
 def _hessian(X, h, w, spec):
@@ -197,15 +238,25 @@ def class_stats_chunk(index, X, y, w, spec: EvalSpec):
         return out
     labels, codes = np.unique(y, return_inverse=True)
     ww = np.ones(n) if w is None else w
-    onehot = np.zeros((n, len(labels)))
-    onehot[np.arange(n), codes] = ww
-    sx = (X.T @ onehot.astype(X.dtype)).astype(np.float64)  # (p, n_labels)
+    sx = np.zeros((X.shape[1], len(labels)))
+    gram, gram_sw = 0.0, 0.0
+    for number, block in enumerate(row_blocks(X)):
+        onehot = np.zeros((block.stop - block.start, len(labels)), dtype=X.dtype)
+        onehot[np.arange(block.stop - block.start), codes[block]] = ww[block]
+        sx += (X[block].T @ onehot).astype(np.float64)  # (p, n_labels)
+        if spec.order >= 2 and hessian_block(index, number, spec.hessian_stride):
+            gram = gram + weighted_gram(X[block], ww[block], spec.fit_intercept,
+                                        nonnegative=True)
+            gram_sw += float(ww[block].sum())
+    sw_class = np.bincount(codes, weights=ww, minlength=len(labels))
     out["class_stats"] = {
-        lab: (float(onehot[:, i].sum()), sx[:, i]) for i, lab in enumerate(labels.tolist())
+        lab: (float(sw_class[i]), sx[:, i]) for i, lab in enumerate(labels.tolist())
     }
     out["sw"] = float(ww.sum())
     if spec.order >= 2:
-        out["gram"] = weighted_gram(X, ww, spec.fit_intercept, nonnegative=True)
+        width = X.shape[1] + int(spec.fit_intercept)
+        out["gram"] = gram if gram_sw else np.zeros((width, width))
+        out["gram_sw"] = gram_sw
     finite = np.isfinite(sx).all() and (spec.order < 2 or np.isfinite(out["gram"]).all())
     if not finite:
         out["errors"] = [diagnose_chunk(index, X, None, w)]
@@ -216,45 +267,43 @@ def class_stats_chunk(index, X, y, w, spec: EvalSpec):
 def moments_chunk(index, X, y, w, spec: EvalSpec):
     """Weighted means and *centred* cross products of one chunk.
 
-    Centring by the chunk's own mean before the product keeps the sums
-    accurate when features have large means (Longley- or Wampler-like data);
-    chunks are merged with Chan's parallel formula in :func:`_merge_moments`.
+    Each cache-sized block is centred by its own mean before the product,
+    which keeps the sums accurate when features have large means (Longley-
+    or Wampler-like data); blocks and chunks are merged with Chan's parallel
+    formula (:func:`_merge_moments`).
     """
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
     if not _basic_checks(index, X, y, w, out):
         return out
-    if n == 0:
-        out["moments"] = None
-        out["sw"] = 0.0
-        return out
-    ww = None if w is None else w
-    sw = float(n if ww is None else ww.sum())
-    out["sw"] = sw
-    out["y_min"], out["y_max"] = float(np.min(y)), float(np.max(y))
-    if sw == 0:
-        out["moments"] = None
-        return out
+    out["sw"] = float(n if w is None else w.sum())
+    if n:
+        out["y_min"], out["y_max"] = float(np.min(y)), float(np.max(y))
     y = y.astype(np.float64)
-    mx = (X.sum(axis=0, dtype=np.float64) if ww is None else (ww @ X).astype(np.float64)) / sw
-    my = float((y.sum() if ww is None else ww @ y) / sw)
-    Xc = X - mx.astype(X.dtype)
-    yc = y - my
-    if ww is None:
-        Sxx = (Xc.T @ Xc).astype(np.float64)
-        Sxy = (Xc.T @ yc.astype(X.dtype)).astype(np.float64)
-        Syy = float(yc @ yc)
-    else:
-        sq = np.sqrt(ww)
-        Xs = Xc * sq[:, None].astype(X.dtype)
-        ys = yc * sq
-        Sxx = (Xs.T @ Xs).astype(np.float64)
-        Sxy = (Xs.T @ ys.astype(X.dtype)).astype(np.float64)
-        Syy = float(ys @ ys)
-    out["moments"] = (sw, mx, my, Sxx, Sxy, Syy)
-    if not (np.isfinite(Sxx).all() and np.isfinite(Sxy).all() and np.isfinite(Syy)):
+    out["moments"] = _merge_moments(
+        _block_moments(X[b], y[b], _take(w, b)) for b in row_blocks(X))
+    m = out["moments"]
+    if m is not None and not (np.isfinite(m[3]).all() and np.isfinite(m[4]).all()
+                              and np.isfinite(m[5])):
         out["errors"] = [diagnose_chunk(index, X, y, w)]
     return out
+
+
+def _block_moments(X, y, w):
+    sw = float(X.shape[0] if w is None else w.sum())
+    if sw == 0:
+        return None
+    mx = (X.sum(axis=0, dtype=np.float64) if w is None else (w @ X).astype(np.float64)) / sw
+    my = float((y.sum() if w is None else w @ y) / sw)
+    Xc = X - mx.astype(X.dtype)
+    yc = y - my
+    if w is not None:
+        sq = np.sqrt(w)
+        Xc = Xc * sq[:, None].astype(X.dtype)
+        yc = yc * sq
+    Sxx = (Xc.T @ Xc).astype(np.float64)  # symmetric product: BLAS syrk
+    Sxy = (Xc.T @ yc.astype(X.dtype)).astype(np.float64)
+    return (sw, mx, my, Sxx, Sxy, float(yc @ yc))
 
 
 @_quiet

@@ -59,6 +59,7 @@ class Objective:
         self.n_samples = None
         self._cache = {}
         self._moments = None
+        self.hessian_stride = 1
 
     # ----------------------------------------------------------- first pass
     def start(self, needs):
@@ -172,13 +173,14 @@ class Objective:
             loss_sum = np.log(K) * sw
         out = {"loss": loss_sum, "grad": g, "sw": sw}
         if order >= 2:
-            gram = result["gram"]
+            gram = result["gram"] * (sw / result["gram_sw"])
             if K == 1:
                 out["hess"] = 0.25 * gram
             else:
                 # Softmax Hessian at p = 1/K: (diag(p) - p p^T) kron gram.
                 pk = np.full(K, 1.0 / K)
                 out["hess"] = np.kron(np.diag(pk) - np.outer(pk, pk), gram)
+            out["hess_sw"] = sw
         self._store(theta0, order, out)
 
     # ------------------------------------------------------------- layout
@@ -228,6 +230,7 @@ class Objective:
             classes=self.classes,
             order=order,
             checks=checks,
+            hessian_stride=self.hessian_stride,
         )
 
     # ------------------------------------------------------------ evaluate
@@ -269,7 +272,8 @@ class Objective:
         mask = self.penalised
         f = r["loss"] / self.sum_weights + self.penalty.smooth_value(theta, mask)
         g = r["grad"] / self.sum_weights + self.penalty.smooth_gradient(theta, mask)
-        H = r["hess"] / self.sum_weights
+        # A sub-sampled Hessian is scaled by the weight of the rows it saw.
+        H = r["hess"] / r["hess_sw"]
         H[np.diag_indices_from(H)] += self.penalty.smooth_hessian_diagonal(mask)
         return f, g, H
 

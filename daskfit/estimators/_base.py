@@ -22,7 +22,7 @@ from .._data import as_chunked, is_dask_collection
 from .._engine import DEFAULT_SPLIT_EVERY, Engine
 from .._losses import LOSSES
 from .._objective import Objective
-from ..solvers import SOLVERS, choose_solver, solve
+from ..solvers import SOLVERS, choose_solver, hessian_stride, solve
 
 __all__ = ["LinearModelBase", "check_param"]
 
@@ -102,6 +102,12 @@ class LinearModelBase(BaseEstimator):
                 )
         engine.prepare(expected_passes=1 if name == "normal" else 2)
         objective = Objective(engine, loss, penalty_rule, self.fit_intercept)
+        if SOLVERS[name].needs == "hess":
+            objective.hessian_stride = hessian_stride(
+                data.X.shape[0], guess_params, _rows_per_block(data.X))
+            if objective.hessian_stride > 1:
+                reason += (f"; Hessian from 1 row block in {objective.hessian_stride} "
+                           "(sub-sampled Newton: the gradient still uses every row)")
         objective.start(SOLVERS[name].needs)
         if self.solver == "auto" and objective.n_outputs > 1:
             # Only the first pass reveals the number of classes.
@@ -129,6 +135,7 @@ class LinearModelBase(BaseEstimator):
         self.persist_reason_ = engine.persist_reason
         self.fit_result_ = result
         self.n_passes_ = result.passes
+        self.pass_log_ = list(engine.pass_log)
         if engine.chunk_rows is not None:
             self.chunk_rows_ = engine.chunk_rows
         return self
@@ -174,6 +181,12 @@ class LinearModelBase(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _rows_per_block(X):
+    from .._kernels import BLOCK_BYTES
+
+    return max(1, BLOCK_BYTES // max(1, X.shape[1] * X.dtype.itemsize))
 
 
 def _checked_linear(block, coef, intercept):

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 from ._first_order import solve_gd, solve_proximal
 from ._lbfgs import solve_lbfgs
-from ._newton import solve_newton
+from ._newton import hessian_stride, solve_newton
 from ._normal import solve_normal
 from ._result import FitResult
 
-__all__ = ["SOLVERS", "FitResult", "SolverInfo", "choose_solver", "solve"]
+__all__ = ["SOLVERS", "FitResult", "SolverInfo", "choose_solver", "hessian_stride", "solve"]
 
 
 @dataclass(frozen=True)
