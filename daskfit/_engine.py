@@ -42,9 +42,11 @@ def current_client():
     except ImportError:  # pragma: no cover - distributed is a dependency
         return None
     try:
-        return default_client()
+        client = default_client()
     except ValueError:
         return None
+    # A closed client can linger as the default; it cannot run anything.
+    return client if client.status == "running" else None
 
 
 class DataError(ValueError):
@@ -143,7 +145,16 @@ class Engine:
 
     # ------------------------------------------------------------- reduce
     def graph(self, kernel, spec, label):
-        """The Dask graph of one pass; returns a ``Delayed`` for the result."""
+        """The Dask graph of one pass.
+
+        Returns
+        -------
+        result : Delayed
+            The merged partial dict.
+        depth : int
+            Levels of combine tasks: ``ceil(log(n_chunks, split_every))``, at
+            least 1.
+        """
         data = self.data
         token = uuid.uuid4().hex
         name = f"daskfit-{label}-{token}"
@@ -159,9 +170,9 @@ class Engine:
             for i, (xk, yk, wk) in enumerate(zip(xkeys, ykeys, wkeys))
         }
         level = [(name, i) for i in range(len(xkeys))]
-        depth = 0
+        depth = 1
         combine_name = f"daskfit-{label}-combine-{token}"
-        while len(level) > 1:
+        while len(level) > self.split_every:
             nxt = []
             for j in range(0, len(level), self.split_every):
                 key = (combine_name, depth, j // self.split_every)
@@ -172,7 +183,7 @@ class Engine:
         layer[name] = (combine, level)
         deps = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
         hlg = HighLevelGraph.from_collections(name, layer, dependencies=deps)
-        return Delayed(name, hlg), depth + 1
+        return Delayed(name, hlg), depth
 
     def reduce(self, kernel, spec, label):
         """Run one pass and return the merged partial dict.

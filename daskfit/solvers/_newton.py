@@ -84,6 +84,7 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100):
     record(history, 0, f, np.abs(g).max(), objective.passes)
     converged, message = False, "max_iter reached"
     n_iter = 0
+    gradient_improved = True
     while True:
         if np.abs(g).max() <= tol:
             converged, message = True, "gradient norm below tol"
@@ -92,8 +93,14 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100):
             break
         d = newton_direction(H, g, objective.hessian_null_basis())
         slack = ROUNDOFF_ULPS * np.finfo(np.float64).eps * max(abs(f), 1.0)
-        if -(g @ d) / 2 <= max(tol**2, slack):
-            converged, message = True, "Newton decrement below tol**2 (or round-off)"
+        decrement = -(g @ d) / 2
+        if decrement <= tol**2:
+            converged, message = True, "Newton decrement below tol**2"
+            break
+        if decrement <= slack and not gradient_improved:
+            # The objective cannot tell the points apart and the last step no
+            # longer shrank the gradient: this is machine precision.
+            converged, message = True, "gradient stalled at machine precision"
             break
         step = 1.0
         for _ in range(MAX_BACKTRACKS):
@@ -106,6 +113,7 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100):
         else:
             message = "line search failed to decrease the objective"
             break
+        gradient_improved = np.abs(g_new).max() <= 0.5 * np.abs(g).max()
         theta, f, g, H = trial, f_new, g_new, H_new
         n_iter += 1
         record(history, n_iter, f, np.abs(g).max(), objective.passes, step=step)

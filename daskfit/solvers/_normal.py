@@ -4,8 +4,7 @@ The pass accumulates *centred* moments (chunk means merged with Chan's
 formula), so features with large means do not cancel catastrophically. The
 client scales the centred Gram matrix to unit diagonal and solves it with a
 Cholesky factorisation. When the scaled system is too ill-conditioned for the
-Gram route (condition number above ``GRAM_CONDITION_LIMIT``, where squaring
-the condition number would lose more than half of float64's digits), it
+Gram route (condition number above ``GRAM_CONDITION_LIMIT``), it
 takes a second pass for a tall-skinny QR of the centred data and solves the
 triangular system instead, which only loses ``cond(X)`` and not
 ``cond(X)**2``.
@@ -25,8 +24,10 @@ from ._result import FitResult
 __all__ = ["solve_normal"]
 
 #: Above this condition number of the scaled Gram matrix, switch to TSQR.
-#: 1/sqrt(eps) ~ 6.7e7: past it the Gram route keeps fewer than 8 digits.
-GRAM_CONDITION_LIMIT = 1e7
+#: The Gram route's relative error grows like cond * eps times the error of
+#: accumulating the moments; at 1e5 it still leaves about 10 digits, while
+#: NIST's Wampler1 (scaled Gram condition 2.7e6) lost 7 of them.
+GRAM_CONDITION_LIMIT = 1e5
 
 #: Largest number of coordinate-descent sweeps for the L1 case.
 DEFAULT_MAX_SWEEPS = 10_000
@@ -127,11 +128,16 @@ def _tsqr_solve(objective, l2):
 def _min_norm_lstsq(A, b):
     """Minimum-norm least squares with NumPy's rank cutoff (eps * max(shape)).
 
-    SciPy's default cutoff (eps alone) keeps round-off singular values of
-    rank-deficient data and returns a different, larger-norm solution.
+    Columns are equilibrated first: with features on scales 1 to 1e6 (a
+    polynomial design) the rank cutoff would otherwise discard a direction
+    that is only small because of its units. SciPy's default cutoff (eps
+    alone) keeps round-off singular values of rank-deficient data and
+    returns a different, larger-norm solution.
     """
+    scale = np.linalg.norm(A, axis=0)
+    scale[scale == 0] = 1.0
     cutoff = np.finfo(np.float64).eps * max(A.shape)
-    return scipy.linalg.lstsq(A, b, cond=cutoff, check_finite=False)[0]
+    return scipy.linalg.lstsq(A / scale, b, cond=cutoff, check_finite=False)[0] / scale
 
 
 def _coordinate_descent(A, c, l1, l2, b0, tol, max_sweeps):
