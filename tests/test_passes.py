@@ -1,0 +1,147 @@
+"""Cost: passes over the data, graph shape, persistence, nothing scattered."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import daskfit
+from daskfit._data import ChunkedData
+from daskfit._engine import Engine
+from daskfit._kernels import moments_chunk
+
+from conftest import CHUNKINGS, PROBLEMS, as_kind
+
+
+@pytest.fixture
+def count_reductions(monkeypatch):
+    """Count every reduction the engine runs, whoever asks for it."""
+    calls = []
+    original = Engine.reduce
+
+    def counting(self, kernel, spec, label):
+        calls.append(label)
+        return original(self, kernel, spec, label)
+
+    monkeypatch.setattr(Engine, "reduce", counting)
+    return calls
+
+
+@pytest.mark.parametrize("kind", ["numpy", "dask", "ddf"])
+@pytest.mark.parametrize("make", [
+    lambda: daskfit.LinearRegression(), lambda: daskfit.Ridge(alpha=2.0),
+    lambda: daskfit.Lasso(alpha=0.1), lambda: daskfit.ElasticNet(alpha=0.1),
+], ids=["ols", "ridge", "lasso", "enet"])
+def test_normal_solver_reads_the_data_once(make, kind, count_reductions):
+    X, y, w = PROBLEMS["regression"]()
+    Xk, yk, wk = as_kind(kind, X, y, w, CHUNKINGS["50"])
+    est = make().fit(Xk, yk, sample_weight=wk)
+    assert est.solver_ == "normal"
+    # One pass in all, and it is also the pass that validated the data.
+    assert count_reductions == ["gram"]
+    assert est.n_passes_ == 1
+
+
+@pytest.mark.parametrize("problem,make", [
+    ("binary", lambda: daskfit.LogisticRegression(solver="newton", tol=1e-10)),
+    ("multiclass", lambda: daskfit.LogisticRegression(solver="newton", tol=1e-10)),
+    ("counts", lambda: daskfit.PoissonRegressor(solver="newton", tol=1e-10)),
+    ("regression", lambda: daskfit.Ridge(solver="newton", tol=1e-10)),
+])
+def test_newton_makes_one_pass_per_iteration(problem, make, count_reductions):
+    X, y, w = PROBLEMS[problem]()
+    Xk, yk, wk = as_kind("dask", X, y, w, CHUNKINGS["7"])
+    est = make().fit(Xk, yk, sample_weight=wk)
+    steps = [h["step"] for h in est.fit_result_.history[1:]]
+    assert steps and all(s == 1.0 for s in steps)  # no backtracking on these problems
+    n_iter = int(np.ravel(est.n_iter_)[0])
+    # The first pass (validation + evaluation at zero) and one per iteration.
+    assert est.n_passes_ == n_iter + 1 == len(count_reductions)
+    first = "labels" if problem in ("binary", "multiclass") else "gradient"
+    assert count_reductions[0] == first
+    assert set(count_reductions[1:]) == {"hessian"}
+
+
+def test_lbfgs_pass_per_function_evaluation(count_reductions):
+    X, y, w = PROBLEMS["binary"]()
+    est = daskfit.LogisticRegression(solver="lbfgs", tol=1e-8).fit(X, y, sample_weight=w)
+    assert est.n_passes_ == len(count_reductions)
+    # Each iteration is at least one evaluation; line searches may add a few.
+    assert est.n_iter_[0] + 1 <= est.n_passes_ <= 2 * est.n_iter_[0] + 2
+
+
+def test_plain_gd_costs_one_pass_per_accepted_step(count_reductions):
+    X, y, w = PROBLEMS["regression"]()
+    est = daskfit.Ridge(alpha=1.0, solver="gd", tol=1e-8, max_iter=5000).fit(X, y)
+    history = est.fit_result_.history
+    rejected = est.n_passes_ - 1 - est.n_iter_
+    assert rejected >= 0
+    # Steps grow by 25% after each acceptance, so rejections stay a minority.
+    assert rejected < 0.5 * est.n_iter_
+    assert history[-1]["passes"] == est.n_passes_
+
+
+@pytest.mark.parametrize("n_chunks,split_every", [(1, 8), (7, 8), (50, 8), (50, 4),
+                                                  (513, 8), (2000, 16)])
+def test_reduction_depth_is_logarithmic(n_chunks, split_every):
+    X = np.zeros((n_chunks, 2))
+    Xd, yd, _ = as_kind("dask", X, np.zeros(n_chunks), None, (1,) * n_chunks)
+    engine = Engine(ChunkedData(Xd, yd, None, is_lazy=True), split_every=split_every)
+    delayed, depth = engine.graph(moments_chunk, None, "gram")
+    assert depth == max(1, math.ceil(math.log(n_chunks, split_every) - 1e-12))
+    graph = dict(delayed.__dask_graph__())
+    kernel_tasks = [k for k in graph if isinstance(k, tuple) and len(k) == 2
+                    and k[0].startswith("daskfit-gram-")]
+    assert len(kernel_tasks) == n_chunks  # one fused task per chunk
+
+
+def test_task_names_describe_the_fit(client):
+    from distributed import get_task_stream
+
+    X, y, w = PROBLEMS["binary"]()
+    Xk, yk, wk = as_kind("dask", X, y, w, CHUNKINGS["7"])
+    with get_task_stream(client) as stream:
+        daskfit.LogisticRegression(solver="newton").fit(Xk, yk, sample_weight=wk)
+    prefixes = {t["key"][0] if isinstance(t["key"], tuple) else t["key"] for t in stream.data}
+    names = {p.rsplit("-", 1)[0] for p in prefixes if p.startswith("daskfit-")}
+    assert {"daskfit-labels", "daskfit-hessian"} <= names
+
+
+def test_coefficients_travel_in_the_graph_never_scattered(client, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("daskfit must not scatter solver state")
+
+    monkeypatch.setattr(type(client), "scatter", refuse)
+    X, y, w = PROBLEMS["binary"]()
+    Xk, yk, wk = as_kind("dask", X, y, w, CHUNKINGS["7"])
+    est = daskfit.LogisticRegression(solver="lbfgs").fit(Xk, yk, sample_weight=wk)
+    assert est.fit_result_.converged
+
+
+def test_data_is_persisted_once_for_iterative_solvers(client, monkeypatch):
+    persisted = []
+    original = type(client).persist
+
+    def counting(self, collections, *args, **kwargs):
+        persisted.append(len(collections))
+        return original(self, collections, *args, **kwargs)
+
+    monkeypatch.setattr(type(client), "persist", counting)
+    X, y, w = PROBLEMS["counts"]()
+    Xk, yk, wk = as_kind("dask", X, y, w, CHUNKINGS["7"])
+    est = daskfit.PoissonRegressor().fit(Xk, yk, sample_weight=wk)
+    assert persisted == [3]  # X, y and weights together, once
+    assert est.n_passes_ > 2 and "persisted once" in est.persist_reason_
+    # One-pass solvers stream instead: persisting would only add work.
+    persisted.clear()
+    est = daskfit.LinearRegression().fit(Xk, yk, sample_weight=wk)
+    assert persisted == [] and "one-pass" in est.persist_reason_
+
+
+def test_persist_false_streams(client):
+    X, y, _ = PROBLEMS["counts"]()
+    Xk, yk, _ = as_kind("dask", X, y, None, CHUNKINGS["7"])
+    est = daskfit.PoissonRegressor(persist=False).fit(Xk, yk)
+    assert "streaming" in est.persist_reason_
