@@ -42,7 +42,9 @@ def connect(address=None, **local_cluster_kwargs):
             )
         client = Client(address)
     else:
-        options = {"host": "127.0.0.1"}
+        # Loopback only: nothing outside this machine can reach the cluster.
+        # tcp even for in-process workers, so the address is always host:port.
+        options = {"host": "127.0.0.1", "protocol": "tcp://"}
         options.update(local_cluster_kwargs)
         client = Client(LocalCluster(**options))
     print(f"Dask dashboard: {client.dashboard_link}")

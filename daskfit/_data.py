@@ -124,20 +124,31 @@ def _standalone(arr):
     return da.Array(dict(arr.__dask_graph__()), arr.name, arr.chunks, meta=arr._meta)
 
 
-def _dask_frame_to_array(df, name):
-    """Dask DataFrame -> float Dask array with unknown row chunks."""
+def check_frame_columns(df, name):
+    """Reject non-numeric columns of a pandas or Dask DataFrame by name."""
+    complex_cols = [f"{col!r} ({dtype})" for col, dtype in df.dtypes.items()
+                    if pd.api.types.is_complex_dtype(dtype)]
+    if complex_cols:
+        raise ValueError(
+            f"Complex data not supported: {name} has complex column(s) "
+            f"{', '.join(sorted(complex_cols))}.")
     bad = [
         f"{col!r} ({dtype})"
         for col, dtype in df.dtypes.items()
-        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
-        or pd.api.types.is_complex_dtype(dtype)
+        if isinstance(dtype, pd.CategoricalDtype)
+        or not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
     ]
     if bad:
         raise ValueError(
             f"{name} has non-numeric column(s) {', '.join(sorted(bad))}. Encode them "
-            "first (for example dask.dataframe's get_dummies after .categorize()) or "
-            "drop them."
+            "first (for example pandas.get_dummies, or dask.dataframe's get_dummies "
+            "after .categorize()) or drop them."
         )
+
+
+def _dask_frame_to_array(df, name):
+    """Dask DataFrame -> float Dask array with unknown row chunks."""
+    check_frame_columns(df, name)
     if len(df.columns) == 0:
         raise ValueError(
             f"Found array with 0 feature(s) (shape=(?, 0)) while a minimum of 1 is required."
@@ -172,6 +183,12 @@ def _as_dask_X(estimator, X, reset, n_chunks_hint):
             # blocks is cheap and is fused into the persisted data.
             X = X.rechunk({1: -1})
         return X, None, True
+    if isinstance(X, pd.DataFrame):
+        check_frame_columns(X, "X")
+    elif getattr(X, "dtype", None) is not None and np.dtype(X.dtype).kind == "c":
+        # Checked here so that the message shows the dtype, never the data.
+        raise ValueError(f"Complex data not supported: X has dtype {X.dtype} and shape "
+                         f"{getattr(X, 'shape', '?')}.")
     # In memory: scikit-learn's own validation gives its exact messages and
     # handles feature_names_in_ / n_features_in_. Finiteness is left to the
     # first data pass so that validation costs no pass of its own.
@@ -305,7 +322,25 @@ def as_chunked(
             wd = _as_dask_vector(sample_weight, Xd, "sample_weight", True)
             if wd.dtype != np.float64:
                 wd = wd.astype(np.float64)
+    if not reset:
+        # Scoring reads y and the weights lazily, outside the engine's
+        # validating pass: check them as the blocks are computed.
+        yd, wd = _checked_finite(yd, "y"), _checked_finite(wd, "sample_weight")
     return ChunkedData(Xd, yd, wd, is_lazy=lazy, feature_names=names)
+
+
+def _raise_if_not_finite(block, name):
+    if block.dtype.kind == "f" and not np.isfinite(block).all():
+        kind = "NaN" if np.isnan(block).any() else "infinity or a value too large"
+        raise ValueError(f"Input {name} contains {kind}.")
+    return block
+
+
+def _checked_finite(v, name):
+    if v is None or v.dtype.kind != "f":
+        return v
+    return v.map_blocks(_raise_if_not_finite, name, dtype=v.dtype,
+                        name=f"daskfit-check-{name.replace('_', '-')}")
 
 
 def _record_features(estimator, n_features, names, reset):

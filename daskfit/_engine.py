@@ -24,7 +24,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ._kernels import combine
 
-__all__ = ["Engine", "current_client", "DEFAULT_SPLIT_EVERY"]
+__all__ = ["Engine", "compute", "current_client", "DEFAULT_SPLIT_EVERY"]
 
 #: Children per node of the reduction tree. 8 keeps the tree shallow
 #: (3 levels for 512 chunks) while each combine stays a handful of small sums.
@@ -47,6 +47,19 @@ def current_client():
         return None
     # A closed client can linger as the default; it cannot run anything.
     return client if client.status == "running" else None
+
+
+def compute(*collections):
+    """Compute Dask collections where the engine would run them.
+
+    On the current running client if there is one, else on the local threaded
+    scheduler, whatever a stale ``scheduler`` setting left by a closed client
+    says.
+    """
+    client = current_client()
+    if client is not None:
+        return tuple(client.compute(list(collections), sync=True))
+    return dask.compute(*collections, scheduler="threads")
 
 
 class DataError(ValueError):

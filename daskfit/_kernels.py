@@ -224,6 +224,27 @@ def _hessian(X, h, w, spec):
     return H
 
 
+UNKNOWN_LABEL_TYPE = (
+    "Unknown label type: {kind}. Maybe you are trying to fit a classifier, which "
+    "expects discrete classes on a regression target with continuous values."
+)
+
+
+def _label_problem(y):
+    """Missing or infinite class labels, in scikit-learn's words; else None."""
+    if y.dtype.kind == "f":
+        if np.isnan(y).any():
+            return "Input y contains NaN."
+        if np.isinf(y).any():
+            return f"Input y contains infinity or a value too large for {y.dtype!r}."
+    elif y.dtype.kind == "O":
+        import pandas as pd
+
+        if pd.isna(y).any():
+            return "Input y contains NaN."
+    return None
+
+
 @_quiet
 def class_stats_chunk(index, X, y, w, spec: EvalSpec):
     """Per-label weight and weighted feature sums; optionally the weighted gram.
@@ -236,7 +257,15 @@ def class_stats_chunk(index, X, y, w, spec: EvalSpec):
     out = {"n": n, "chunk_rows": {index: n}}
     if not _basic_checks(index, X, y, w, out):
         return out
-    labels, codes = np.unique(y, return_inverse=True)
+    problem = _label_problem(y)
+    if problem:
+        out["errors"] = [(index, problem)]
+        return out
+    try:
+        labels, codes = np.unique(y, return_inverse=True)
+    except TypeError:
+        out["errors"] = [(index, UNKNOWN_LABEL_TYPE.format(kind="unknown"))]
+        return out
     ww = np.ones(n) if w is None else w
     sx = np.zeros((X.shape[1], len(labels)))
     gram, gram_sw = 0.0, 0.0
@@ -400,6 +429,7 @@ _MERGERS = {
 }
 
 
+@_quiet
 def combine(parts):
     """Merge a list of partial-result dicts (one tree node of a reduction)."""
     keys = {}

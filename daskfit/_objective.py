@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.utils.multiclass import type_of_target
 
 from ._engine import DataError
-from ._kernels import EvalSpec, class_stats_chunk, evaluate_chunk, moments_chunk, qr_chunk
+from ._kernels import UNKNOWN_LABEL_TYPE, EvalSpec, class_stats_chunk, evaluate_chunk, moments_chunk, qr_chunk
 
 __all__ = ["Objective"]
 
@@ -83,6 +83,7 @@ class Objective:
         if self.loss.is_classification:
             spec = self._spec(None, order, checks=True)
             result = self.engine.reduce(class_stats_chunk, spec, "labels")
+            self._check_not_empty(result)
             self._set_classes(result)
             self._finish_checks(result)
             self._cache_at_zero(result, order)
@@ -93,13 +94,16 @@ class Objective:
             self._store(theta0, order, result)
         return self
 
-    def _finish_checks(self, result):
-        n = result.get("n", 0)
-        if n == 0:
+    def _check_not_empty(self, result):
+        if result.get("n", 0) == 0:
             raise DataError(
                 f"Found array with 0 sample(s) (shape=(0, {self.n_features})) while a "
                 "minimum of 1 is required."
             )
+
+    def _finish_checks(self, result):
+        self._check_not_empty(result)
+        n = result["n"]
         sw = result.get("sw", 0.0)
         if not sw > 0:
             raise DataError(
@@ -120,18 +124,14 @@ class Objective:
         self.penalty = self.penalty_rule(self.sum_weights)
 
     def _set_classes(self, result):
-        stats = result.get("class_stats", {})
-        labels = list(stats)
-        if any(isinstance(v, float) and np.isnan(v) for v in labels):
-            raise DataError("Input y contains NaN.")
-        classes = np.array(sorted(labels))
+        labels = list(result.get("class_stats", {}))
+        try:
+            classes = np.array(sorted(labels))
+        except TypeError:  # labels of mixed types across chunks (str and int)
+            raise DataError(UNKNOWN_LABEL_TYPE.format(kind="unknown")) from None
         kind = type_of_target(classes)
         if kind not in ("binary", "multiclass"):
-            raise DataError(
-                f"Unknown label type: {kind}. Maybe you are trying to fit a classifier, "
-                "which expects discrete classes on a regression target with continuous "
-                "values."
-            )
+            raise DataError(UNKNOWN_LABEL_TYPE.format(kind=kind))
         if len(classes) < 2:
             raise DataError(
                 "This solver needs samples of at least 2 classes in the data, but the "

@@ -93,5 +93,6 @@ class Penalty:
         out = np.array(theta, dtype=np.float64, copy=True)
         if self.l1 > 0:
             b = out[mask]
-            out[mask] = np.sign(b) * np.maximum(np.abs(b) - step * self.l1, 0.0)
+            # + 0.0 turns the -0.0 of shrunk negative entries into 0.0.
+            out[mask] = np.sign(b) * np.maximum(np.abs(b) - step * self.l1, 0.0) + 0.0
         return out

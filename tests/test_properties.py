@@ -178,11 +178,13 @@ def test_deterministic_across_local_schedulers(scheduler):
     np.testing.assert_allclose(est.coef_, reference.coef_, rtol=1e-12)
 
 
-def test_distributed_equals_local(client):
+def test_distributed_equals_local(cluster):
+    from distributed import Client
+
     X, y, w = PROBLEMS["counts"]()
     Xd, yd, wd = as_kind("dask", X, y, w, CHUNKINGS["50"])
-    est = daskfit.PoissonRegressor(alpha=0.1, tol=1e-10).fit(Xd, yd, sample_weight=wd)
-    client.close()  # back to the local scheduler
+    with Client(cluster):
+        est = daskfit.PoissonRegressor(alpha=0.1, tol=1e-10).fit(Xd, yd, sample_weight=wd)
     local = daskfit.PoissonRegressor(alpha=0.1, tol=1e-10).fit(Xd, yd, sample_weight=wd)
     np.testing.assert_allclose(est.coef_, local.coef_, rtol=1e-12)
     assert est.n_passes_ == local.n_passes_

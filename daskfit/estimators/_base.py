@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._data import as_chunked, is_dask_collection
-from .._engine import DEFAULT_SPLIT_EVERY, Engine
+from .._engine import DEFAULT_SPLIT_EVERY, Engine, compute
 from .._losses import LOSSES
 from .._objective import Objective
 from ..solvers import SOLVERS, choose_solver, hessian_stride, solve
@@ -207,5 +207,5 @@ def weighted_mean(values, sample_weight):
     else:
         total, count = (values * sample_weight).sum(), sample_weight.sum()
     if isinstance(total, da.Array):
-        total, count = da.compute(total, count)
+        total, count = compute(total, count)
     return float(total / count)
