@@ -49,6 +49,28 @@ def current_client():
     return client if client.status == "running" else None
 
 
+def payload_bytes(obj):
+    """Bytes of the arrays in a task's input or output (the parts that travel).
+
+    An estimate of communication that does not depend on the transport: the
+    coefficient vector sent to each chunk task and the partial sums each
+    returns (a merged result has the shape of one chunk's partial).
+    """
+    if obj is None:
+        return 0
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, dict):
+        return sum(payload_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(payload_bytes(v) for v in obj)
+    if hasattr(obj, "__dataclass_fields__"):
+        return sum(payload_bytes(getattr(obj, f)) for f in obj.__dataclass_fields__)
+    if isinstance(obj, (int, float, np.number)):
+        return 8
+    return 0
+
+
 def compute(*collections):
     """Compute Dask collections where the engine would run them.
 
@@ -104,6 +126,7 @@ class Engine:
         self.client = client if client is not None else current_client()
         self.persist = persist
         self.passes = 0
+        self.bytes_communicated = 0
         self.pass_log = []  # (label, seconds) per pass, for reports and tuning
         self.persisted = False
         self.persist_reason = "not decided yet"
@@ -217,6 +240,8 @@ class Engine:
             (result,) = dask.compute(delayed, scheduler=scheduler)
         self.passes += 1
         self.pass_log.append((label, time.perf_counter() - started))
+        self.bytes_communicated += self.data.n_chunks * (
+            payload_bytes(spec) + payload_bytes(result))
         if "chunk_rows" in result:
             rows = result.pop("chunk_rows")
             self.chunk_rows = tuple(rows[i] for i in sorted(rows))

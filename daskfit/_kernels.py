@@ -309,8 +309,13 @@ def moments_chunk(index, X, y, w, spec: EvalSpec):
     if n:
         out["y_min"], out["y_max"] = float(np.min(y)), float(np.max(y))
     y = y.astype(np.float64)
+    blocks = row_blocks(X)
+    # One scratch buffer per chunk for the centred block: a fresh 1 MiB
+    # temporary per block costs an mmap and page faults every time.
+    scratch = np.empty((blocks[0].stop - blocks[0].start if blocks else 0, X.shape[1]),
+                       dtype=X.dtype)
     out["moments"] = _merge_moments(
-        _block_moments(X[b], y[b], _take(w, b)) for b in row_blocks(X))
+        _block_moments(X[b], y[b], _take(w, b), scratch) for b in blocks)
     m = out["moments"]
     if m is not None and not (np.isfinite(m[3]).all() and np.isfinite(m[4]).all()
                               and np.isfinite(m[5])):
@@ -318,17 +323,17 @@ def moments_chunk(index, X, y, w, spec: EvalSpec):
     return out
 
 
-def _block_moments(X, y, w):
+def _block_moments(X, y, w, scratch):
     sw = float(X.shape[0] if w is None else w.sum())
     if sw == 0:
         return None
     mx = (X.sum(axis=0, dtype=np.float64) if w is None else (w @ X).astype(np.float64)) / sw
     my = float((y.sum() if w is None else w @ y) / sw)
-    Xc = X - mx.astype(X.dtype)
+    Xc = np.subtract(X, mx.astype(X.dtype), out=scratch[: X.shape[0]])
     yc = y - my
     if w is not None:
         sq = np.sqrt(w)
-        Xc = Xc * sq[:, None].astype(X.dtype)
+        np.multiply(Xc, sq[:, None].astype(X.dtype), out=Xc)
         yc = yc * sq
     Sxx = (Xc.T @ Xc).astype(np.float64)  # symmetric product: BLAS syrk
     Sxy = (Xc.T @ yc.astype(X.dtype)).astype(np.float64)

@@ -303,3 +303,7 @@ class Objective:
     @property
     def passes(self):
         return self.engine.passes
+
+    @property
+    def bytes_communicated(self):
+        return self.engine.bytes_communicated

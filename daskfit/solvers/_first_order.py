@@ -99,7 +99,7 @@ def _run(objective, coef0, *, tol, max_iter, accelerated, step_size, name):
     x = np.array(coef0, dtype=np.float64, copy=True)
     f_x, g_x = objective.smooth_value_and_grad(x)
     history = []
-    record(history, 0, f_x + _l1(objective, x), np.abs(g_x).max(), objective.passes)
+    record(history, 0, f_x + _l1(objective, x), np.abs(g_x).max(), objective)
     step = float(step_size)
     state = momentum_init(x)
     converged, message, gmap_norm = False, "max_iter reached", np.inf
@@ -143,7 +143,7 @@ def _run(objective, coef0, *, tol, max_iter, accelerated, step_size, name):
         else:
             x, f_x, g_x = x_new, out[0], out[1]
             step *= STEP_GROWTH
-        record(history, n_iter, f_x + _l1(objective, x), gmap_norm, objective.passes,
+        record(history, n_iter, f_x + _l1(objective, x), gmap_norm, objective,
                step=step)
     F = f_x + _l1(objective, x)
     return FitResult(coef=x, loss=float(F), grad_norm=float(gmap_norm), n_iter=n_iter,

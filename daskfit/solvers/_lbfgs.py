@@ -32,10 +32,10 @@ def solve_lbfgs(objective, coef0, *, tol=1e-4, max_iter=100, memory=10):
     def callback(intermediate_result):
         theta = intermediate_result.x
         f, g = objective.value_and_grad(theta)  # cached: the point was just evaluated
-        record(history, len(history) + 1, f, np.abs(g).max(), objective.passes)
+        record(history, len(history) + 1, f, np.abs(g).max(), objective)
 
     f0, g0 = objective.value_and_grad(coef0)
-    record(history, 0, f0, np.abs(g0).max(), objective.passes)
+    record(history, 0, f0, np.abs(g0).max(), objective)
     res = scipy.optimize.minimize(
         fun, np.asarray(coef0, dtype=np.float64), jac=True, method="L-BFGS-B",
         callback=callback,

@@ -81,7 +81,7 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100):
     theta = np.array(coef0, dtype=np.float64, copy=True)
     f, g, H = objective.value_grad_hess(theta)
     history = []
-    record(history, 0, f, np.abs(g).max(), objective.passes)
+    record(history, 0, f, np.abs(g).max(), objective)
     converged, message = False, "max_iter reached"
     n_iter = 0
     gradient_improved = True
@@ -116,7 +116,7 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100):
         gradient_improved = np.abs(g_new).max() <= 0.5 * np.abs(g).max()
         theta, f, g, H = trial, f_new, g_new, H_new
         n_iter += 1
-        record(history, n_iter, f, np.abs(g).max(), objective.passes, step=step)
+        record(history, n_iter, f, np.abs(g).max(), objective, step=step)
     return FitResult(coef=theta, loss=float(f), grad_norm=float(np.abs(g).max()),
                      n_iter=n_iter, passes=objective.passes, converged=converged,
                      message=message, history=history, solver="newton")

@@ -87,7 +87,8 @@ def solve_normal(objective, coef0, *, tol=1e-4, max_iter=DEFAULT_MAX_SWEEPS):
     return FitResult(coef=theta, loss=float(loss), grad_norm=float(gmax), n_iter=n_iter,
                      passes=objective.passes, converged=converged, message=message,
                      history=[{"iter": n_iter, "objective": float(loss),
-                               "grad_norm": float(gmax), "passes": objective.passes}],
+                               "grad_norm": float(gmax), "passes": objective.passes,
+                               "bytes": objective.bytes_communicated}],
                      solver="normal")
 
 

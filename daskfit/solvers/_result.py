@@ -31,7 +31,7 @@ class FitResult:
         Why it stopped, in words.
     history : list of dict
         One entry per iteration: ``iter``, ``objective``, ``grad_norm``,
-        ``passes``.
+        ``passes``, ``bytes`` (communicated so far).
     """
 
     coef: np.ndarray
@@ -55,9 +55,15 @@ def check_options(solver_name, options, allowed):
         )
 
 
-def record(history, iteration, objective, grad_norm, passes, **extra):
-    entry = {"iter": iteration, "objective": float(objective),
-             "grad_norm": float(grad_norm), "passes": int(passes)}
+def record(history, iteration, value, grad_norm, objective, **extra):
+    """Append one iteration to ``history``, with the cost so far.
+
+    ``passes`` and ``bytes`` (an estimate of the bytes sent between client
+    and workers: coefficients in, partial sums out) come from the
+    objective's engine, so every strategy's history is comparable.
+    """
+    entry = {"iter": iteration, "objective": float(value), "grad_norm": float(grad_norm),
+             "passes": int(objective.passes), "bytes": int(objective.bytes_communicated)}
     entry.update(extra)
     history.append(entry)
 
