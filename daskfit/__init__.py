@@ -6,6 +6,7 @@ array and tree-reduces the partial sums on the current Dask cluster.
 """
 
 from ._cluster import connect
+from ._planner import Plan, plan
 from .estimators import (
     ElasticNet,
     Lasso,
@@ -19,12 +20,14 @@ from .solvers import FitResult
 __all__ = [
     "ElasticNet",
     "FitResult",
+    "Plan",
     "Lasso",
     "LinearRegression",
     "LogisticRegression",
     "PoissonRegressor",
     "Ridge",
     "connect",
+    "plan",
 ]
 
 __version__ = "0.1.0"

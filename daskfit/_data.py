@@ -178,10 +178,8 @@ def _as_dask_X(estimator, X, reset, n_chunks_hint):
         dtype = _float_dtype(X.dtype)
         if X.dtype != dtype:
             X = X.astype(dtype)
-        if X.numblocks[1] != 1:
-            # Row-parallel solvers need whole rows per task; merging column
-            # blocks is cheap and is fused into the persisted data.
-            X = X.rechunk({1: -1})
+        # Column chunks are kept: the planner decides between merging them
+        # (row-parallel solvers) and model parallelism.
         return X, None, True
     if isinstance(X, pd.DataFrame):
         check_frame_columns(X, "X")

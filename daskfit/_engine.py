@@ -24,7 +24,8 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ._kernels import combine
 
-__all__ = ["Engine", "compute", "current_client", "DEFAULT_SPLIT_EVERY"]
+__all__ = ["Engine", "compute", "current_client", "memory_available", "persist_decision",
+           "DEFAULT_SPLIT_EVERY"]
 
 #: Children per node of the reduction tree. 8 keeps the tree shallow
 #: (3 levels for 512 chunks) while each combine stays a handful of small sums.
@@ -47,6 +48,40 @@ def current_client():
         return None
     # A closed client can linger as the default; it cannot run anything.
     return client if client.status == "running" else None
+
+
+def memory_available(client):
+    """Total worker memory limit of the cluster, or this machine's free memory."""
+    if client is not None:
+        info = client.scheduler_info(n_workers=-1)["workers"].values()
+        return float(sum(w.get("memory_limit", 0) or 0 for w in info))
+    import psutil
+
+    return float(psutil.virtual_memory().available)
+
+
+def persist_decision(persist, nbytes, is_lazy, client, expected_passes):
+    """Whether to read the data into memory once before the first pass, and why.
+
+    ``persist`` is the user's setting (``"auto"``, True or False); ``nbytes``
+    the size of X (NaN when unknown). Returns ``(bool, reason)``.
+    """
+    if persist is False:
+        return False, "persist=False: streaming from the source every pass"
+    if persist is True:
+        return True, "persist=True"
+    where = "cluster" if client is not None else "local"
+    if not is_lazy and client is None:
+        return False, "in-memory NumPy input, local scheduler: nothing to persist"
+    if expected_passes <= 1:
+        return False, "one-pass solver: streaming is cheaper than persisting"
+    budget = PERSIST_MEMORY_FRACTION * memory_available(client)
+    if not (nbytes <= budget):
+        size = "unknown size" if math.isnan(nbytes) else f"{nbytes / 2**20:.0f} MiB"
+        return False, (f"data ({size}) exceeds {PERSIST_MEMORY_FRACTION:.0%} of {where} "
+                       f"memory ({budget / 2**20:.0f} MiB): streaming from the source "
+                       "every pass")
+    return True, f"persisted once ({where} memory)"
 
 
 def payload_bytes(obj):
@@ -137,24 +172,10 @@ class Engine:
         """Decide whether to persist, and do it once (before the first pass)."""
         data = self.data
         nbytes = data.X.nbytes if data.chunks_known else math.nan
-        if self.persist is False:
-            self.persist_reason = "persist=False: streaming from the source every pass"
+        do_persist, self.persist_reason = persist_decision(
+            self.persist, nbytes, data.is_lazy, self.client, expected_passes)
+        if not do_persist:
             return
-        if self.persist == "auto":
-            if not data.is_lazy and self.client is None:
-                self.persist_reason = "in-memory NumPy input, local scheduler: nothing to persist"
-                return
-            if expected_passes <= 1:
-                self.persist_reason = "one-pass solver: streaming is cheaper than persisting"
-                return
-            budget = PERSIST_MEMORY_FRACTION * self._memory_available()
-            if not (nbytes <= budget):
-                size = "unknown size" if math.isnan(nbytes) else f"{nbytes / 2**20:.0f} MiB"
-                self.persist_reason = (
-                    f"data ({size}) exceeds {PERSIST_MEMORY_FRACTION:.0%} of memory "
-                    f"({budget / 2**20:.0f} MiB): streaming from the source every pass"
-                )
-                return
         arrays = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
         if self.client is not None:
             persisted = self.client.persist(arrays)
@@ -165,19 +186,6 @@ class Engine:
         data.y = next(it) if data.y is not None else None
         data.sample_weight = next(it) if data.sample_weight is not None else None
         self.persisted = True
-        self.persist_reason = (
-            f"persisted once ({'cluster' if self.client else 'local'} memory)"
-            if self.persist == "auto"
-            else "persist=True"
-        )
-
-    def _memory_available(self):
-        if self.client is not None:
-            info = self.client.scheduler_info(n_workers=-1)["workers"].values()
-            return float(sum(w.get("memory_limit", 0) or 0 for w in info))
-        import psutil
-
-        return float(psutil.virtual_memory().available)
 
     # ------------------------------------------------------------- reduce
     def graph(self, kernel, spec, label):

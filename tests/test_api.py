@@ -103,7 +103,7 @@ def test_solver_options_are_checked():
         solve("gd", None, np.zeros(3), momentum=0.9)
     with pytest.raises(ValueError, match="Unknown solver 'sgd'"):
         solve("sgd", None, np.zeros(3))
-    assert est.solver_reason_ == "chosen by the user"
+    assert est.solver_reason_ == "solver='newton' chosen by the user"
 
 
 def test_auto_solver_records_why():

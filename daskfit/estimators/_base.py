@@ -19,7 +19,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._data import as_chunked, is_dask_collection
-from .._engine import DEFAULT_SPLIT_EVERY, Engine, compute
+from .._engine import Engine, compute, current_client
+from .._planner import plan_for
 from .._losses import LOSSES
 from .._objective import Objective
 from ..solvers import SOLVERS, choose_solver, hessian_stride, solve
@@ -84,22 +85,30 @@ class LinearModelBase(BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None.")
         data = as_chunked(self, X, y, sample_weight, reset=True, y_numeric=not classifier)
-        engine = Engine(data, split_every=self.split_every, persist=self.persist)
         penalty_rule = self._penalty_rule()
         penalty_kind = penalty_rule(1.0).kind
         loss = LOSSES[self._loss_name]
         p = data.n_features
         guess_params = p + int(self.fit_intercept)
-        if self.solver == "auto":
-            name, reason = choose_solver(loss.name, penalty_kind, p, guess_params)
-        else:
-            name, reason = self.solver, "chosen by the user"
-            if not SOLVERS[name].supports(loss.name, penalty_kind):
-                raise ValueError(
-                    f"solver={name!r} does not support the {loss.name} loss with a "
-                    f"{penalty_kind} penalty; use one of "
-                    f"{sorted(s for s, i in SOLVERS.items() if i.supports(loss.name, penalty_kind))}."
-                )
+        if self.solver != "auto" and not SOLVERS[self.solver].supports(loss.name, penalty_kind):
+            raise ValueError(
+                f"solver={self.solver!r} does not support the {loss.name} loss with a "
+                f"{penalty_kind} penalty; use one of "
+                f"{sorted(s for s, i in SOLVERS.items() if i.supports(loss.name, penalty_kind))}."
+            )
+        plan = plan_for(
+            n_rows=data.X.shape[0], n_features=p, row_chunks=data.X.numblocks[0],
+            col_chunks=data.X.numblocks[1], itemsize=data.X.dtype.itemsize,
+            is_lazy=data.is_lazy, loss_name=loss.name, penalty_kind=penalty_kind,
+            n_outputs=1, fit_intercept=self.fit_intercept, solver=self.solver,
+            persist=self.persist, client=current_client())
+        self.fit_plan_ = plan
+        name, reason = plan.solver, plan.reasons[0]
+        if data.X.numblocks[1] > 1:
+            # Row-parallel solvers need whole rows per task; merging column
+            # blocks is cheap and is fused into the first pass (or the persist).
+            data.X = data.X.rechunk({1: -1})
+        engine = Engine(data, split_every=self.split_every, persist=self.persist)
         engine.prepare(expected_passes=1 if name == "normal" else 2)
         objective = Objective(engine, loss, penalty_rule, self.fit_intercept)
         if SOLVERS[name].needs == "hess":
@@ -112,6 +121,8 @@ class LinearModelBase(BaseEstimator):
         if self.solver == "auto" and objective.n_outputs > 1:
             # Only the first pass reveals the number of classes.
             name, reason = choose_solver(objective.loss.name, penalty_kind, p, objective.n_params)
+            plan.solver = name
+            plan.reasons.append(f"{objective.n_outputs} classes found in the first pass: {reason}")
         theta0 = np.zeros(objective.n_params)
         result = solve(name, objective, theta0, tol=self.tol, max_iter=self.max_iter,
                        **self._solver_options(name))

@@ -17,7 +17,8 @@ from ._newton import hessian_stride, solve_newton
 from ._normal import solve_normal
 from ._result import FitResult
 
-__all__ = ["SOLVERS", "FitResult", "SolverInfo", "choose_solver", "hessian_stride", "solve"]
+__all__ = ["GRAM_MAX_FEATURES", "NEWTON_MAX_PARAMS", "SOLVERS", "FitResult", "SolverInfo",
+           "choose_solver", "hessian_stride", "solve"]
 
 
 @dataclass(frozen=True)

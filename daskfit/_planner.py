@@ -1,0 +1,232 @@
+"""The planner: which parallel strategy and solver a fit should use, and why.
+
+Three strategies, one choice per fit:
+
+* **synchronous** (row-parallel): every iteration is one exact pass over the
+  row chunks (normal equations, Newton, L-BFGS, gradient descent, FISTA).
+  The default: exact, and on a cluster whose workers talk over a fast network
+  a pass costs little more than reading the data.
+* **parameter averaging** (data-parallel): each chunk runs local SGD and the
+  client averages; far fewer communication rounds, an approximate optimum.
+  Chosen when rounds are what is expensive: many workers.
+* **model parallel** (feature-sharded): when X is chunked along columns and
+  too wide for a whole row (or a p x p Gram matrix) per task, coefficients
+  live with their column blocks.
+
+``plan`` reads only metadata (shapes, chunks, cluster memory); it never
+touches the data. ``solver="auto"`` in every estimator follows it, and the
+fitted estimator keeps it as ``fit_plan_``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._engine import current_client, memory_available, persist_decision
+from ._losses import LOSSES
+from .solvers import GRAM_MAX_FEATURES, NEWTON_MAX_PARAMS, SOLVERS
+
+__all__ = ["Plan", "plan", "plan_for"]
+
+#: Parameter averaging pays off when a round trip to every worker is what
+#: dominates: from this many workers on, the planner prefers it for
+#: iterative losses (least squares needs one pass anyway).
+AVERAGING_MIN_WORKERS = 16
+
+#: Above this many features, a row of X (and a p x p Gram) no longer fits
+#: comfortably in one task: column-chunked data goes model-parallel.
+MODEL_PARALLEL_MIN_FEATURES = GRAM_MAX_FEATURES
+
+STRATEGY_OF = {
+    "normal": "synchronous", "newton": "synchronous", "lbfgs": "synchronous",
+    "gd": "synchronous", "proximal": "synchronous", "averaging": "parameter averaging",
+    "async-sgd": "parameter averaging (asynchronous)", "sharded-gd": "model parallel",
+    "bcd": "model parallel",
+}
+
+
+@dataclass
+class Plan:
+    """A strategy and solver for one fit, with the facts and reasons behind it.
+
+    Attributes
+    ----------
+    strategy : str
+        ``"synchronous"``, ``"parameter averaging"`` or ``"model parallel"``.
+    solver : str
+    expected_passes : str
+        Passes over the data the solver is expected to make.
+    persist : bool
+        Whether the data is read into memory once before the first pass.
+    memory_per_worker : float
+        Estimated bytes per worker: its share of the persisted data plus the
+        largest per-task working set.
+    task_memory : float
+        Estimated bytes one task works on: a row chunk (a block for the model
+        parallel strategy) plus the partial sums it returns.
+    reasons : list of str
+        Why, in words.
+    facts : dict
+        What the plan was made from (shapes, chunks, memory, loss, penalty).
+    """
+
+    strategy: str
+    solver: str
+    expected_passes: str
+    persist: bool
+    memory_per_worker: float
+    task_memory: float = math.nan
+    reasons: list = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+
+    def __str__(self):
+        lines = [
+            f"daskfit plan: {self.strategy} strategy, solver={self.solver!r}",
+            f"  expected passes over the data: {self.expected_passes}",
+            f"  data: {'persist once' if self.persist else 'stream every pass'}",
+            f"  memory per worker: ~{_mib(self.memory_per_worker)} "
+            f"(per task ~{_mib(self.task_memory)})",
+            "  because:",
+        ]
+        lines += [f"    - {r}" for r in self.reasons]
+        lines.append("  facts: " + ", ".join(f"{k}={v}" for k, v in self.facts.items()))
+        return "\n".join(lines)
+
+    def _repr_html_(self):
+        import html
+
+        rows = "".join(f"<li>{html.escape(r)}</li>" for r in self.reasons)
+        facts = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+                        for k, v in self.facts.items())
+        return (
+            f"<div><b>daskfit plan</b>: {html.escape(self.strategy)} strategy, solver "
+            f"<code>{html.escape(self.solver)}</code><br>expected passes: "
+            f"{html.escape(self.expected_passes)}; data: "
+            f"{'persist once' if self.persist else 'stream every pass'}; memory per worker "
+            f"~{_mib(self.memory_per_worker)}<ul>{rows}</ul>"
+            f"<details><summary>facts</summary><table>{facts}</table></details></div>"
+        )
+
+
+def _mib(nbytes):
+    return "unknown" if not np.isfinite(nbytes) else f"{nbytes / 2**20:,.0f} MiB"
+
+
+def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, loss_name,
+             penalty_kind, n_outputs, fit_intercept, solver="auto", persist="auto",
+             client=None):
+    """The plan from metadata alone (the estimators' entry point)."""
+    n_params = n_outputs * (n_features + int(fit_intercept))
+    nbytes = n_rows * n_features * itemsize if np.isfinite(n_rows) else math.nan
+    n_workers = len(client.scheduler_info(n_workers=-1)["workers"]) if client else 1
+    reasons = []
+    wide = n_features > MODEL_PARALLEL_MIN_FEATURES
+    if solver != "auto":
+        chosen = solver
+        reasons.append(f"solver={solver!r} chosen by the user")
+    elif col_chunks > 1 and wide and loss_name != "multinomial":
+        chosen = "bcd" if loss_name == "squared" else "sharded-gd"
+        reasons.append(
+            f"X has {col_chunks} column chunks and {n_features} features "
+            f"(> {MODEL_PARALLEL_MIN_FEATURES}): whole rows and a p x p Gram matrix are "
+            "too large per task, so coefficients stay with their column blocks")
+        reasons.append("bcd for squared loss (exact block solves against the shared "
+                       "residual); feature-sharded gradient descent otherwise")
+    elif (n_workers >= AVERAGING_MIN_WORKERS and loss_name != "squared"
+          and penalty_kind in ("none", "l2")):
+        chosen = "averaging"
+        reasons.append(
+            f"{n_workers} workers (>= {AVERAGING_MIN_WORKERS}): a synchronous round trip to "
+            "every worker dominates, and local SGD with weighted averaging needs far "
+            "fewer rounds (its optimum is approximate, within about 1e-3)")
+    else:
+        from .solvers import choose_solver
+
+        chosen, why = choose_solver(loss_name, penalty_kind, n_features, n_params)
+        reasons.append(why)
+        if col_chunks > 1:
+            reasons.append(f"X has {col_chunks} column chunks but only {n_features} features: "
+                           "they are merged into whole rows (cheap), so the row-parallel "
+                           "solvers apply")
+        if n_workers < AVERAGING_MIN_WORKERS and loss_name != "squared":
+            reasons.append(f"{n_workers} worker(s): exact synchronous passes are cheap here; "
+                           "parameter averaging would trade accuracy for rounds that "
+                           "cost little")
+    strategy = STRATEGY_OF[chosen]
+    info = SOLVERS.get(chosen)
+    expected = info.expected_passes if info is not None else "see the solver"
+    passes_hint = 1 if chosen == "normal" else 2
+    do_persist, persist_reason = persist_decision(persist, nbytes, is_lazy, client,
+                                                  passes_hint)
+    reasons.append(persist_reason)
+    rows_per_chunk = (n_rows / row_chunks) if np.isfinite(n_rows) else math.nan
+    if strategy == "model parallel":
+        task_bytes = rows_per_chunk * math.ceil(n_features / col_chunks) * itemsize
+    else:
+        task_bytes = rows_per_chunk * n_features * itemsize + 8 * n_params**2
+    share = (nbytes / n_workers) if do_persist else 0.0
+    facts = {
+        "rows": "unknown" if not np.isfinite(n_rows) else int(n_rows),
+        "features": n_features, "row_chunks": row_chunks, "column_chunks": col_chunks,
+        "data": _mib(nbytes), "workers": n_workers,
+        "cluster_memory": _mib(memory_available(client)) if client else "local",
+        "loss": loss_name, "penalty": penalty_kind, "parameters": n_params,
+    }
+    return Plan(strategy=strategy, solver=chosen, expected_passes=expected,
+                persist=do_persist, memory_per_worker=share + task_bytes,
+                task_memory=task_bytes,
+                reasons=reasons, facts=facts)
+
+
+def plan(X, y=None, estimator=None, client=None):
+    """Say how daskfit would fit ``estimator`` on ``X``, without reading the data.
+
+    Parameters
+    ----------
+    X : array-like, DataFrame, Dask array or Dask DataFrame
+    y : ignored for the plan's shape; a classifier's class count is only
+        known after the first pass, so the plan assumes two classes.
+    estimator : daskfit estimator, default=LinearRegression()
+    client : distributed.Client, optional
+        Defaults to the current client.
+
+    Returns
+    -------
+    Plan
+        Prints as text and renders in Jupyter.
+
+    Examples
+    --------
+    >>> import numpy as np, daskfit
+    >>> p = daskfit.plan(np.zeros((1000, 20)), estimator=daskfit.LogisticRegression())
+    >>> p.strategy, p.solver
+    ('synchronous', 'newton')
+    """
+    import dask.array as da
+
+    from ._data import is_dask_collection
+    from .estimators import LinearRegression
+
+    estimator = LinearRegression() if estimator is None else estimator
+    client = client if client is not None else current_client()
+    if is_dask_collection(X) and not isinstance(X, da.Array):
+        n_rows, n_features = math.nan, len(X.columns)
+        row_chunks, col_chunks, itemsize, lazy = X.npartitions, 1, 8, True
+    elif isinstance(X, da.Array):
+        n_rows, n_features = X.shape
+        row_chunks, col_chunks = X.numblocks
+        itemsize, lazy = max(X.dtype.itemsize, 4), True
+    else:
+        shape = np.shape(X)
+        n_rows, n_features = shape[0], shape[1]
+        row_chunks, col_chunks, itemsize, lazy = 1, 1, 8, False
+    loss_name = LOSSES[estimator._loss_name].name
+    penalty_kind = estimator._penalty_rule()(1.0).kind
+    return plan_for(n_rows=n_rows, n_features=n_features, row_chunks=row_chunks,
+                    col_chunks=col_chunks, itemsize=itemsize, is_lazy=lazy,
+                    loss_name=loss_name, penalty_kind=penalty_kind, n_outputs=1,
+                    fit_intercept=estimator.fit_intercept, solver=estimator.solver,
+                    persist=estimator.persist, client=client)
