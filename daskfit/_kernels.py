@@ -364,45 +364,39 @@ def qr_chunk(index, X, y, w, spec: EvalSpec):
 # ---------------------------------------------------------------- merging
 
 
-def _merge_moments(parts):
-    acc = None
-    for part in parts:
-        if part is None:
-            continue
-        if acc is None:
-            acc = part
-            continue
-        wa, ma, mya, Sa, sa, ya = acc
-        wb, mb, myb, Sb, sb, yb = part
-        w = wa + wb
-        dx, dy = mb - ma, myb - mya
-        c = wa * wb / w
-        acc = (
-            w,
-            ma + dx * (wb / w),
-            mya + dy * (wb / w),
-            Sa + Sb + c * np.outer(dx, dx),
-            sa + sb + c * dx * dy,
-            ya + yb + c * dy * dy,
-        )
-    return acc
+def _fold_present(merge_two):
+    """Turn a merge of two partials into a merge of a list, skipping empty ones."""
+
+    def merge(parts):
+        present = [part for part in parts if part is not None]
+        return functools.reduce(merge_two, present) if present else None
+
+    return merge
 
 
-def _merge_qr(parts):
-    acc = None
-    for part in parts:
-        if part is None:
-            continue
-        if acc is None:
-            acc = part
-            continue
-        wa, ma, Ra = acc
-        wb, mb, Rb = part
-        w = wa + wb
-        shift = np.sqrt(wa * wb / w) * (mb - ma)
-        R = scipy.linalg.qr(np.vstack([Ra, Rb, shift]), mode="r", check_finite=False)[0]
-        acc = (w, ma + (mb - ma) * (wb / w), R[: Ra.shape[1]])
-    return acc
+def _merge_two_moments(a, b):
+    """Chan et al.'s parallel update of weighted means and centred cross products."""
+    wa, ma, mya, Sa, sa, ya = a
+    wb, mb, myb, Sb, sb, yb = b
+    w = wa + wb
+    dx, dy = mb - ma, myb - mya
+    c = wa * wb / w
+    return (w, ma + dx * (wb / w), mya + dy * (wb / w), Sa + Sb + c * np.outer(dx, dx),
+            sa + sb + c * dx * dy, ya + yb + c * dy * dy)
+
+
+def _merge_two_qr(a, b):
+    """Stack two centred R factors plus the row that re-centres them; re-factor."""
+    wa, ma, Ra = a
+    wb, mb, Rb = b
+    w = wa + wb
+    shift = np.sqrt(wa * wb / w) * (mb - ma)
+    R = scipy.linalg.qr(np.vstack([Ra, Rb, shift]), mode="r", check_finite=False)[0]
+    return (w, ma + (mb - ma) * (wb / w), R[: Ra.shape[1]])
+
+
+_merge_moments = _fold_present(_merge_two_moments)
+_merge_qr = _fold_present(_merge_two_qr)
 
 
 def _merge_class_stats(parts):
