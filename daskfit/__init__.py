@@ -15,18 +15,24 @@ from .estimators import (
     PoissonRegressor,
     Ridge,
 )
+from . import model_selection
+from .model_selection import ElasticNetCV, LassoCV, RidgeCV
 from .solvers import FitResult
 
 __all__ = [
     "ElasticNet",
+    "ElasticNetCV",
     "FitResult",
     "Plan",
     "Lasso",
+    "LassoCV",
     "LinearRegression",
     "LogisticRegression",
     "PoissonRegressor",
     "Ridge",
+    "RidgeCV",
     "connect",
+    "model_selection",
     "plan",
 ]
 

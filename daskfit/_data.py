@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import dask.array as da
+from dask.base import tokenize
 import numpy as np
 import pandas as pd
 from sklearn.utils.validation import column_or_1d, validate_data
@@ -338,7 +339,7 @@ def _checked_finite(v, name):
     if v is None or v.dtype.kind != "f":
         return v
     return v.map_blocks(_raise_if_not_finite, name, dtype=v.dtype,
-                        name=f"daskfit-check-{name.replace('_', '-')}")
+                        name=f"daskfit-check-{name.replace('_', '-')}-{tokenize(v)}")
 
 
 def _record_features(estimator, n_features, names, reset):

@@ -133,3 +133,13 @@ def test_connect_starts_a_loopback_cluster_and_estimators_use_it(capsys):
 def test_connect_refuses_cluster_options_with_an_address():
     with pytest.raises(TypeError, match="do not apply"):
         daskfit.connect("tcp://127.0.0.1:1", n_workers=2)
+
+
+def test_two_lazy_predictions_in_one_graph_do_not_collide():
+    X, y, _ = PROBLEMS["regression"]()
+    est = daskfit.LinearRegression().fit(X, y)
+    A = da.from_array(X[:100], chunks=50)
+    B = da.from_array(X[100:200] + 1.0, chunks=50)
+    diff = (est.predict(A) - est.predict(B)).compute()
+    np.testing.assert_allclose(diff, est.predict(X[:100]) - est.predict(X[100:200] + 1.0))
+    assert np.abs(diff).max() > 0.1

@@ -13,6 +13,7 @@ import numbers
 import warnings
 
 import dask.array as da
+from dask.base import tokenize
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
@@ -77,6 +78,9 @@ class LinearModelBase(BaseEstimator):
         check_param("tol", self.tol, kind="real", low=0)
         check_param("persist", self.persist, kind="str", options={"auto", True, False})
         check_param("split_every", self.split_every, kind="int", low=2)
+        if self.solver_options is not None and not isinstance(self.solver_options, dict):
+            raise ValueError("The 'solver_options' parameter must be a dict of options for "
+                             f"the solver or None; got {self.solver_options!r}.")
         self._validate_own_params()
 
     def _fit(self, X, y, sample_weight, *, classifier):
@@ -152,7 +156,8 @@ class LinearModelBase(BaseEstimator):
         return self
 
     def _solver_options(self, name):
-        return {}
+        """Extra keyword options for the solver (unknown ones raise in ``solve``)."""
+        return dict(self.solver_options or {})
 
     def _set_fitted(self, objective, result):
         p, K, fi = objective.n_features, objective.n_outputs, objective.fit_intercept
@@ -183,7 +188,7 @@ class LinearModelBase(BaseEstimator):
             return data.X.map_blocks(
                 _checked_linear, coef.T, intercept,
                 chunks=(data.X.chunks[0], (coef.shape[0],)), dtype=np.float64,
-                name="daskfit-predict",
+                name=f"daskfit-predict-{tokenize(data.X, coef, intercept)}",
             )
         Xn = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return Xn @ coef.T.astype(Xn.dtype) + intercept

@@ -11,6 +11,7 @@ does; labels are never silently treated as binary.
 from __future__ import annotations
 
 import dask.array as da
+from dask.base import tokenize
 import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin
@@ -40,6 +41,8 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         Max-abs gradient (of the mean-loss objective) at which to stop.
     persist : {"auto", True, False}, default="auto"
     split_every : int, default=8
+    solver_options : dict, default=None
+        Extra options for the solver (see :class:`~daskfit.LinearRegression`).
 
     Attributes
     ----------
@@ -66,7 +69,7 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
     _loss_name = "logistic"
 
     def __init__(self, *, C=1.0, l1_ratio=0.0, fit_intercept=True, solver="auto",
-                 max_iter=100, tol=1e-4, persist="auto", split_every=8):
+                 max_iter=100, tol=1e-4, persist="auto", split_every=8, solver_options=None):
         self.C = C
         self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
@@ -75,6 +78,7 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         self.tol = tol
         self.persist = persist
         self.split_every = split_every
+        self.solver_options = solver_options
 
     def _validate_own_params(self):
         check_param("C", self.C, kind="real", low=0, low_open=True)
@@ -125,7 +129,7 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         if isinstance(raw, da.Array):
             return raw.map_blocks(_proba, dtype=np.float64,
                                   chunks=(raw.chunks[0], (len(self.classes_),)),
-                                  name="daskfit-predict-proba")
+                                  name=f"daskfit-predict-proba-{tokenize(raw)}")
         return _proba(raw)
 
     def predict_log_proba(self, X):
@@ -139,7 +143,7 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         classes = self.classes_
         if isinstance(raw, da.Array):
             return raw.map_blocks(_labels, classes, dtype=classes.dtype, drop_axis=1,
-                                  name="daskfit-predict-label")
+                                  name=f"daskfit-predict-label-{tokenize(raw, classes)}")
         return _labels(raw, classes)
 
     def score(self, X, y, sample_weight=None):

@@ -90,6 +90,10 @@ class LinearRegression(_Regressor):
         Read lazy data into cluster memory once before the first pass.
     split_every : int, default=8
         Fan-in of the reduction tree.
+    solver_options : dict, default=None
+        Extra options for the solver, e.g. ``{"accelerated": True}`` for
+        ``"gd"`` or ``{"local_epochs": 5}`` for ``"averaging"``; an option the
+        solver does not know raises ``TypeError``.
 
     Attributes
     ----------
@@ -118,13 +122,14 @@ class LinearRegression(_Regressor):
     """
 
     def __init__(self, *, fit_intercept=True, solver="auto", max_iter=1000, tol=1e-4,
-                 persist="auto", split_every=8):
+                 persist="auto", split_every=8, solver_options=None):
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
         self.persist = persist
         self.split_every = split_every
+        self.solver_options = solver_options
 
     def _penalty_rule(self):
         return lambda sum_weights: Penalty()
@@ -151,7 +156,7 @@ class Ridge(_Regressor):
     """
 
     def __init__(self, alpha=1.0, *, fit_intercept=True, solver="auto", max_iter=1000,
-                 tol=1e-4, persist="auto", split_every=8):
+                 tol=1e-4, persist="auto", split_every=8, solver_options=None):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -159,6 +164,7 @@ class Ridge(_Regressor):
         self.tol = tol
         self.persist = persist
         self.split_every = split_every
+        self.solver_options = solver_options
 
     def _validate_own_params(self):
         check_param("alpha", self.alpha, kind="real", low=0)
@@ -179,7 +185,7 @@ class ElasticNet(_Regressor):
     ----------
     alpha : float, default=1.0
     l1_ratio : float in [0, 1], default=0.5
-    fit_intercept, solver, max_iter, tol, persist, split_every
+    fit_intercept, solver, max_iter, tol, persist, split_every, solver_options
         As :class:`LinearRegression`.
 
     Examples
@@ -194,7 +200,7 @@ class ElasticNet(_Regressor):
     """
 
     def __init__(self, alpha=1.0, *, l1_ratio=0.5, fit_intercept=True, solver="auto",
-                 max_iter=1000, tol=1e-4, persist="auto", split_every=8):
+                 max_iter=1000, tol=1e-4, persist="auto", split_every=8, solver_options=None):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
@@ -203,6 +209,7 @@ class ElasticNet(_Regressor):
         self.tol = tol
         self.persist = persist
         self.split_every = split_every
+        self.solver_options = solver_options
 
     def _validate_own_params(self):
         check_param("alpha", self.alpha, kind="real", low=0)
@@ -230,7 +237,7 @@ class Lasso(ElasticNet):
     """
 
     def __init__(self, alpha=1.0, *, fit_intercept=True, solver="auto", max_iter=1000,
-                 tol=1e-4, persist="auto", split_every=8):
+                 tol=1e-4, persist="auto", split_every=8, solver_options=None):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -238,6 +245,7 @@ class Lasso(ElasticNet):
         self.tol = tol
         self.persist = persist
         self.split_every = split_every
+        self.solver_options = solver_options
 
     @property
     def l1_ratio(self):
@@ -255,7 +263,7 @@ class PoissonRegressor(_Regressor):
     Parameters
     ----------
     alpha : float, default=1.0
-    fit_intercept, solver, max_iter, tol, persist, split_every
+    fit_intercept, solver, max_iter, tol, persist, split_every, solver_options
         As :class:`LinearRegression` (``max_iter`` defaults to 100).
 
     Examples
@@ -270,7 +278,7 @@ class PoissonRegressor(_Regressor):
     """
 
     def __init__(self, *, alpha=1.0, fit_intercept=True, solver="auto", max_iter=100,
-                 tol=1e-4, persist="auto", split_every=8):
+                 tol=1e-4, persist="auto", split_every=8, solver_options=None):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -278,6 +286,7 @@ class PoissonRegressor(_Regressor):
         self.tol = tol
         self.persist = persist
         self.split_every = split_every
+        self.solver_options = solver_options
 
     _loss_name = "poisson"
 

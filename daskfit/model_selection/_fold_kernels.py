@@ -1,0 +1,142 @@
+"""The one-pass cross-validation kernel: centred moments per fold "atom".
+
+Every row carries small integer *codes* (one per grouping, see
+:mod:`._split`); the kernel returns, for every grouping ``g`` and every code
+``c`` of it, the weighted centred moments ``(sw, mean_x, mean_y, Sxx, Sxy,
+Syy)`` of the rows of its chunk with that code. Partials of different chunks
+are merged code by code with Chan's parallel formula, so the client receives
+the exact moments of every fold in one pass and builds the moments of any
+union of folds (a training set, all the data) by merging them again.
+
+The codes travel *with* the target: the engine's ``y`` slot holds a 1-D
+structured array with fields ``"y"`` (the target) and ``"codes"`` (int, one
+per grouping). The codes of a chunk are a literal only in that chunk's task
+(``da.from_array`` embeds one slice per chunk), never in the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._kernels import (
+    _basic_checks,
+    _block_moments,
+    _merge_moments,
+    _quiet,
+    diagnose_chunk,
+    row_blocks,
+)
+
+__all__ = ["FoldMoments", "FoldSpec", "fold_moments_chunk", "codes_dtype", "pack_codes"]
+
+
+@dataclass(frozen=True)
+class FoldSpec:
+    """What the fold pass computes: how many codes each grouping has."""
+
+    n_codes: tuple
+
+
+@dataclass
+class FoldMoments:
+    """Per grouping, per code: centred moments (or ``None`` when no rows).
+
+    Merging is the engine's default rule, ``sum``: ``0 + a`` is ``a`` and
+    ``a + b`` merges code by code with Chan's formula, so no merge rule has to
+    be registered with the engine.
+    """
+
+    parts: list  # parts[g][c] -> (sw, mx, my, Sxx, Sxy, Syy) | None
+
+    def __add__(self, other):
+        if isinstance(other, (int, float)) and other == 0:
+            return self
+        if not isinstance(other, FoldMoments):
+            return NotImplemented
+        return FoldMoments([[_merge_moments([a, b]) for a, b in zip(ga, gb)]
+                            for ga, gb in zip(self.parts, other.parts)])
+
+    __radd__ = __add__
+
+
+def codes_dtype(n_groupings, largest_code):
+    """Structured dtype of the engine's ``y`` slot: the target and its codes."""
+    for itype in (np.int8, np.int16, np.int32, np.int64):
+        if largest_code <= np.iinfo(itype).max:
+            break
+    return np.dtype([("y", np.float64), ("codes", itype, (n_groupings,))])
+
+
+def pack_codes(y, codes):
+    """One chunk of the ``y`` slot: the target chunk joined to its codes chunk.
+
+    ``codes`` is a chunk of a structured array with a ``"codes"`` field (the
+    target's field is filled here). Both were cut with the same row lengths.
+    """
+    if len(y) != len(codes):
+        raise ValueError(
+            f"A chunk of y has {len(y)} rows but the fold layout expects {len(codes)}: "
+            "y changed between planning the folds and the pass.")
+    out = np.empty(len(codes), dtype=codes.dtype)
+    out["y"] = y
+    out["codes"] = codes["codes"]
+    return out
+
+
+def _runs(codes):
+    """``(code, rows)`` pairs of a block, rows a slice when the codes are sorted.
+
+    K-fold without shuffling and time-series splits give sorted codes (often
+    one code per block): those rows are taken as views, without copying X.
+    """
+    n = len(codes)
+    if n == 0:
+        return []
+    if codes[0] == codes[-1] and (codes == codes[0]).all():
+        return [(int(codes[0]), slice(0, n))]
+    steps = np.diff(codes)
+    if (steps >= 0).all():
+        bounds = np.concatenate([[0], np.flatnonzero(steps) + 1, [n]])
+        return [(int(codes[a]), slice(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(ordered)) + 1, [n]])
+    return [(int(ordered[a]), order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+@_quiet
+def fold_moments_chunk(index, X, yc, w, spec: FoldSpec):
+    """Centred weighted moments of the rows of each code, in one read of X."""
+    n = X.shape[0]
+    out = {"n": n, "chunk_rows": {index: n}}
+    y = yc["y"]
+    if not _basic_checks(index, X, y, w, out):
+        return out
+    codes = yc["codes"]
+    out["sw"] = float(n if w is None else w.sum())
+    y = y.astype(np.float64)
+    parts = [[None] * k for k in spec.n_codes]
+    blocks = row_blocks(X)
+    scratch = np.empty((blocks[0].stop - blocks[0].start if blocks else 0, X.shape[1]),
+                       dtype=X.dtype)
+    for block in blocks:
+        Xb, yb = X[block], y[block]
+        wb = None if w is None else w[block]
+        for g, n_codes in enumerate(spec.n_codes):
+            for code, rows in _runs(codes[block, g]):
+                if not 0 <= code < n_codes:
+                    out["errors"] = [(index, f"Fold code {code} out of range: the fold "
+                                      "layout does not match the data.")]
+                    return out
+                m = _block_moments(Xb[rows], yb[rows], None if wb is None else wb[rows],
+                                   scratch)
+                parts[g][code] = _merge_moments([parts[g][code], m])
+    out["fold_moments"] = FoldMoments(parts)
+    finite = all(m is None or (np.isfinite(m[3]).all() and np.isfinite(m[4]).all()
+                               and np.isfinite(m[5]))
+                 for group in parts for m in group)
+    if not finite:
+        out["errors"] = [diagnose_chunk(index, X, y, w)]
+    return out
