@@ -266,3 +266,117 @@ class Engine:
                 )
             raise DataError(message + where)
         return result
+
+    # ------------------------------------------------------ asynchronous
+    def map_chunks_as_completed(self, kernel, next_spec, label):
+        """Run ``kernel`` once per row chunk and resubmit each chunk as it completes.
+
+        A generator for asynchronous solvers. Every row chunk ``i`` is
+        submitted as its own task with ``next_spec(i)`` (the coefficients
+        travel inside the task, as in :meth:`reduce`); each completed task is
+        yielded as ``(index, spec, result)`` and, once the caller has used
+        it, that chunk is resubmitted with a fresh ``next_spec(index)`` (the
+        newest coefficients). ``next_spec`` returning ``None`` retires the
+        chunk; the generator ends when no task is left. Closing it (or
+        leaving the ``for`` loop) cancels the tasks still in flight.
+
+        With a distributed client every chunk is in flight at once and
+        results arrive in completion order (``distributed.as_completed``),
+        so a slow worker never stalls the others; the order, and so the
+        result of an asynchronous solver, can differ from run to run.
+        Without one, chunks run one at a time in round-robin order on the
+        synchronous scheduler, each submitted just before it runs:
+        deterministic, with no staleness.
+
+        Cost accounting is the same as :meth:`reduce`'s: every ``n_chunks``
+        completed tasks count as one pass (a final partial round counts as
+        one more), and each task adds the bytes of its spec and its result.
+
+        Raises
+        ------
+        DataError, FloatingPointError
+            As :meth:`reduce`, when a chunk reports bad input or overflow.
+        """
+        data = self.data
+        n_chunks = data.n_chunks
+        xkeys = [row[0] for row in data.X.__dask_keys__()]
+        ykeys = data.y.__dask_keys__() if data.y is not None else [None] * n_chunks
+        wkeys = (data.sample_weight.__dask_keys__() if data.sample_weight is not None
+                 else [None] * n_chunks)
+        deps = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
+
+        def task(index, spec):
+            key = (f"daskfit-{label}-{uuid.uuid4().hex}", index)
+            layer = {key: (kernel, index, xkeys[index], ykeys[index], wkeys[index], spec)}
+            return Delayed(key, HighLevelGraph.from_collections(key[0], layer,
+                                                                dependencies=deps),
+                           layer=key[0])
+
+        def check(index, result):
+            errors = sorted(result.get("errors", []), key=lambda e: e[0])
+            if not errors:
+                return
+            message = errors[0][1]
+            where = f" (found in row chunk {index} of {n_chunks})"
+            if message == "overflow":
+                raise FloatingPointError(
+                    f"The computation overflowed to inf/NaN{where} although the input is "
+                    "finite: the solver diverged. Standardise the features, lower the "
+                    "learning rate, or use solver='newton' or 'lbfgs'.")
+            raise DataError(message + where)
+
+        visits = 0
+        started = time.perf_counter()
+
+        def count(spec, result):
+            nonlocal visits, started
+            visits += 1
+            self.bytes_communicated += payload_bytes(spec) + payload_bytes(result)
+            if visits % n_chunks == 0:
+                self.passes += 1
+                self.pass_log.append((label, time.perf_counter() - started))
+                started = time.perf_counter()
+
+        in_flight = {}
+        try:
+            if self.client is None:
+                from collections import deque
+
+                queue = deque(range(n_chunks))
+                while queue:
+                    index = queue.popleft()
+                    spec = next_spec(index)
+                    if spec is None:
+                        continue
+                    (result,) = dask.compute(task(index, spec), scheduler="sync")
+                    count(spec, result)
+                    check(index, result)
+                    yield index, spec, result
+                    queue.append(index)
+            else:
+                from distributed import as_completed
+
+                pending = as_completed()
+
+                def submit(index):
+                    spec = next_spec(index)
+                    if spec is not None:
+                        future = self.client.compute(task(index, spec))
+                        in_flight[future.key] = (index, spec, future)
+                        pending.add(future)
+
+                for index in range(n_chunks):
+                    submit(index)
+                for future in pending:
+                    index, spec, _ = in_flight.pop(future.key)
+                    result = future.result()
+                    count(spec, result)
+                    check(index, result)
+                    yield index, spec, result
+                    submit(index)
+        finally:
+            if in_flight and self.client is not None:
+                self.client.cancel([f for _, _, f in in_flight.values()])
+            if visits % n_chunks:
+                self.passes += 1
+                self.pass_log.append((label, time.perf_counter() - started))

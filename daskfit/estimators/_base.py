@@ -24,7 +24,7 @@ from .._engine import Engine, compute, current_client
 from .._planner import plan_for
 from .._losses import LOSSES
 from .._objective import Objective
-from ..solvers import SOLVERS, choose_solver, hessian_stride, solve
+from ..solvers import SOLVERS, choose_solver, fit_sharded, hessian_stride, solve
 
 __all__ = ["LinearModelBase", "check_param"]
 
@@ -108,6 +108,8 @@ class LinearModelBase(BaseEstimator):
             persist=self.persist, client=current_client())
         self.fit_plan_ = plan
         name, reason = plan.solver, plan.reasons[0]
+        if SOLVERS[name].model_parallel:
+            return self._fit_model_parallel(data, loss, penalty_rule, name, reason)
         if data.X.numblocks[1] > 1:
             # Row-parallel solvers need whole rows per task; merging column
             # blocks is cheap and is fused into the first pass (or the persist).
@@ -130,20 +132,7 @@ class LinearModelBase(BaseEstimator):
         theta0 = np.zeros(objective.n_params)
         result = solve(name, objective, theta0, tol=self.tol, max_iter=self.max_iter,
                        **self._solver_options(name))
-        if not np.all(np.isfinite(result.coef)):
-            raise FloatingPointError(
-                f"Solver {name!r} produced non-finite coefficients ({result.message}); "
-                "nothing was fitted. Standardise the features or increase the regularisation."
-            )
-        if not result.converged:
-            warnings.warn(
-                f"{type(self).__name__} with solver={name!r} did not converge in "
-                f"{result.n_iter} iterations ({result.message}; max-abs gradient "
-                f"{result.grad_norm:.3g} > tol={self.tol}). Increase max_iter, "
-                "standardise the features, or try solver='newton'.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+        self._check_result(name, result)
         self._set_fitted(objective, result)
         self.solver_ = name
         self.solver_reason_ = reason
@@ -154,6 +143,45 @@ class LinearModelBase(BaseEstimator):
         if engine.chunk_rows is not None:
             self.chunk_rows_ = engine.chunk_rows
         return self
+
+    def _fit_model_parallel(self, data, loss, penalty_rule, name, reason):
+        """Coefficients sharded with X's column chunks (see ``solvers._sharded``)."""
+        if not data.chunks_known:
+            raise ValueError(
+                f"solver={name!r} needs known row chunk sizes to pair X's blocks with y; got "
+                f"row chunks {data.X.chunks[0]}. Call to_dask_array(lengths=True) first.")
+        result, coef, intercept, info = fit_sharded(
+            data.X, data.y, data.sample_weight, loss=loss, penalty_rule=penalty_rule,
+            fit_intercept=self.fit_intercept, solver=name, tol=self.tol,
+            max_iter=self.max_iter, split_every=self.split_every, persist=self.persist,
+            client=current_client(), options=self._solver_options(name) or None)
+        self._check_result(name, result)
+        if info.get("classes") is not None:
+            self.classes_ = np.asarray(info["classes"])
+        self._store_coef(coef[None, :], np.array([intercept]))
+        self._set_fitted_n_iter(int(result.n_iter))
+        self.solver_, self.solver_reason_ = name, reason
+        self.persist_reason_ = info.get("persist_reason", "")
+        self.fit_result_ = result
+        self.n_passes_ = result.passes
+        self.pass_log_ = list(info.get("pass_log", []))
+        return self
+
+    def _check_result(self, name, result):
+        if not np.all(np.isfinite(result.coef)):
+            raise FloatingPointError(
+                f"Solver {name!r} produced non-finite coefficients ({result.message}); "
+                "nothing was fitted. Standardise the features or increase the regularisation."
+            )
+        if not result.converged:
+            warnings.warn(
+                f"{type(self).__name__} with solver={name!r} did not converge in "
+                f"{result.n_iter} iterations ({result.message}; gradient norm "
+                f"{result.grad_norm:.3g} > tol={self.tol}). Increase max_iter, "
+                "standardise the features, or try solver='newton'.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
 
     def _solver_options(self, name):
         """Extra keyword options for the solver (unknown ones raise in ``solve``)."""

@@ -11,14 +11,17 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 
+from ._async import solve_async_sgd
+from ._averaging import solve_averaging
 from ._first_order import solve_gd, solve_proximal
 from ._lbfgs import solve_lbfgs
 from ._newton import hessian_stride, solve_newton
 from ._normal import solve_normal
 from ._result import FitResult
+from ._sharded import fit_sharded
 
 __all__ = ["GRAM_MAX_FEATURES", "NEWTON_MAX_PARAMS", "SOLVERS", "FitResult", "SolverInfo",
-           "choose_solver", "hessian_stride", "solve"]
+           "choose_solver", "fit_sharded", "hessian_stride", "solve"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,9 @@ class SolverInfo:
     losses: tuple
     smooth_only: bool
     expected_passes: str
+    #: Model-parallel solvers fit column-sharded data through
+    #: ``fit_sharded`` instead of a row-chunk Objective.
+    model_parallel: bool = False
 
     def supports(self, loss_name, penalty_kind):
         if loss_name not in self.losses:
@@ -37,6 +43,7 @@ class SolverInfo:
 
 
 _ALL = ("squared", "logistic", "multinomial", "poisson")
+_SHARDED = ("squared", "logistic", "poisson")
 SOLVERS = {
     s.name: s
     for s in (
@@ -46,6 +53,14 @@ SOLVERS = {
         SolverInfo("lbfgs", solve_lbfgs, "grad", _ALL, True, "function evaluations"),
         SolverInfo("gd", solve_gd, "grad", _ALL, True, "n_iter + 1 (x2 accelerated)"),
         SolverInfo("proximal", solve_proximal, "grad", _ALL, False, "2 n_iter + 2"),
+        SolverInfo("averaging", solve_averaging, "grad", _ALL, False,
+                   "n_iter + 1 (+1 when stopped by max_iter)"),
+        SolverInfo("async-sgd", solve_async_sgd, "grad", _ALL, False,
+                   "n_iter + objective checks + 1 (one per epoch of chunk tasks)"),
+        SolverInfo("sharded-gd", fit_sharded, "", _SHARDED, False,
+                   "2 per iteration (gradient blocks, then X d)", model_parallel=True),
+        SolverInfo("bcd", fit_sharded, "", _SHARDED, False,
+                   "about 2 per cycle over the column blocks", model_parallel=True),
     )
 }
 
@@ -78,8 +93,10 @@ def choose_solver(loss_name, penalty_kind, n_features, n_params):
 
 def solve(name, objective, coef0, **options):
     """Run solver ``name``; unknown options raise ``TypeError`` naming them."""
-    if name not in SOLVERS:
-        raise ValueError(f"Unknown solver {name!r}; choose from {sorted(SOLVERS)}.")
+    if name not in SOLVERS or SOLVERS[name].model_parallel:
+        row_parallel = sorted(n for n, i in SOLVERS.items() if not i.model_parallel)
+        raise ValueError(f"Unknown solver {name!r} for a row-chunk objective; choose from "
+                         f"{row_parallel} (model-parallel solvers run through fit_sharded).")
     function = SOLVERS[name].function
     allowed = [p for p in inspect.signature(function).parameters if p not in ("objective", "coef0")]
     unknown = sorted(set(options) - set(allowed))
