@@ -66,15 +66,15 @@ from ._data import ChunkedData
 from ._engine import DEFAULT_SPLIT_EVERY, DataError, Engine, payload_bytes
 from ._kernels import UNKNOWN_LABEL_TYPE, _label_problem, diagnose_chunk, weighted_gram
 
-__all__ = ["COLUMN_SPACE", "row_scalars", "IDX", "OBSERVERS", "W", "Y", "Each", "Round", "ShardedData",
+__all__ = ["COLUMN_SPACE", "IDX", "OBSERVERS", "W", "Y", "Each", "Round", "ShardedData",
            "ShardedEngine", "Start", "Vec", "validating_pass"]
 
 #: Test hooks: ``observer(event, payload)`` for ``"graph"`` and ``"fetch"``.
 OBSERVERS = []
 
 #: Task labels whose results are coefficient blocks or block-sized partials.
-COLUMN_SPACE = frozenset({"check-pair", "blockstats", "coef", "grad", "grad-pair", "gradient",
-                          "dir", "step", "cache", "solve", "extrap", "metric"})
+COLUMN_SPACE = frozenset({"check-pair", "blockstats", "coef", "grad", "grad-pair", "dir",
+                          "step", "cache", "solve", "extrap", "metric"})
 
 _FLOAT = 8  # bytes per float64
 
