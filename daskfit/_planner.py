@@ -36,6 +36,10 @@ __all__ = ["Plan", "plan", "plan_for"]
 #: iterative losses (least squares needs one pass anyway).
 AVERAGING_MIN_WORKERS = 16
 
+#: bcd moves a (block columns)^2 Gram or Hessian per task and block visit;
+#: past this block width that costs as much as the data, and sharded-gd wins.
+BCD_MAX_BLOCK_COLUMNS = 1000
+
 #: Above this many features, a row of X (and a p x p Gram) no longer fits
 #: comfortably in one task: column-chunked data goes model-parallel.
 MODEL_PARALLEL_MIN_FEATURES = GRAM_MAX_FEATURES
@@ -117,7 +121,7 @@ def _mib(nbytes):
 
 def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, loss_name,
              penalty_kind, n_outputs, fit_intercept, solver="auto", persist="auto",
-             client=None):
+             client=None, max_block_columns=None):
     """The plan from metadata alone (the estimators' entry point)."""
     n_params = n_outputs * (n_features + int(fit_intercept))
     nbytes = n_rows * n_features * itemsize if np.isfinite(n_rows) else math.nan
@@ -128,12 +132,15 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
         chosen = solver
         reasons.append(f"solver={solver!r} chosen by the user")
     elif col_chunks > 1 and wide and loss_name != "multinomial":
-        chosen = "bcd" if loss_name == "squared" else "sharded-gd"
+        block = max_block_columns or math.ceil(n_features / col_chunks)
+        chosen = ("bcd" if loss_name == "squared" and block <= BCD_MAX_BLOCK_COLUMNS
+                  else "sharded-gd")
         reasons.append(
             f"X has {col_chunks} column chunks and {n_features} features "
             f"(> {MODEL_PARALLEL_MIN_FEATURES}): whole rows and a p x p Gram matrix are "
             "too large per task, so coefficients stay with their column blocks")
-        reasons.append("bcd for squared loss (exact block solves against the shared "
+        reasons.append(f"bcd for squared loss with column blocks of at most "
+                       f"{BCD_MAX_BLOCK_COLUMNS} (exact block solves against the shared "
                        "residual); feature-sharded gradient descent otherwise")
     elif (n_workers >= AVERAGING_MIN_WORKERS and loss_name != "squared"
           and penalty_kind in ("none", "l2")):
@@ -215,18 +222,21 @@ def plan(X, y=None, estimator=None, client=None):
     if is_dask_collection(X) and not isinstance(X, da.Array):
         n_rows, n_features = math.nan, len(X.columns)
         row_chunks, col_chunks, itemsize, lazy = X.npartitions, 1, 8, True
+        block = n_features
     elif isinstance(X, da.Array):
         n_rows, n_features = X.shape
         row_chunks, col_chunks = X.numblocks
         itemsize, lazy = max(X.dtype.itemsize, 4), True
+        block = max(X.chunks[1])
     else:
         shape = np.shape(X)
         n_rows, n_features = shape[0], shape[1]
         row_chunks, col_chunks, itemsize, lazy = 1, 1, 8, False
+        block = n_features
     loss_name = LOSSES[estimator._loss_name].name
     penalty_kind = estimator._penalty_rule()(1.0).kind
     return plan_for(n_rows=n_rows, n_features=n_features, row_chunks=row_chunks,
                     col_chunks=col_chunks, itemsize=itemsize, is_lazy=lazy,
                     loss_name=loss_name, penalty_kind=penalty_kind, n_outputs=1,
                     fit_intercept=estimator.fit_intercept, solver=estimator.solver,
-                    persist=estimator.persist, client=client)
+                    persist=estimator.persist, client=client, max_block_columns=block)

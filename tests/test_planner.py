@@ -92,3 +92,9 @@ def test_auto_follows_the_plan_and_keeps_it():
     Xm, ym, _ = PROBLEMS["multiclass"]()
     multi = daskfit.LogisticRegression().fit(Xm, ym)
     assert any("3 classes" in r for r in multi.fit_plan_.reasons)
+
+
+def test_wide_blocks_prefer_sharded_gd_even_for_least_squares():
+    X = da.zeros((2_000, 6_000), chunks=(1_000, 2_000))
+    p = daskfit.plan(X, estimator=daskfit.Ridge())
+    assert (p.strategy, p.solver) == ("model parallel", "sharded-gd")

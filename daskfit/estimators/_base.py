@@ -105,7 +105,8 @@ class LinearModelBase(BaseEstimator):
             col_chunks=data.X.numblocks[1], itemsize=data.X.dtype.itemsize,
             is_lazy=data.is_lazy, loss_name=loss.name, penalty_kind=penalty_kind,
             n_outputs=1, fit_intercept=self.fit_intercept, solver=self.solver,
-            persist=self.persist, client=current_client())
+            persist=self.persist, client=current_client(),
+            max_block_columns=max(data.X.chunks[1]))
         self.fit_plan_ = plan
         name, reason = plan.solver, plan.reasons[0]
         if SOLVERS[name].model_parallel:
