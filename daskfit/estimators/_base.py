@@ -165,7 +165,9 @@ class LinearModelBase(BaseEstimator):
         self.persist_reason_ = info.get("persist_reason", "")
         self.fit_result_ = result
         self.n_passes_ = result.passes
-        self.pass_log_ = list(info.get("pass_log", []))
+        # (label, seconds) like the row engine's log; the sharded engine also
+        # records the fraction of X each round read.
+        self.pass_log_ = [(entry[0], entry[-1]) for entry in info.get("pass_log", [])]
         return self
 
     def _check_result(self, name, result):
