@@ -119,3 +119,35 @@ def client(cluster):
 def pandas_frame():
     X, y, w = make_regression()
     return pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]), y, w
+
+
+@pytest.fixture
+def count_reductions(monkeypatch):
+    """Labels of every pass the engine's reduce runs, whoever asks for it."""
+    from daskfit._engine import Engine
+
+    calls = []
+    original = Engine.reduce
+
+    def counting(self, kernel, spec, label):
+        calls.append(label)
+        return original(self, kernel, spec, label)
+
+    monkeypatch.setattr(Engine, "reduce", counting)
+    return calls
+
+
+@pytest.fixture(autouse=True)
+def _restore_scheduler_setting():
+    """A closed Client can leave ``scheduler="dask.distributed"`` in Dask's config;
+    later plain ``.compute()`` calls in tests would then fail for no reason of
+    their own. Put the setting back after every test."""
+    import dask
+
+    before = dask.config.get("scheduler", None)
+    yield
+    if dask.config.get("scheduler", None) != before:
+        if before is None:
+            dask.config.config.pop("scheduler", None)
+        else:
+            dask.config.set(scheduler=before)

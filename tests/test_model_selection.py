@@ -29,7 +29,7 @@ from sklearn.model_selection import train_test_split as sk_train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import daskfit
-from daskfit._engine import DataError, Engine
+from daskfit._engine import DataError
 from daskfit.model_selection import (
     ElasticNetCV,
     LassoCV,
@@ -49,18 +49,6 @@ L1_ALPHAS = list(np.geomspace(1.0, 1e-3, 8))
 TIGHT = {"tol": 1e-12, "max_iter": 100_000}
 
 
-@pytest.fixture
-def count_reductions(monkeypatch):
-    """Labels of every pass the engine runs."""
-    calls = []
-    original = Engine.reduce
-
-    def counting(self, kernel, spec, label):
-        calls.append(label)
-        return original(self, kernel, spec, label)
-
-    monkeypatch.setattr(Engine, "reduce", counting)
-    return calls
 
 
 def _sk_grid_search(estimator, grid, X, y, w, cv, scoring):

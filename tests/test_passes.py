@@ -15,18 +15,6 @@ from daskfit._kernels import moments_chunk
 from conftest import CHUNKINGS, PROBLEMS, as_kind
 
 
-@pytest.fixture
-def count_reductions(monkeypatch):
-    """Count every reduction the engine runs, whoever asks for it."""
-    calls = []
-    original = Engine.reduce
-
-    def counting(self, kernel, spec, label):
-        calls.append(label)
-        return original(self, kernel, spec, label)
-
-    monkeypatch.setattr(Engine, "reduce", counting)
-    return calls
 
 
 @pytest.mark.parametrize("kind", ["numpy", "dask", "ddf"])

@@ -74,18 +74,6 @@ def check_result(result, objective, solver):
     assert min(h["objective"] for h in result.history) == pytest.approx(result.loss, rel=1e-12)
 
 
-@pytest.fixture
-def count_reductions(monkeypatch):
-    """Labels of every reduction the engine runs."""
-    calls = []
-    original = Engine.reduce
-
-    def counting(self, kernel, spec, label):
-        calls.append(label)
-        return original(self, kernel, spec, label)
-
-    monkeypatch.setattr(Engine, "reduce", counting)
-    return calls
 
 
 # ------------------------------------------------------------- averaging
