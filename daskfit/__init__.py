@@ -16,7 +16,7 @@ from .estimators import (
     Ridge,
 )
 from . import model_selection
-from .model_selection import ElasticNetCV, LassoCV, RidgeCV
+from .model_selection import ElasticNetCV, LassoCV, LogisticRegressionCV, RidgeCV
 from .solvers import FitResult
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "LassoCV",
     "LinearRegression",
     "LogisticRegression",
+    "LogisticRegressionCV",
     "PoissonRegressor",
     "Ridge",
     "RidgeCV",

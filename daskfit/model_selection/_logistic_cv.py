@@ -1,0 +1,344 @@
+"""LogisticRegressionCV: k fold models and the refit advance together.
+
+See :mod:`._logistic_path` for the algorithm: one pass per Newton step
+serves every fold model (each on its own training rows, scoring its own
+validation rows) and the model on all rows, along the whole path of ``C``
+values, warm-started. The cost is the passes of one path fit.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import type_of_target
+
+from .._data import as_chunked
+from .._engine import Engine, compute
+from .._kernels import UNKNOWN_LABEL_TYPE, _label_problem
+from ..estimators._base import _rows_per_block, check_param
+from ..estimators._classification import LogisticRegression
+from ..solvers import hessian_stride
+from ._logistic_path import PathModel, run_path
+from ._path_kernel import TRAIN, VALIDATE
+from ._split import fold_pass_data
+
+__all__ = ["LogisticRegressionCV", "PATH_SCORERS"]
+
+#: Scores that are sums over the validation rows, so the pass computes them.
+PATH_SCORERS = {
+    "accuracy": lambda s: s["val_correct"] / s["val_sw"],
+    "neg_log_loss": lambda s: -s["val_loss"] / s["val_sw"],
+}
+#: The same on the training rows (for train/validation gaps).
+_TRAIN_SCORERS = {
+    "accuracy": lambda s: s["train_correct"] / s["train_sw"],
+    "neg_log_loss": lambda s: -s["loss"] / s["train_sw"],
+}
+
+
+class LogisticRegressionCV(LogisticRegression):
+    """Logistic regression with C chosen by cross-validation, folds fitted together.
+
+    scikit-learn's ``LogisticRegressionCV`` (L2 penalty, its newer attribute
+    layout, ``use_legacy_attributes=False``) on Dask data. Each pass over
+    the data serves all k fold models and the final model on all rows: each
+    row block is multiplied by every model's coefficients at once, each
+    model weighs only its own training rows, and each fold model scores its
+    validation rows in the same pass. Every model runs damped Newton along
+    ``Cs`` (in the given order), warm-started, and moves to the next ``C``
+    as soon as it converges, so cross-validation costs the passes of one
+    path fit. The refit is the all-rows model at the chosen ``C``.
+
+    Parameters
+    ----------
+    Cs : int or array-like of float, default=10
+        Inverse regularisation strengths; an int ``n`` gives
+        ``np.logspace(-4, 4, n)`` as scikit-learn does.
+    l1_ratios : array-like, default=(0.0,)
+        Only ``0`` (the L2 penalty) is supported: the path solver is Newton,
+        which needs a smooth objective. For L1 or elastic net, search
+        ``daskfit.LogisticRegression(l1_ratio=...)`` with ``GridSearchCV``.
+    fit_intercept : bool, default=True
+    cv : int, splitter or iterable, default=None
+        ``None`` or an int: stratified k-fold (5 folds for ``None``), as
+        scikit-learn's ``check_cv`` for classifiers.
+    scoring : {None, "accuracy", "neg_log_loss"}, default=None
+        ``None`` is accuracy (scikit-learn's default). Both are sums over
+        the validation rows, computed in the path's passes; weighted by
+        ``sample_weight`` when given.
+    tol : float, default=1e-4
+        Max-abs gradient of each model's mean-loss objective at which it
+        stops (or Newton decrement below ``tol**2``).
+    max_iter : int, default=100
+        Newton iterations per model and per ``C``.
+    refit : bool, default=True
+        Refit on all rows at the best mean score's ``C`` (from the same
+        passes); otherwise average the fold models at their own best ``C``.
+    persist : {"auto", True, False}, default="auto"
+    split_every : int, default=8
+
+    Attributes
+    ----------
+    C_ : float
+    l1_ratio_ : float
+    Cs_ : ndarray of shape (n_cs,)
+    l1_ratios_ : ndarray of shape (1,)
+    scores_ : ndarray of shape (n_folds, 1, n_cs)
+        Validation score of each fold model at each ``C``.
+    train_scores_ : ndarray of shape (n_folds, 1, n_cs)
+        The same score on each fold model's training rows.
+    coefs_paths_ : ndarray of shape (n_folds, 1, n_cs, n_outputs, n_features + fit_intercept)
+        ``n_outputs`` is 1 for two classes, ``n_classes`` beyond.
+    n_iter_ : ndarray of shape (n_folds, 1, n_cs)
+    classes_, coef_, intercept_, n_features_in_, feature_names_in_
+        As :class:`daskfit.LogisticRegression`.
+    n_passes_ : int
+        Passes over X (the first, validating one included).
+    target_passes_ : int
+        Extra passes over ``y`` only (class labels and, for stratified
+        folds, the labels the splitter needs; 0 for in-memory input).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from daskfit.model_selection import LogisticRegressionCV
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3))
+    >>> y = (X[:, 0] + rng.normal(size=200) > 0).astype(int)
+    >>> clf = LogisticRegressionCV(Cs=[0.01, 1.0, 100.0], cv=4).fit(X, y)
+    >>> clf.scores_.shape, clf.C_ in clf.Cs_
+    ((4, 1, 3), True)
+    """
+
+    def __init__(self, *, Cs=10, l1_ratios=(0.0,), fit_intercept=True, cv=None, scoring=None,
+                 tol=1e-4, max_iter=100, refit=True, persist="auto", split_every=8):
+        self.Cs = Cs
+        self.l1_ratios = l1_ratios
+        self.fit_intercept = fit_intercept
+        self.cv = cv
+        self.scoring = scoring
+        self.tol = tol
+        self.max_iter = max_iter
+        self.refit = refit
+        self.persist = persist
+        self.split_every = split_every
+
+    # ------------------------------------------------------------ params
+    def _check_params(self):
+        check_param("fit_intercept", self.fit_intercept, kind="bool")
+        check_param("refit", self.refit, kind="bool")
+        check_param("tol", self.tol, kind="real", low=0)
+        check_param("max_iter", self.max_iter, kind="int", low=0)
+        check_param("split_every", self.split_every, kind="int", low=2)
+        check_param("persist", self.persist, kind="str", options={"auto", True, False})
+        check_param("scoring", self.scoring, kind="str", options=set(PATH_SCORERS),
+                    allow_none=True)
+        if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool) \
+                and self.cv < 2:
+            raise ValueError(
+                "The 'cv' parameter must be an int >= 2, a cross-validation splitter, an "
+                f"iterable of (train, test) splits or None; got {self.cv!r}.")
+        ratios = np.atleast_1d(np.asarray(self.l1_ratios, dtype=np.float64))
+        if ratios.ndim != 1 or ratios.size == 0 or np.any(ratios != 0):
+            raise ValueError(
+                f"LogisticRegressionCV supports only l1_ratios=(0.0,) (an L2 penalty); got "
+                f"{self.l1_ratios!r}. For L1 or elastic net, use GridSearchCV over "
+                "daskfit.LogisticRegression(l1_ratio=..., solver='proximal').")
+        if isinstance(self.Cs, numbers.Integral) and not isinstance(self.Cs, bool):
+            if self.Cs < 1:
+                raise ValueError(f"The 'Cs' parameter must be an int >= 1 or a list of "
+                                 f"positive floats; got {self.Cs!r}.")
+            return np.logspace(-4, 4, self.Cs)
+        Cs = np.atleast_1d(np.asarray(self.Cs, dtype=np.float64))
+        if Cs.ndim != 1 or Cs.size == 0 or not np.all(np.isfinite(Cs)) or np.any(Cs <= 0):
+            raise ValueError(f"The 'Cs' parameter must be an int >= 1 or a non-empty list of "
+                             f"finite floats > 0; got {self.Cs!r}.")
+        return Cs
+
+    # --------------------------------------------------------------- fit
+    def fit(self, X, y, sample_weight=None, groups=None):
+        """Choose C by cross-validation and refit, with the folds fitted together.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels (two: binary; more: multinomial).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the fits and of the validation scores.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for group splitters.
+
+        Returns
+        -------
+        self : object
+        """
+        Cs = self._check_params()
+        if y is None:
+            raise ValueError("LogisticRegressionCV requires y to be passed, but the target "
+                             "y is None.")
+        data = as_chunked(self, X, y, sample_weight, reset=True, y_numeric=False)
+        if data.X.numblocks[1] > 1:
+            data.X = data.X.rechunk({1: -1})
+        classes, label_passes = _classes(data.y, data.is_lazy)
+        data.y = data.y.map_blocks(_encode, classes, dtype=np.float64)
+        fold_data, layout, splits, target_passes = fold_pass_data(
+            data, _cv_or_default(self.cv), groups, classifier=True)
+        S = layout.n_splits
+        K = 1 if len(classes) == 2 else len(classes)
+        p = data.n_features
+        n_params = K * (p + int(self.fit_intercept))
+        penalised, null_basis = _layout(p, K, self.fit_intercept)
+        numbers_ = list(range(S)) + ([S] if self.refit else [])
+        models = [PathModel(m, n_params, penalised, null_basis) for m in numbers_]
+        engine = Engine(fold_data, split_every=self.split_every, persist=self.persist)
+        engine.prepare(expected_passes=2)
+        stride = hessian_stride(data.X.shape[0], n_params, _rows_per_block(data.X))
+        run_path(engine, models, _split_tables(layout), Cs, n_features=p, n_outputs=K,
+                 fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
+                 hessian_stride=stride)
+        self.classes_ = classes
+        self._set_results(models[:S], models[S] if self.refit else None, Cs, K, p)
+        self.n_passes_ = engine.passes
+        # Reading labels held in memory is not a pass over the data.
+        self.target_passes_ = (label_passes + target_passes) if data.is_lazy else 0
+        self.pass_log_ = list(engine.pass_log)
+        self.persist_reason_ = engine.persist_reason
+        if engine.chunk_rows is not None:
+            self.chunk_rows_ = engine.chunk_rows
+        return self
+
+    def _set_results(self, folds, full, Cs, K, p):
+        scorer = self.scoring or "accuracy"
+        width = p + int(self.fit_intercept)
+        self.Cs_ = Cs
+        self.l1_ratios_ = np.array([0.0])
+        self.scores_ = np.array([[PATH_SCORERS[scorer](r.stats) for r in m.records]
+                                 for m in folds])[:, None, :]
+        self.train_scores_ = np.array([[_TRAIN_SCORERS[scorer](r.stats) for r in m.records]
+                                       for m in folds])[:, None, :]
+        self.coefs_paths_ = np.array([[r.theta.reshape(K, width) for r in m.records]
+                                      for m in folds])[:, None]
+        self.n_iter_ = np.array([[r.n_iter for r in m.records] for m in folds])[:, None, :]
+        self.l1_ratio_ = 0.0
+        scores = self.scores_[:, 0, :]
+        if full is not None:
+            best = int(np.argmax(scores.sum(axis=0)))  # first best, as scikit-learn
+            self.C_ = float(Cs[best])
+            record = full.records[best]
+            block = record.theta.reshape(K, width)
+            unconverged = [(m.number, r) for m in (*folds, full)
+                           for r in m.records if not r.converged]
+        else:
+            best_per_fold = np.argmax(scores, axis=1)
+            self.C_ = float(np.mean(Cs[best_per_fold]))
+            block = np.mean([m.records[b].theta.reshape(K, width)
+                             for m, b in zip(folds, best_per_fold)], axis=0)
+            unconverged = [(m.number, r) for m in folds for r in m.records if not r.converged]
+        if unconverged:
+            number, record = unconverged[0]
+            warnings.warn(
+                f"LogisticRegressionCV: {len(unconverged)} of the path's fits did not "
+                f"converge (first: model {number}, {record.message} after {record.n_iter} "
+                f"iterations). Increase max_iter or standardise the features.",
+                ConvergenceWarning, stacklevel=3)
+        coef = block[:, :p].copy()
+        intercept = block[:, p].copy() if self.fit_intercept else np.zeros(K)
+        if K > 1 and self.fit_intercept:
+            intercept -= intercept.mean()  # softmax is shift invariant: report centred
+        if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):
+            raise FloatingPointError("LogisticRegressionCV produced non-finite coefficients; "
+                                     "nothing was fitted. Standardise the features.")
+        self.coef_, self.intercept_ = coef, intercept
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _cv_or_default(cv):
+    return 5 if cv is None else cv
+
+
+def _classes(y, lazy):
+    """Sorted class labels of a Dask vector, checked; and the passes over y it cost.
+
+    One task per chunk returns its distinct labels (a NaN label, if any, in
+    their place), so only labels travel to the client.
+    """
+    blocks = y.to_delayed().ravel()
+    parts = compute(*[_delayed_unique(b) for b in blocks])
+    values = np.concatenate([np.asarray(p) for p in parts]) if parts else np.array([])
+    problem = _label_problem(values)
+    if problem:
+        raise ValueError(problem)
+    try:
+        classes = np.unique(values)
+    except TypeError:
+        raise ValueError(UNKNOWN_LABEL_TYPE.format(kind="unknown")) from None
+    kind = type_of_target(classes)
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(UNKNOWN_LABEL_TYPE.format(kind=kind))
+    if len(classes) < 2:
+        raise ValueError(
+            "This solver needs samples of at least 2 classes in the data, but the data "
+            f"contains only one class: {classes[0]!r}.")
+    return classes, int(lazy)
+
+
+def _delayed_unique(block):
+    import dask
+
+    return dask.delayed(_unique_or_nan)(block)
+
+
+def _unique_or_nan(block):
+    arr = np.asarray(block)
+    if arr.dtype.kind == "f" and np.isnan(arr).any():
+        return arr[np.isnan(arr)][:1]
+    try:
+        return np.unique(arr)
+    except TypeError:  # mixed types
+        return arr
+
+
+def _encode(block, classes):
+    """Labels -> class index as float (the kernel's ``y``)."""
+    return np.searchsorted(classes, block).astype(np.float64)
+
+
+def _layout(p, K, fit_intercept):
+    """Penalty mask (intercepts unpenalised) and the softmax's flat direction."""
+    width = p + int(fit_intercept)
+    mask = np.ones((K, width), dtype=bool)
+    if fit_intercept:
+        mask[:, -1] = False
+    null_basis = None
+    if K > 1 and fit_intercept:
+        null_basis = np.zeros((K * width, 1))
+        null_basis[width - 1::width, 0] = 1.0 / np.sqrt(K)
+    return mask.ravel(), null_basis
+
+
+def _split_tables(layout):
+    """``(grouping, roles by code)`` per split, from the fold layout."""
+    tables = []
+    for s in range(layout.n_splits):
+        groupings = {g for g, _ in layout.train[s] + layout.test[s]}
+        if len(groupings) != 1:
+            raise AssertionError(f"split {s} spans groupings {sorted(groupings)}")
+        (g,) = groupings
+        roles = np.zeros(layout.n_codes[g], dtype=np.int8)
+        for _, c in layout.train[s]:
+            roles[c] = TRAIN
+        for _, c in layout.test[s]:
+            roles[c] = VALIDATE
+        tables.append((g, roles))
+    return tuple(tables)
