@@ -73,8 +73,9 @@ def _model_weights(roles, w, models, n_splits):
 def _binary(raw, y):
     """Loss, d/draw, d2/draw2 and correctness for the binary log-loss; raw (n, M)."""
     yy = y[:, None]
-    p = np.exp(log_expit(raw))
-    loss = -log_expit(raw) + (1.0 - yy) * raw
+    log_p = log_expit(raw)  # transcendental functions dominate: one log, one exp
+    p = np.exp(log_p)
+    loss = (1.0 - yy) * raw - log_p
     correct = (raw > 0) == (yy == 1)
     return loss, p - yy, p * (1.0 - p), correct
 
