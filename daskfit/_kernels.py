@@ -38,6 +38,9 @@ class EvalSpec:
     order: int  # 0: value, 1: value and gradient, 2: and Hessian
     checks: bool
     hessian_stride: int = 1  # Hessian from one row block in this many
+    #: ``daskfit._holdout.Holdout`` for early stopping: its validation rows get
+    #: weight 0 in the sums and are scored from the same margins.
+    holdout: object = None
 
 
 def hessian_block(index, block_number, stride):
@@ -166,6 +169,10 @@ def evaluate_chunk(index, X, y, w, spec: EvalSpec):
     out = {"n": n, "chunk_rows": {index: n}}
     if spec.checks and not _basic_checks(index, X, y, w, out):
         return out
+    holdout = spec.holdout
+    if holdout is not None:
+        w, val_mask, w_val = holdout.split(index, n, w)
+        out["holdout"] = 0.0
     loss = spec.loss
     coef, intercept = unpack(spec.theta, spec.n_features, spec.n_outputs, spec.fit_intercept)
     coef = coef.astype(X.dtype)
@@ -176,6 +183,9 @@ def evaluate_chunk(index, X, y, w, spec: EvalSpec):
     for number, block in enumerate(row_blocks(X)):
         Xb, yb, wb = X[block], yenc[block], _take(w, block)
         raw = (Xb @ coef).astype(np.float64) + intercept
+        if holdout is not None and val_mask[block].any():
+            m = val_mask[block]
+            out["holdout"] = out["holdout"] + holdout.score_sums(yb[m], raw[m], w_val[block][m])
         if spec.order == 0:
             lv = loss.value(yb, raw)
             loss_sum += lv.sum() if wb is None else wb @ lv
@@ -266,6 +276,13 @@ def class_stats_chunk(index, X, y, w, spec: EvalSpec):
     except TypeError:
         out["errors"] = [(index, UNKNOWN_LABEL_TYPE.format(kind="unknown"))]
         return out
+    if spec.holdout is not None:
+        # Label sums over the training rows; per-label validation weight and count.
+        w, val_mask, w_val = spec.holdout.split(index, n, w)
+        val_sw = np.bincount(codes, weights=w_val, minlength=len(labels))
+        val_n = np.bincount(codes[val_mask], minlength=len(labels))
+        out["holdout_labels"] = {lab: (float(val_sw[i]), int(val_n[i]))
+                                 for i, lab in enumerate(labels.tolist())}
     ww = np.ones(n) if w is None else w
     sx = np.zeros((X.shape[1], len(labels)))
     gram, gram_sw = 0.0, 0.0
@@ -296,10 +313,9 @@ def class_stats_chunk(index, X, y, w, spec: EvalSpec):
 def moments_chunk(index, X, y, w, spec: EvalSpec):
     """Weighted means and *centred* cross products of one chunk.
 
-    Each cache-sized block is centred by its own mean before the product,
-    which keeps the sums accurate when features have large means (Longley-
-    or Wampler-like data); blocks and chunks are merged with Chan's parallel
-    formula (:func:`_merge_moments`).
+    See :func:`rows_moments` for how the sums stay accurate when features
+    have large means (Longley- or Wampler-like data); chunks are merged with
+    Chan's parallel formula (:func:`_merge_moments`).
     """
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
@@ -308,36 +324,143 @@ def moments_chunk(index, X, y, w, spec: EvalSpec):
     out["sw"] = float(n if w is None else w.sum())
     if n:
         out["y_min"], out["y_max"] = float(np.min(y)), float(np.max(y))
-    y = y.astype(np.float64)
-    blocks = row_blocks(X)
-    # One scratch buffer per chunk for the centred block: a fresh 1 MiB
-    # temporary per block costs an mmap and page faults every time.
-    scratch = np.empty((blocks[0].stop - blocks[0].start if blocks else 0, X.shape[1]),
-                       dtype=X.dtype)
-    out["moments"] = _merge_moments(
-        _block_moments(X[b], y[b], _take(w, b), scratch) for b in blocks)
-    m = out["moments"]
+    y = y.astype(np.float64, copy=False)
+    out["moments"] = m = rows_moments(X, y, w, MomentsWork(X))
     if m is not None and not (np.isfinite(m[3]).all() and np.isfinite(m[4]).all()
                               and np.isfinite(m[5])):
         out["errors"] = [diagnose_chunk(index, X, y, w)]
     return out
 
 
-def _block_moments(X, y, w, scratch):
-    sw = float(X.shape[0] if w is None else w.sum())
+#: The raw (unshifted) product ``X'X`` of a run of rows is kept when no
+#: feature's ``sum x^2`` exceeds its centred ``sum (x - mean)^2`` by more than
+#: this factor. The round-off of the raw sums, relative to the centred result,
+#: is that factor times the round-off of a product of centred data, so at
+#: most 2 bits are lost. Standardised-looking data (|mean| <= std) passes and
+#: is read without a copy; a feature with a large mean (Longley, Wampler) does
+#: not, and its rows are shifted by a mean before the product.
+RAW_PRODUCT_LIMIT = 4.0
+
+
+class MomentsWork:
+    """Scratch buffers and the BLAS routine shared by every block of one chunk.
+
+    ``shifted`` turns on once a run of rows failed the raw-product test
+    (:data:`RAW_PRODUCT_LIMIT`): later runs of the chunk go straight to the
+    shifted product, since their features most likely have large means too.
+    """
+
+    def __init__(self, X):
+        p = X.shape[1]
+        self.max_rows = max(1, BLOCK_BYTES // max(1, p * X.itemsize))
+        rows = min(self.max_rows, X.shape[0])
+        # [X - shift, y - shift_y, 1] for the shifted product, reused by every
+        # block: a fresh 1 MiB temporary per block costs an mmap and page faults.
+        self.Z = np.empty((rows, p + 2), dtype=X.dtype)
+        # [y - mean_y, 1] for the raw product's X'y and X'1 (one BLAS call).
+        self.V = np.ones((rows, 2), dtype=X.dtype)
+        self.syrk = scipy.linalg.blas.get_blas_funcs("syrk", dtype=X.dtype)
+        self.shifted = False
+
+
+def _symmetric(C):
+    """Full symmetric float64 matrix from the upper triangle that syrk wrote."""
+    C = np.triu(C).astype(np.float64, copy=False)
+    return C + np.triu(C, 1).T
+
+
+def rows_moments(X, y, w, work):
+    """``(sw, mean_x, mean_y, Sxx, Sxy, Syy)`` of the rows of ``X``, or None.
+
+    ``X'X`` is a symmetric BLAS product (syrk: half the flops of a general
+    matrix product) over cache-sized row blocks. Unweighted rows first take
+    the product of the raw data, read once from memory without a copy
+    (:func:`_raw_moments`); when a feature's mean is large against its
+    spread, every block is instead shifted by a mean in a scratch buffer and
+    the blocks are merged with Chan's formula (:func:`_shifted_moments`).
+    """
+    if X.shape[0] == 0:
+        return None
+    if w is None and not work.shifted:
+        moments = _raw_moments(X, y, work)
+        if moments is not None:
+            return moments
+        work.shifted = True
+    acc = None
+    for b in row_blocks(X):
+        acc = _merge_moments([acc, _shifted_moments(X[b], y[b], _take(w, b), work, acc)])
+    return acc
+
+
+def _accurate_raw(Cdiag, Sdiag):
+    return bool(np.all(Cdiag <= RAW_PRODUCT_LIMIT * Sdiag))
+
+
+def _raw_moments(X, y, work):
+    """Centred moments from raw products, or None when they would lose accuracy.
+
+    ``S = X'X - a a'/n`` with ``a = X'1``; ``y`` is centred first (it is one
+    column, cheap to copy), so ``X'(y - mean_y)`` is accurate whenever ``X'X``
+    is. The first block is tested on its own before the rest is read.
+    """
+    n, p = X.shape
+    sy = float(y.mean())
+    C = np.zeros((p, p))
+    G = np.zeros((p, 2))
+    for number, b in enumerate(row_blocks(X)):
+        Xb = X[b]
+        V = work.V[: Xb.shape[0]]
+        V[:, 0] = y[b] - sy
+        C += work.syrk(1.0, Xb.T, trans=0)  # upper triangle only
+        G += X[b].T @ V  # X'(y - sy) and X'1 while the block is in cache
+        if number == 0 and b.stop < n:
+            m = b.stop - b.start
+            if not _accurate_raw(np.diag(C), np.diag(C) - G[:, 1] ** 2 / m):
+                return None
+    a = G[:, 1]
+    Cxx = _symmetric(C)
+    Sxx = Cxx - np.outer(a, a / n)
+    if not _accurate_raw(np.diag(Cxx), np.diag(Sxx)):
+        return None
+    yd = y - sy
+    b = float(yd.sum())
+    return (float(n), a / n, sy + b / n, Sxx, G[:, 0] - a * (b / n), float(yd @ yd - b * b / n))
+
+
+def _shifted_moments(X, y, w, work, near):
+    """Moments of one block from the product of ``[X - s, y - s_y, 1]``.
+
+    The shift ``s`` is the mean of ``near`` (the moments merged so far, close
+    to this block's mean) or this block's own mean; a rank-one update turns
+    the shifted sums into centred ones.
+    """
+    m, p = X.shape
+    sw = float(m if w is None else w.sum())
     if sw == 0:
         return None
-    mx = (X.sum(axis=0, dtype=np.float64) if w is None else (w @ X).astype(np.float64)) / sw
-    my = float((y.sum() if w is None else w @ y) / sw)
-    Xc = np.subtract(X, mx.astype(X.dtype), out=scratch[: X.shape[0]])
-    yc = y - my
-    if w is not None:
+    if near is None:
+        sx, sy = X.mean(axis=0, dtype=np.float64), float(y.mean())
+    else:
+        sx, sy = near[1], near[2]
+    Z = work.Z[:m]
+    np.subtract(X, sx.astype(X.dtype), out=Z[:, :p])
+    yd = y - sy
+    Z[:, p] = yd
+    if w is None:
+        Z[:, p + 1] = 1
+        b, yy = float(yd.sum()), float(yd @ yd)
+    else:
         sq = np.sqrt(w)
-        np.multiply(Xc, sq[:, None].astype(X.dtype), out=Xc)
-        yc = yc * sq
-    Sxx = (Xc.T @ Xc).astype(np.float64)  # symmetric product: BLAS syrk
-    Sxy = (Xc.T @ yc.astype(X.dtype)).astype(np.float64)
-    return (sw, mx, my, Sxx, Sxy, float(yc @ yc))
+        Z[:, p + 1] = sq
+        np.multiply(Z[:, :p + 1], sq[:, None].astype(X.dtype), out=Z[:, :p + 1])
+        wy = w * yd
+        b, yy = float(wy.sum()), float(wy @ yd)
+    # Upper triangle of [Xs, ys, 1]' W [Xs, ys, 1]: Xs'W Xs, Xs'W ys and Xs'w.
+    C = work.syrk(1.0, Z.T, trans=0)
+    a = C[:p, p + 1].astype(np.float64)
+    Sxx = _symmetric(C[:p, :p]) - np.outer(a, a / sw)
+    Sxy = C[:p, p].astype(np.float64) - a * (b / sw)
+    return (sw, sx + a / sw, sy + b / sw, Sxx, Sxy, yy - b * b / sw)
 
 
 @_quiet
@@ -421,6 +544,7 @@ _MERGERS = {
     "errors": lambda parts: [e for p in parts for e in p],
     "chunk_rows": _merge_dicts,
     "class_stats": _merge_class_stats,
+    "holdout_labels": _merge_class_stats,
     "moments": _merge_moments,
     "qr": _merge_qr,
     "y_min": min,

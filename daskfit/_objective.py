@@ -14,14 +14,23 @@ cached so that asking twice for the same point costs nothing.
 The *first* pass also validates the data (finiteness, chunk alignment,
 negative weights, label set, target range): it is the evaluation at
 ``theta = 0`` with checks switched on, so validation adds no pass.
+
+With a ``holdout`` (early stopping, see ``daskfit._holdout``) every sum above
+is over the training rows only, and every pass also returns the validation
+score's statistics at the point it evaluated; :meth:`Objective.validation_score`
+reads them back without a pass of its own.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import replace
 
 import numpy as np
 from sklearn.utils.multiclass import type_of_target
 
 from ._engine import DataError
+from ._holdout import N_SUMS, accuracy_sums_at_zero
 from ._kernels import UNKNOWN_LABEL_TYPE, EvalSpec, class_stats_chunk, evaluate_chunk, moments_chunk, qr_chunk
 
 __all__ = ["Objective"]
@@ -44,9 +53,18 @@ class Objective:
         ``LogisticRegression.C`` multiplies the loss) need the total weight,
         which the first pass provides.
     fit_intercept : bool
+    holdout : daskfit._holdout.Holdout, optional
+        Rows to leave out of the objective and score at every evaluation.
+    validation_fraction : float, optional
+        For error messages about the split (the ``holdout``'s fraction).
     """
 
-    def __init__(self, engine, loss, penalty_rule, fit_intercept):
+    #: Validation statistics are kept for this many recent evaluations: a
+    #: solver asks for the score of its accepted point, which is the last or
+    #: one of the last few points evaluated (line searches evaluate trials).
+    HOLDOUT_MEMORY = 8
+
+    def __init__(self, engine, loss, penalty_rule, fit_intercept, holdout=None):
         self.engine = engine
         self.loss = loss
         self.penalty_rule = penalty_rule
@@ -60,6 +78,9 @@ class Objective:
         self._cache = {}
         self._moments = None
         self.hessian_stride = 1
+        self.holdout = holdout
+        self._holdout_sums = OrderedDict()  # theta bytes -> validation statistics
+        self.holdout_counts = None  # n and weight of the training / validation rows
 
     # ----------------------------------------------------------- first pass
     def start(self, needs):
@@ -75,6 +96,9 @@ class Objective:
         if needs == "moments":
             if self.loss.name != "squared":
                 raise ValueError("The normal equations apply to the squared loss only.")
+            if self.holdout is not None:
+                raise ValueError("The normal equations make one pass; early stopping needs "
+                                 "an iterative solver.")
             result = self.engine.reduce(moments_chunk, None, "gram")
             self._finish_checks(result)
             self._moments = result["moments"]
@@ -85,14 +109,58 @@ class Objective:
             result = self.engine.reduce(class_stats_chunk, spec, "labels")
             self._check_not_empty(result)
             self._set_classes(result)
+            if self.holdout is not None:
+                labels = result["holdout_labels"]
+                self._check_holdout(result, accuracy_sums_at_zero(labels, self.classes))
+                self._check_training_classes(result, labels)
             self._finish_checks(result)
             self._cache_at_zero(result, order)
         else:
             theta0 = np.zeros(self.n_params)
             result = self.engine.reduce(evaluate_chunk, self._spec(theta0, order, True), "gradient")
+            if self.holdout is not None:
+                self._check_not_empty(result)
+                self._check_holdout(result, result["holdout"] + np.zeros(N_SUMS))
             self._finish_checks(result)
             self._store(theta0, order, result)
+            if self.holdout is not None and "y_min" in result:
+                # Centre y by its mid-range in later passes: R^2's total sum
+                # of squares then does not cancel for a target far from 0.
+                self.holdout = replace(self.holdout,
+                                       shift=0.5 * (result["y_min"] + result["y_max"]))
         return self
+
+    def _check_holdout(self, result, sums):
+        """The split left rows on both sides, and validation weight; keep its score."""
+        n, n_val, sw_val = int(result["n"]), int(sums[0]), float(sums[1])
+        fraction = self.holdout.fraction
+        if n_val == 0 or n_val == n:
+            # scikit-learn's words (SGD's _make_validation_split).
+            raise DataError(
+                f"Splitting {n} samples into a train set and a validation set with "
+                f"validation_fraction={fraction!r} led to an empty set ({n - n_val} and "
+                f"{n_val} samples). Please either change validation_fraction, increase "
+                "number of samples, or disable early_stopping.")
+        if not sw_val > 0:
+            raise DataError("The sample weights for validation set are all zero, consider "
+                            "using a different random state.")
+        if not result.get("sw", 0.0) > 0:
+            raise DataError("The sample weights for the training set are all zero, consider "
+                            "using a different random state.")
+        self.holdout_counts = {"train_samples": n - n_val, "validation_samples": n_val,
+                               "train_weight": float(result["sw"]),
+                               "validation_weight": sw_val}
+        self._remember_holdout(np.zeros(self.n_params), sums)
+
+    def _check_training_classes(self, result, labels):
+        missing = [lab for lab, (sw, _) in result["class_stats"].items() if not sw > 0]
+        if missing:
+            counts = {lab: labels[lab][1] for lab in missing}
+            raise DataError(
+                f"Early stopping held out every row (or all the weight) of class(es) "
+                f"{sorted(missing, key=str)} for validation ({counts} validation rows), so "
+                "the training set lacks them. Lower validation_fraction, change "
+                "random_state, or disable early_stopping.")
 
     def _check_not_empty(self, result):
         if result.get("n", 0) == 0:
@@ -231,6 +299,7 @@ class Objective:
             order=order,
             checks=checks,
             hessian_stride=self.hessian_stride,
+            holdout=self.holdout,
         )
 
     # ------------------------------------------------------------ evaluate
@@ -245,7 +314,31 @@ class Objective:
         label = ("loss", "gradient", "hessian")[order]
         result = self.engine.reduce(evaluate_chunk, self._spec(theta, order), label)
         self._store(theta, order, result)
+        if self.holdout is not None:
+            self._remember_holdout(theta, result["holdout"] + np.zeros(N_SUMS))
         return result
+
+    # --------------------------------------------------------- validation
+    def _remember_holdout(self, theta, sums):
+        key = np.asarray(theta, dtype=np.float64).tobytes()
+        self._holdout_sums[key] = sums
+        self._holdout_sums.move_to_end(key)
+        while len(self._holdout_sums) > self.HOLDOUT_MEMORY:
+            self._holdout_sums.popitem(last=False)
+
+    def validation_score(self, theta):
+        """The estimator's score on the held-out rows at ``theta``.
+
+        Free for a point evaluated recently (the statistics came with its
+        pass); otherwise it costs one pass.
+        """
+        if self.holdout is None:
+            raise ValueError("This objective holds out no validation rows.")
+        key = np.asarray(theta, dtype=np.float64).tobytes()
+        if key not in self._holdout_sums:
+            result = self.engine.reduce(evaluate_chunk, self._spec(theta, 0), "loss")
+            self._remember_holdout(theta, result["holdout"] + np.zeros(N_SUMS))
+        return self.holdout.score_value(self._holdout_sums[key])
 
     def smooth_value(self, theta):
         """Mean loss + smooth (L2) part of the penalty. One pass (or cached)."""

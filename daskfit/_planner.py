@@ -121,8 +121,14 @@ def _mib(nbytes):
 
 def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, loss_name,
              penalty_kind, n_outputs, fit_intercept, solver="auto", persist="auto",
-             client=None, max_block_columns=None):
-    """The plan from metadata alone (the estimators' entry point)."""
+             client=None, max_block_columns=None, early_stopping=False):
+    """The plan from metadata alone (the estimators' entry point).
+
+    With ``early_stopping`` the automatic choice is a synchronous iterative
+    solver (the validation score comes out of its passes): never the
+    one-pass normal equations, parameter averaging or the model-parallel
+    solvers, which have no per-iteration validation score.
+    """
     n_params = n_outputs * (n_features + int(fit_intercept))
     nbytes = n_rows * n_features * itemsize if np.isfinite(n_rows) else math.nan
     n_workers = len(client.scheduler_info(n_workers=-1)["workers"]) if client else 1
@@ -131,6 +137,15 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
     if solver != "auto":
         chosen = solver
         reasons.append(f"solver={solver!r} chosen by the user")
+    elif early_stopping:
+        from .solvers import choose_solver
+
+        chosen, why = choose_solver(loss_name, penalty_kind, n_features, n_params,
+                                    early_stopping=True)
+        reasons.append(why)
+        if col_chunks > 1:
+            reasons.append(f"X has {col_chunks} column chunks: they are merged into whole "
+                           "rows, since early stopping needs a row-parallel solver")
     elif col_chunks > 1 and wide and loss_name != "multinomial":
         block = max_block_columns or math.ceil(n_features / col_chunks)
         chosen = ("bcd" if loss_name == "squared" and block <= BCD_MAX_BLOCK_COLUMNS
@@ -162,6 +177,10 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
             reasons.append(f"{n_workers} worker(s): exact synchronous passes are cheap here; "
                            "parameter averaging would trade accuracy for rounds that "
                            "cost little")
+    if early_stopping:
+        reasons.append("early stopping: a validation_fraction of the rows, chosen by a hash "
+                       "of (random_state, row), is left out of the objective and scored in "
+                       "the same passes (no extra pass)")
     strategy = STRATEGY_OF[chosen]
     info = SOLVERS.get(chosen)
     expected = info.expected_passes if info is not None else "see the solver"
@@ -239,4 +258,5 @@ def plan(X, y=None, estimator=None, client=None):
                     col_chunks=col_chunks, itemsize=itemsize, is_lazy=lazy,
                     loss_name=loss_name, penalty_kind=penalty_kind, n_outputs=1,
                     fit_intercept=estimator.fit_intercept, solver=estimator.solver,
-                    persist=estimator.persist, client=client, max_block_columns=block)
+                    persist=estimator.persist, client=client, max_block_columns=block,
+                    early_stopping=bool(getattr(estimator, "early_stopping", False)))

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._data import as_chunked, is_dask_collection
 from .._engine import Engine, compute, current_client
+from .._holdout import SCORE_OF_LOSS, EarlyStopping, Holdout, offset_runs
 from .._planner import plan_for
 from .._losses import LOSSES
 from .._objective import Objective
@@ -29,8 +30,8 @@ from ..solvers import SOLVERS, choose_solver, fit_sharded, hessian_stride, solve
 __all__ = ["LinearModelBase", "check_param"]
 
 
-def check_param(name, value, *, kind, low=None, high=None, low_open=False, options=None,
-                allow_none=False):
+def check_param(name, value, *, kind, low=None, high=None, low_open=False, high_open=False,
+                options=None, allow_none=False):
     """Raise a ``ValueError`` naming the parameter, the expectation and the value."""
     if value is None and allow_none:
         return
@@ -52,8 +53,26 @@ def check_param(name, value, *, kind, low=None, high=None, low_open=False, optio
         if low is not None and (value < low or (low_open and value == low)):
             bound = ">" if low_open else ">="
             raise ValueError(f"The {name!r} parameter must be {bound} {low}; got {value!r}.")
-        if high is not None and value > high:
-            raise ValueError(f"The {name!r} parameter must be <= {high}; got {value!r}.")
+        if high is not None and (value > high or (high_open and value == high)):
+            bound = "<" if high_open else "<="
+            raise ValueError(f"The {name!r} parameter must be {bound} {high}; got {value!r}.")
+
+
+def check_random_state_param(value):
+    """``random_state``: None, an int in [0, 2**32 - 1] or a ``RandomState``."""
+    ok = (value is None or isinstance(value, np.random.RandomState)
+          or (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+              and 0 <= value < 2**32))
+    if not ok:
+        raise ValueError("The 'random_state' parameter must be None, an int in "
+                         f"[0, 2**32 - 1] or a numpy.random.RandomState; got {value!r}.")
+
+
+def draw_seed(random_state):
+    """One seed for a fit's validation split, as scikit-learn draws its seeds."""
+    from sklearn.utils import check_random_state
+
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
 class LinearModelBase(BaseEstimator):
@@ -81,6 +100,20 @@ class LinearModelBase(BaseEstimator):
         if self.solver_options is not None and not isinstance(self.solver_options, dict):
             raise ValueError("The 'solver_options' parameter must be a dict of options for "
                              f"the solver or None; got {self.solver_options!r}.")
+        check_param("early_stopping", self.early_stopping, kind="bool")
+        check_param("validation_fraction", self.validation_fraction, kind="real", low=0,
+                    low_open=True, high=1, high_open=True)
+        check_param("n_iter_no_change", self.n_iter_no_change, kind="int", low=1)
+        check_random_state_param(self.random_state)
+        if self.early_stopping and self.solver != "auto" and \
+                not SOLVERS[self.solver].early_stopping:
+            raise ValueError(
+                f"early_stopping=True needs an iterative solver that scores the validation "
+                f"set at every iteration, but solver={self.solver!r} "
+                + ("solves in one pass" if self.solver == "normal" else "does not support it")
+                + f". Use solver='auto' or one of "
+                f"{sorted(n for n, i in SOLVERS.items() if i.early_stopping)}, or "
+                "early_stopping=False.")
         self._validate_own_params()
 
     def _fit(self, X, y, sample_weight, *, classifier):
@@ -106,7 +139,7 @@ class LinearModelBase(BaseEstimator):
             is_lazy=data.is_lazy, loss_name=loss.name, penalty_kind=penalty_kind,
             n_outputs=1, fit_intercept=self.fit_intercept, solver=self.solver,
             persist=self.persist, client=current_client(),
-            max_block_columns=max(data.X.chunks[1]))
+            max_block_columns=max(data.X.chunks[1]), early_stopping=self.early_stopping)
         self.fit_plan_ = plan
         name, reason = plan.solver, plan.reasons[0]
         if SOLVERS[name].model_parallel:
@@ -117,7 +150,13 @@ class LinearModelBase(BaseEstimator):
             data.X = data.X.rechunk({1: -1})
         engine = Engine(data, split_every=self.split_every, persist=self.persist)
         engine.prepare(expected_passes=1 if name == "normal" else 2)
-        objective = Objective(engine, loss, penalty_rule, self.fit_intercept)
+        holdout = None
+        if self.early_stopping:
+            holdout = Holdout(seed=draw_seed(self.random_state),
+                              fraction=float(self.validation_fraction),
+                              score=SCORE_OF_LOSS[loss.name],
+                              runs=offset_runs(data.X.chunks[0]))
+        objective = Objective(engine, loss, penalty_rule, self.fit_intercept, holdout=holdout)
         if SOLVERS[name].needs == "hess":
             objective.hessian_stride = hessian_stride(
                 data.X.shape[0], guess_params, _rows_per_block(data.X))
@@ -127,14 +166,28 @@ class LinearModelBase(BaseEstimator):
         objective.start(SOLVERS[name].needs)
         if self.solver == "auto" and objective.n_outputs > 1:
             # Only the first pass reveals the number of classes.
-            name, reason = choose_solver(objective.loss.name, penalty_kind, p, objective.n_params)
+            name, reason = choose_solver(objective.loss.name, penalty_kind, p, objective.n_params,
+                                         early_stopping=self.early_stopping)
             plan.solver = name
             plan.reasons.append(f"{objective.n_outputs} classes found in the first pass: {reason}")
         theta0 = np.zeros(objective.n_params)
+        options = self._solver_options(name)
+        monitor = None
+        if holdout is not None:
+            monitor = EarlyStopping(objective, n_iter_no_change=self.n_iter_no_change,
+                                    tol=float(self.tol))
+            options["stop"] = monitor
+            reason += (f"; early stopping on {SCORE_OF_LOSS[objective.loss.name]} of "
+                       f"{objective.holdout_counts['validation_samples']} held-out rows "
+                       f"(keyed by {holdout.keyed_by})")
         result = solve(name, objective, theta0, tol=self.tol, max_iter=self.max_iter,
-                       **self._solver_options(name))
-        self._check_result(name, result)
-        self._set_fitted(objective, result)
+                       **options)
+        self._check_result(name, result, early_stopped=monitor is not None and monitor.stopped)
+        # MLP's choice, not SGD's: the best-scoring iterate is the model (it is
+        # on the client already, so restoring it costs nothing).
+        self._set_fitted(objective, result,
+                         theta=None if monitor is None else monitor.best_theta)
+        self._set_validation(monitor, objective)
         self.solver_ = name
         self.solver_reason_ = reason
         self.persist_reason_ = engine.persist_reason
@@ -161,6 +214,7 @@ class LinearModelBase(BaseEstimator):
             self.classes_ = np.asarray(info["classes"])
         self._store_coef(coef[None, :], np.array([intercept]))
         self._set_fitted_n_iter(int(result.n_iter))
+        self._set_validation(None, None)
         self.solver_, self.solver_reason_ = name, reason
         self.persist_reason_ = info.get("persist_reason", "")
         self.fit_result_ = result
@@ -170,13 +224,13 @@ class LinearModelBase(BaseEstimator):
         self.pass_log_ = [(entry[0], entry[-1]) for entry in info.get("pass_log", [])]
         return self
 
-    def _check_result(self, name, result):
+    def _check_result(self, name, result, early_stopped=False):
         if not np.all(np.isfinite(result.coef)):
             raise FloatingPointError(
                 f"Solver {name!r} produced non-finite coefficients ({result.message}); "
                 "nothing was fitted. Standardise the features or increase the regularisation."
             )
-        if not result.converged:
+        if not result.converged and not early_stopped:
             warnings.warn(
                 f"{type(self).__name__} with solver={name!r} did not converge in "
                 f"{result.n_iter} iterations ({result.message}; gradient norm "
@@ -190,9 +244,27 @@ class LinearModelBase(BaseEstimator):
         """Extra keyword options for the solver (unknown ones raise in ``solve``)."""
         return dict(self.solver_options or {})
 
-    def _set_fitted(self, objective, result):
+    def _set_validation(self, monitor, objective):
+        """``validation_scores_``, ``best_validation_score_``, ``validation_split_``.
+
+        ``None`` without early stopping (as scikit-learn's MLP estimators).
+        """
+        if monitor is None:
+            self.validation_scores_ = self.best_validation_score_ = None
+            self.validation_split_ = None
+            return
+        self.validation_scores_ = np.asarray(monitor.scores, dtype=np.float64)
+        self.best_validation_score_ = float(monitor.best_score)
+        self.validation_split_ = dict(objective.holdout_counts,
+                                      keyed_by=objective.holdout.keyed_by,
+                                      seed=objective.holdout.seed,
+                                      best_iteration=monitor.best_iteration)
+
+    def _set_fitted(self, objective, result, theta=None):
+        """Fitted attributes from ``theta`` (default: the solver's final point)."""
         p, K, fi = objective.n_features, objective.n_outputs, objective.fit_intercept
-        block = result.coef.reshape(K, p + int(fi))
+        theta = result.coef if theta is None else theta
+        block = theta.reshape(K, p + int(fi))
         coef = block[:, :p].copy()
         intercept = block[:, p].copy() if fi else np.zeros(K)
         if K > 1 and fi:

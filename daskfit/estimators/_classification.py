@@ -43,6 +43,15 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
     split_every : int, default=8
     solver_options : dict, default=None
         Extra options for the solver (see :class:`~daskfit.LinearRegression`).
+    early_stopping : bool, default=False
+        Hold out a ``validation_fraction`` of the rows and stop when their
+        accuracy has not improved by at least ``tol`` for ``n_iter_no_change``
+        consecutive iterations; every class is held out in the same expected
+        proportion. See :class:`~daskfit.LinearRegression` for the details.
+    validation_fraction : float in (0, 1), default=0.1
+    n_iter_no_change : int, default=5
+    random_state : int, RandomState instance or None, default=None
+        Seeds the validation split.
 
     Attributes
     ----------
@@ -52,6 +61,9 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
     n_iter_ : ndarray of shape (1,)
     n_features_in_, feature_names_in_, solver_, solver_reason_, fit_result_, n_passes_
         As :class:`~daskfit.LinearRegression`.
+    validation_scores_, best_validation_score_, validation_split_
+        Accuracy on the held-out rows per iteration, its best value, and the
+        split's counts; ``None`` without early stopping.
 
     Examples
     --------
@@ -69,7 +81,9 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
     _loss_name = "logistic"
 
     def __init__(self, *, C=1.0, l1_ratio=0.0, fit_intercept=True, solver="auto",
-                 max_iter=100, tol=1e-4, persist="auto", split_every=8, solver_options=None):
+                 max_iter=100, tol=1e-4, persist="auto", split_every=8, solver_options=None,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+                 random_state=None):
         self.C = C
         self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
@@ -79,6 +93,10 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         self.persist = persist
         self.split_every = split_every
         self.solver_options = solver_options
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
 
     def _validate_own_params(self):
         check_param("C", self.C, kind="real", low=0, low_open=True)
@@ -107,9 +125,9 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         """
         return self._fit(X, y, sample_weight, classifier=True)
 
-    def _set_fitted(self, objective, result):
+    def _set_fitted(self, objective, result, theta=None):
         self.classes_ = objective.classes
-        super()._set_fitted(objective, result)
+        super()._set_fitted(objective, result, theta)
 
     def _store_coef(self, coef, intercept):
         self.coef_ = coef

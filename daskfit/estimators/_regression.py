@@ -94,12 +94,41 @@ class LinearRegression(_Regressor):
         Extra options for the solver, e.g. ``{"accelerated": True}`` for
         ``"gd"`` or ``{"local_epochs": 5}`` for ``"averaging"``; an option the
         solver does not know raises ``TypeError``.
+    early_stopping : bool, default=False
+        As scikit-learn's SGD estimators: set aside ``validation_fraction`` of
+        the rows and stop when the validation score (this estimator's
+        ``score``: R^2, or D^2 for :class:`PoissonRegressor`) has not improved
+        by at least ``tol`` for ``n_iter_no_change`` consecutive iterations.
+        ``tol`` is shared with the gradient rule, as SGD and MLP share it:
+        both are small numbers on a unit scale (a mean-loss gradient, a score
+        of at most 1), and a user swapping an SGD import keeps its meaning.
+        The held-out rows are chosen in place by a hash of (``random_state``,
+        row index) — of (chunk, position) when chunk sizes are unknown —
+        and scored in the same pass as the training gradient: no extra pass
+        and no data movement. The coefficients returned are the best-scoring
+        iterate's (as MLP, not SGD: they are on the client, so this is free);
+        ``n_iter_`` counts the iterations run. Needs an iterative solver:
+        ``"auto"`` then picks ``"lbfgs"`` (``"proximal"`` with an L1 part),
+        and ``solver="normal"`` (one pass, nothing to stop) is an error.
+    validation_fraction : float in (0, 1), default=0.1
+        Expected share of the rows held out (each row independently).
+    n_iter_no_change : int >= 1, default=5
+    random_state : int, RandomState instance or None, default=None
+        Seeds the validation split; an int gives the same split every fit.
 
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,)
     intercept_ : float
     n_iter_ : int
+    validation_scores_ : ndarray of shape (n_iter_,) or None
+        Validation score after each iteration (``None`` without early
+        stopping).
+    best_validation_score_ : float or None
+        The best of them: the score of the returned coefficients.
+    validation_split_ : dict or None
+        ``train_samples``, ``validation_samples``, ``train_weight``,
+        ``validation_weight``, ``keyed_by``, ``seed``, ``best_iteration``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when X has string column names.
@@ -119,10 +148,23 @@ class LinearRegression(_Regressor):
     >>> reg = LinearRegression().fit(X, y)
     >>> np.round(reg.coef_, 6), round(reg.intercept_, 6), reg.n_passes_
     (array([1., 2.]), 3.0, 1)
+
+    With early stopping, the validation score comes out of the training passes:
+
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(400, 30))
+    >>> y = X[:, 0] + rng.normal(size=400)
+    >>> reg = LinearRegression(early_stopping=True, random_state=0).fit(X, y)
+    >>> reg.solver_, len(reg.validation_scores_) == reg.n_iter_
+    ('lbfgs', True)
+    >>> reg.n_passes_ == reg.fit_result_.history[-1]["passes"]
+    True
     """
 
     def __init__(self, *, fit_intercept=True, solver="auto", max_iter=1000, tol=1e-4,
-                 persist="auto", split_every=8, solver_options=None):
+                 persist="auto", split_every=8, solver_options=None,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+                 random_state=None):
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
@@ -130,6 +172,10 @@ class LinearRegression(_Regressor):
         self.persist = persist
         self.split_every = split_every
         self.solver_options = solver_options
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
 
     def _penalty_rule(self):
         return lambda sum_weights: Penalty()
@@ -156,7 +202,9 @@ class Ridge(_Regressor):
     """
 
     def __init__(self, alpha=1.0, *, fit_intercept=True, solver="auto", max_iter=1000,
-                 tol=1e-4, persist="auto", split_every=8, solver_options=None):
+                 tol=1e-4, persist="auto", split_every=8, solver_options=None,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+                 random_state=None):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -165,6 +213,10 @@ class Ridge(_Regressor):
         self.persist = persist
         self.split_every = split_every
         self.solver_options = solver_options
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
 
     def _validate_own_params(self):
         check_param("alpha", self.alpha, kind="real", low=0)
@@ -187,6 +239,8 @@ class ElasticNet(_Regressor):
     l1_ratio : float in [0, 1], default=0.5
     fit_intercept, solver, max_iter, tol, persist, split_every, solver_options
         As :class:`LinearRegression`.
+    early_stopping, validation_fraction, n_iter_no_change, random_state
+        As :class:`LinearRegression`.
 
     Examples
     --------
@@ -200,7 +254,9 @@ class ElasticNet(_Regressor):
     """
 
     def __init__(self, alpha=1.0, *, l1_ratio=0.5, fit_intercept=True, solver="auto",
-                 max_iter=1000, tol=1e-4, persist="auto", split_every=8, solver_options=None):
+                 max_iter=1000, tol=1e-4, persist="auto", split_every=8, solver_options=None,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+                 random_state=None):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
@@ -210,6 +266,10 @@ class ElasticNet(_Regressor):
         self.persist = persist
         self.split_every = split_every
         self.solver_options = solver_options
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
 
     def _validate_own_params(self):
         check_param("alpha", self.alpha, kind="real", low=0)
@@ -237,7 +297,9 @@ class Lasso(ElasticNet):
     """
 
     def __init__(self, alpha=1.0, *, fit_intercept=True, solver="auto", max_iter=1000,
-                 tol=1e-4, persist="auto", split_every=8, solver_options=None):
+                 tol=1e-4, persist="auto", split_every=8, solver_options=None,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+                 random_state=None):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -246,6 +308,10 @@ class Lasso(ElasticNet):
         self.persist = persist
         self.split_every = split_every
         self.solver_options = solver_options
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
 
     @property
     def l1_ratio(self):
@@ -265,6 +331,8 @@ class PoissonRegressor(_Regressor):
     alpha : float, default=1.0
     fit_intercept, solver, max_iter, tol, persist, split_every, solver_options
         As :class:`LinearRegression` (``max_iter`` defaults to 100).
+    early_stopping, validation_fraction, n_iter_no_change, random_state
+        As :class:`LinearRegression`; the validation score is D^2.
 
     Examples
     --------
@@ -278,7 +346,9 @@ class PoissonRegressor(_Regressor):
     """
 
     def __init__(self, *, alpha=1.0, fit_intercept=True, solver="auto", max_iter=100,
-                 tol=1e-4, persist="auto", split_every=8, solver_options=None):
+                 tol=1e-4, persist="auto", split_every=8, solver_options=None,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+                 random_state=None):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -287,6 +357,10 @@ class PoissonRegressor(_Regressor):
         self.persist = persist
         self.split_every = split_every
         self.solver_options = solver_options
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
 
     _loss_name = "poisson"
 

@@ -35,6 +35,9 @@ class SolverInfo:
     #: Model-parallel solvers fit column-sharded data through
     #: ``fit_sharded`` instead of a row-chunk Objective.
     model_parallel: bool = False
+    #: Iterative row-chunk solvers that take a ``stop(iteration, theta)``
+    #: callback, so the estimators' early stopping can end them.
+    early_stopping: bool = False
 
     def supports(self, loss_name, penalty_kind):
         if loss_name not in self.losses:
@@ -49,10 +52,14 @@ SOLVERS = {
     for s in (
         SolverInfo("normal", solve_normal, "moments", ("squared",), False,
                    "1 (2 if ill-conditioned)"),
-        SolverInfo("newton", solve_newton, "hess", _ALL, True, "n_iter + 1"),
-        SolverInfo("lbfgs", solve_lbfgs, "grad", _ALL, True, "function evaluations"),
-        SolverInfo("gd", solve_gd, "grad", _ALL, True, "n_iter + 1 (x2 accelerated)"),
-        SolverInfo("proximal", solve_proximal, "grad", _ALL, False, "2 n_iter + 2"),
+        SolverInfo("newton", solve_newton, "hess", _ALL, True, "n_iter + 1",
+                   early_stopping=True),
+        SolverInfo("lbfgs", solve_lbfgs, "grad", _ALL, True, "function evaluations",
+                   early_stopping=True),
+        SolverInfo("gd", solve_gd, "grad", _ALL, True, "n_iter + 1 (x2 accelerated)",
+                   early_stopping=True),
+        SolverInfo("proximal", solve_proximal, "grad", _ALL, False, "2 n_iter + 2",
+                   early_stopping=True),
         SolverInfo("averaging", solve_averaging, "grad", _ALL, False,
                    "n_iter + 1 (+1 when stopped by max_iter)"),
         SolverInfo("async-sgd", solve_async_sgd, "grad", _ALL, False,
@@ -71,8 +78,22 @@ NEWTON_MAX_PARAMS = 400
 GRAM_MAX_FEATURES = 4000
 
 
-def choose_solver(loss_name, penalty_kind, n_features, n_params):
-    """Pick a solver from loss, penalty and shape; return ``(name, reason)``."""
+def choose_solver(loss_name, penalty_kind, n_features, n_params, early_stopping=False):
+    """Pick a solver from loss, penalty and shape; return ``(name, reason)``.
+
+    With ``early_stopping`` the solver must be iterative, and one whose
+    iterates approach the training optimum gradually, so that the validation
+    score has something to stop: L-BFGS (FISTA with an L1 part). The normal
+    equations reach the optimum in one pass and Newton in a handful of
+    steps, which would leave early stopping nothing to do.
+    """
+    if early_stopping:
+        if penalty_kind in ("l1", "elasticnet"):
+            return "proximal", ("early_stopping=True with an L1 part: accelerated proximal "
+                                "gradient, one validation score per iteration")
+        return "lbfgs", ("early_stopping=True: L-BFGS approaches the training optimum "
+                         "gradually, so the validation score (from the same passes) can stop "
+                         "it; the normal equations and Newton jump to it in one or a few steps")
     if loss_name == "squared":
         if n_features <= GRAM_MAX_FEATURES:
             why = ("squared loss: one pass for X'X and X'y, then a client-side "

@@ -95,7 +95,7 @@ def _sufficient_decrease(f_y, g_y, trial, diff, step):
     return (g_new - g_y) @ diff <= dd / step
 
 
-def _run(objective, coef0, *, tol, max_iter, accelerated, step_size, name):
+def _run(objective, coef0, *, tol, max_iter, accelerated, step_size, name, stop=None):
     x = np.array(coef0, dtype=np.float64, copy=True)
     f_x, g_x = objective.smooth_value_and_grad(x)
     history = []
@@ -104,7 +104,8 @@ def _run(objective, coef0, *, tol, max_iter, accelerated, step_size, name):
     state = momentum_init(x)
     converged, message, gmap_norm = False, "max_iter reached", np.inf
     n_iter = 0
-    while n_iter < max_iter:
+    reason = stop(0, x) if stop is not None else None
+    while n_iter < max_iter and reason is None:
         if accelerated:
             y, new_state = momentum_extrapolate(state, x)
             f_y, g_y = objective.smooth_value_and_grad(y)
@@ -145,13 +146,16 @@ def _run(objective, coef0, *, tol, max_iter, accelerated, step_size, name):
             step *= STEP_GROWTH
         record(history, n_iter, f_x + _l1(objective, x), gmap_norm, objective,
                step=step)
+        if stop is not None and (reason := stop(n_iter, x)) is not None:
+            message = reason
     F = f_x + _l1(objective, x)
     return FitResult(coef=x, loss=float(F), grad_norm=float(gmap_norm), n_iter=n_iter,
                      passes=objective.passes, converged=converged, message=message,
                      history=history, solver=name)
 
 
-def solve_gd(objective, coef0, *, tol=1e-4, max_iter=1000, accelerated=False, step_size=1.0):
+def solve_gd(objective, coef0, *, tol=1e-4, max_iter=1000, accelerated=False, step_size=1.0,
+             stop=None):
     """Distributed full-batch gradient descent with backtracking line search.
 
     Parameters
@@ -160,14 +164,20 @@ def solve_gd(objective, coef0, *, tol=1e-4, max_iter=1000, accelerated=False, st
         Nesterov momentum with gradient restart.
     step_size : float, default=1.0
         Initial step; the line search adapts it.
+    stop : callable, optional
+        ``stop(iteration, theta) -> reason or None``, called at the start and
+        after every accepted step (early stopping); a reason ends the run.
     """
     objective._require_smooth()
     return _run(objective, coef0, tol=tol, max_iter=max_iter, accelerated=accelerated,
-                step_size=step_size, name="gd")
+                step_size=step_size, name="gd", stop=stop)
 
 
 def solve_proximal(objective, coef0, *, tol=1e-4, max_iter=1000, accelerated=True,
-                   step_size=1.0):
-    """Accelerated proximal gradient (FISTA) for L1 and elastic-net penalties."""
+                   step_size=1.0, stop=None):
+    """Accelerated proximal gradient (FISTA) for L1 and elastic-net penalties.
+
+    ``stop`` as in :func:`solve_gd`.
+    """
     return _run(objective, coef0, tol=tol, max_iter=max_iter, accelerated=accelerated,
-                step_size=step_size, name="proximal")
+                step_size=step_size, name="proximal", stop=stop)

@@ -18,24 +18,35 @@ __all__ = ["solve_lbfgs"]
 FTOL = 64 * np.finfo(np.float64).eps
 
 
-def solve_lbfgs(objective, coef0, *, tol=1e-4, max_iter=100, memory=10):
+def solve_lbfgs(objective, coef0, *, tol=1e-4, max_iter=100, memory=10, stop=None):
     """Minimise a smooth objective with L-BFGS.
 
     Stops when the max-abs gradient is ``<= tol`` (SciPy's ``gtol``) or the
-    relative objective change is below ``FTOL``.
+    relative objective change is below ``FTOL``, or when
+    ``stop(iteration, theta)`` (called at the start and after every
+    iteration, e.g. early stopping) returns a reason: the callback then
+    raises ``StopIteration``, which SciPy (>= 1.11) takes as "stop here".
     """
     history = []
+    reason = None
 
     def fun(theta):
         return objective.value_and_grad(theta)
 
     def callback(intermediate_result):
+        nonlocal reason
         theta = intermediate_result.x
         f, g = objective.value_and_grad(theta)  # cached: the point was just evaluated
-        record(history, len(history) + 1, f, np.abs(g).max(), objective)
+        record(history, len(history), f, np.abs(g).max(), objective)
+        if stop is not None:
+            reason = stop(len(history) - 1, theta)
+            if reason is not None:
+                raise StopIteration
 
     f0, g0 = objective.value_and_grad(coef0)
     record(history, 0, f0, np.abs(g0).max(), objective)
+    if stop is not None:
+        reason = stop(0, np.asarray(coef0, dtype=np.float64))
     res = scipy.optimize.minimize(
         fun, np.asarray(coef0, dtype=np.float64), jac=True, method="L-BFGS-B",
         callback=callback,
@@ -44,6 +55,9 @@ def solve_lbfgs(objective, coef0, *, tol=1e-4, max_iter=100, memory=10):
     f, g = objective.value_and_grad(res.x)
     gmax = float(np.abs(g).max())
     converged = bool(res.success) and res.nit < max_iter or gmax <= tol
-    return FitResult(coef=res.x, loss=float(f), grad_norm=gmax, n_iter=int(res.nit),
+    n_iter, message = int(res.nit), str(res.message)
+    if reason is not None:
+        n_iter, message = len(history) - 1, reason
+    return FitResult(coef=res.x, loss=float(f), grad_norm=gmax, n_iter=n_iter,
                      passes=objective.passes, converged=converged,
-                     message=str(res.message), history=history, solver="lbfgs")
+                     message=message, history=history, solver="lbfgs")

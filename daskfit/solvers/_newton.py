@@ -71,12 +71,14 @@ def newton_direction(H, g, null_basis=None):
     return -scipy.linalg.lstsq(H, g, check_finite=False)[0]
 
 
-def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100):
+def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100, stop=None):
     """Minimise a smooth objective with damped Newton steps.
 
     Stops when the max-abs gradient is ``<= tol`` or the Newton decrement
     ``g' H^-1 g / 2`` falls below ``tol**2`` (then the objective is within
-    about ``tol**2`` of its minimum).
+    about ``tol**2`` of its minimum), or when ``stop(iteration, theta)``
+    (called at the start and after every accepted step, e.g. early stopping)
+    returns a reason.
     """
     theta = np.array(coef0, dtype=np.float64, copy=True)
     f, g, H = objective.value_grad_hess(theta)
@@ -85,7 +87,8 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100):
     converged, message = False, "max_iter reached"
     n_iter = 0
     gradient_improved = True
-    while True:
+    reason = stop(0, theta) if stop is not None else None
+    while reason is None:
         if np.abs(g).max() <= tol:
             converged, message = True, "gradient norm below tol"
             break
@@ -117,6 +120,8 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100):
         theta, f, g, H = trial, f_new, g_new, H_new
         n_iter += 1
         record(history, n_iter, f, np.abs(g).max(), objective, step=step)
+        if stop is not None and (reason := stop(n_iter, theta)) is not None:
+            message = reason
     return FitResult(coef=theta, loss=float(f), grad_norm=float(np.abs(g).max()),
                      n_iter=n_iter, passes=objective.passes, converged=converged,
                      message=message, history=history, solver="newton")

@@ -1,0 +1,285 @@
+"""Early stopping: a validation set held out in place, scored inside the training pass.
+
+scikit-learn's SGD estimators set aside ``validation_fraction`` of the
+training rows and stop when the validation score (the estimator's ``score``)
+has not improved by at least ``tol`` for ``n_iter_no_change`` consecutive
+iterations. daskfit does the same without moving a row and without a pass of
+its own:
+
+* **Which rows.** A row is a validation row when a 64-bit hash of
+  ``(seed, key)`` falls below ``validation_fraction * 2**64``, where ``key``
+  is the row's *global index* when the row chunk sizes are known (NumPy and
+  Dask arrays: the split is the same for every chunking of the same rows)
+  and ``(chunk index, position in chunk)`` when they are not (Dask
+  DataFrames with unknown partition lengths: the split then depends on the
+  partitioning). Every task of every pass computes the same mask from the
+  same numbers, so all passes agree and nothing is stored or sent.
+  Each row is held out independently, so every class is held out in the same
+  *expected* proportion (stratified in expectation, not exactly as
+  ``StratifiedShuffleSplit``); a split that leaves the training or the
+  validation set empty, or a class without training weight, is an error.
+* **Same pass.** The evaluation kernel gives validation rows weight 0 in the
+  loss, gradient and Hessian, and adds the validation score's sufficient
+  statistics, computed from the margins it has already formed, as one more
+  sum in the same reduction (:meth:`Holdout.score_sums`).
+* **When to stop.** :class:`EarlyStopping` is the solvers' ``stop`` callback:
+  SGD's rule, written as a small pure update (:func:`no_improvement_update`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import xlogy
+
+__all__ = ["Holdout", "EarlyStopping", "NoImprovement", "no_improvement_update",
+           "holdout_mask", "offset_runs", "SCORE_OF_LOSS"]
+
+#: The estimator's ``score`` for each loss: R^2, D^2 (Poisson deviance
+#: explained) and accuracy, as scikit-learn's ``score`` methods.
+SCORE_OF_LOSS = {"squared": "r2", "poisson": "d2_poisson", "logistic": "accuracy",
+                 "multinomial": "accuracy"}
+
+#: Length of the statistics vector every chunk returns (same for every score,
+#: so partial results merge with a plain sum): count, weight, then three
+#: score-specific sums.
+N_SUMS = 5
+
+#: Row offsets travel inside every task as runs of equal chunk sizes (one run
+#: for the usual uniform chunking). Past this many runs the offsets would
+#: outweigh the coefficients in each task; rows are then keyed by
+#: (chunk, position) instead, as for unknown chunk sizes.
+MAX_OFFSET_RUNS = 256
+
+# SplitMix64 constants (Steele, Lea & Flood 2014): the finaliser is a bijection
+# of uint64 whose outputs pass BigCrush as a counter-based generator.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+#: Bits of the position within a chunk in a (chunk, position) key.
+_POSITION_BITS = np.uint64(40)
+
+
+def _mix64(z):
+    """SplitMix64's output function on a uint64 array (wraps modulo 2**64)."""
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def offset_runs(chunks):
+    """Row offsets of row chunks as runs ``(first_chunk, size, first_row)``.
+
+    Returns ``None`` when a chunk size is unknown (NaN) or the chunking has
+    more than ``MAX_OFFSET_RUNS`` runs of equal sizes.
+    """
+    sizes = np.asarray(chunks, dtype=np.float64)
+    if sizes.size == 0 or not np.isfinite(sizes).all():
+        return None
+    sizes = sizes.astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    new_run = np.concatenate([[True], sizes[1:] != sizes[:-1]])
+    first = np.flatnonzero(new_run)
+    if len(first) > MAX_OFFSET_RUNS:
+        return None
+    return (first.astype(np.int64), sizes[first], starts[first].astype(np.int64))
+
+
+def holdout_mask(seed, fraction, index, n, runs):
+    """Boolean validation mask of the ``n`` rows of row chunk ``index``.
+
+    A pure function of ``(seed, fraction, global row index)`` when ``runs``
+    (from :func:`offset_runs`) is given, of ``(seed, fraction, index,
+    position)`` when it is ``None``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> runs = offset_runs((4, 4, 2))
+    >>> whole = holdout_mask(7, 0.5, 0, 10, offset_runs((10,)))
+    >>> parts = np.concatenate([holdout_mask(7, 0.5, i, n, runs)
+    ...                         for i, n in enumerate((4, 4, 2))])
+    >>> bool((whole == parts).all())
+    True
+    """
+    position = np.arange(n, dtype=np.uint64)
+    if runs is None:
+        key = (np.uint64(index) << _POSITION_BITS) | position
+    else:
+        first_chunk, size, first_row = runs
+        r = int(np.searchsorted(first_chunk, index, side="right")) - 1
+        offset = int(first_row[r]) + (index - int(first_chunk[r])) * int(size[r])
+        key = np.uint64(offset) + position
+    seed_word = _mix64(np.array([seed], dtype=np.uint64))
+    # Weyl sequence over the key, offset by the seed, then mixed.
+    with np.errstate(over="ignore"):
+        z = _mix64(key * _GOLDEN + seed_word)
+    return z < np.uint64(int(fraction * 2.0**64))
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """Which rows are held out and how they are scored; embedded in every task.
+
+    Attributes
+    ----------
+    seed : int
+    fraction : float
+        ``validation_fraction``.
+    score : {"r2", "d2_poisson", "accuracy"}
+    runs : tuple of three int64 arrays or None
+        Row offsets of the chunks (:func:`offset_runs`); ``None``: rows keyed
+        by (chunk, position).
+    shift : float
+        Subtracted from ``y`` before its moments are summed for R^2, so the
+        total sum of squares does not cancel when ``|mean(y)| >> std(y)``.
+        Set from the target's range after the first pass.
+    """
+
+    seed: int
+    fraction: float
+    score: str
+    runs: tuple | None
+    shift: float = 0.0
+
+    @property
+    def keyed_by(self):
+        return "chunk and position" if self.runs is None else "global row index"
+
+    def split(self, index, n, w):
+        """``(training weights, validation mask, validation weights)`` of a chunk.
+
+        Weights are multiplied by 0/1 rather than selected, so a NaN or inf
+        weight (or any bad value) still reaches the checks of the pass.
+        """
+        mask = holdout_mask(self.seed, self.fraction, index, n, self.runs)
+        keep = (~mask).astype(np.float64)
+        if w is None:
+            return keep, mask, mask.astype(np.float64)
+        return w * keep, mask, w * mask
+
+    def score_sums(self, y, raw, w):
+        """Sufficient statistics of the score over some validation rows.
+
+        ``y`` is the loss's encoding of the target (0/1 or class codes for
+        classifiers), ``raw`` the linear predictor of the same rows.
+        """
+        out = np.zeros(N_SUMS)
+        out[0], out[1] = len(y), w.sum()
+        if self.score == "r2":
+            yc = y - self.shift
+            out[2], out[3] = w @ yc, w @ (yc * yc)
+            out[4] = w @ (y - raw) ** 2
+        elif self.score == "d2_poisson":
+            ylogy = xlogy(y, y)
+            out[2], out[3] = w @ y, w @ ylogy
+            out[4] = w @ (ylogy - y * raw - y + np.exp(raw))
+        else:
+            predicted = (raw > 0).astype(np.float64) if raw.ndim == 1 else raw.argmax(axis=1)
+            out[2] = w @ (predicted == y)
+        return out
+
+    def score_value(self, sums):
+        """The score from merged :meth:`score_sums` (as the estimator's ``score``)."""
+        sw = sums[1]
+        if self.score == "accuracy":
+            return float(sums[2] / sw)
+        if self.score == "r2":
+            numerator = sums[4]
+            denominator = sums[3] - sums[2] ** 2 / sw
+        else:
+            swy, ybar = sums[2], sums[2] / sw
+            numerator = sums[4]
+            denominator = sums[3] - xlogy(swy, ybar) - swy + ybar * sw
+        if denominator <= 0:
+            # A constant validation target: scikit-learn's force_finite rule.
+            return 1.0 if numerator == 0 else 0.0
+        return float(1.0 - numerator / denominator)
+
+
+def accuracy_sums_at_zero(label_sums, classes):
+    """Validation statistics at ``theta = 0`` from per-label validation sums.
+
+    Every margin is 0 there, so every row is predicted as ``classes[0]``
+    (binary: ``raw > 0`` is false; multinomial: the first of equal maxima).
+    """
+    out = np.zeros(N_SUMS)
+    for label, (sw, count) in label_sums.items():
+        out[0] += count
+        out[1] += sw
+    out[2] = label_sums.get(classes[0], (0.0, 0))[0]
+    return out
+
+
+# --------------------------------------------------------------- stopping rule
+
+
+@dataclass(frozen=True)
+class NoImprovement:
+    """State of SGD's rule: best score so far and iterations without improvement."""
+
+    best: float = -np.inf
+    count: int = 0
+
+
+def no_improvement_update(state, score, tol):
+    """One iteration of scikit-learn's rule (``_plain_sgd``, ``MLP``).
+
+    An iteration counts as "no improvement" when ``score < best + tol``; the
+    best score itself follows every increase, however small.
+    """
+    count = state.count + 1 if score < state.best + tol else 0
+    return NoImprovement(best=score if score > state.best else state.best, count=count)
+
+
+class EarlyStopping:
+    """The ``stop`` callback the estimators hand to the iterative solvers.
+
+    Called as ``stop(iteration, theta)`` after the first pass (iteration 0)
+    and after every accepted iteration. It reads the validation score of
+    ``theta`` from the pass that evaluated it (no pass of its own), keeps the
+    best-scoring coefficients and returns a reason to stop, or ``None``.
+
+    Parameters
+    ----------
+    objective : Objective
+        Built with a :class:`Holdout`.
+    n_iter_no_change : int
+    tol : float
+    """
+
+    def __init__(self, objective, *, n_iter_no_change, tol):
+        self.objective = objective
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.state = NoImprovement()
+        self.initial_score = None
+        self.scores = []  # one per iteration 1, 2, ...
+        self.best_theta = None
+        self.best_iteration = 0
+        self.stopped = False
+
+    def __call__(self, iteration, theta):
+        score = self.objective.validation_score(theta)
+        if iteration == 0:
+            # The starting point is not an iteration (SGD's scores start after
+            # the first epoch); it is the answer only if no iteration runs.
+            self.initial_score = score
+            self.best_theta = np.array(theta, copy=True)
+            return None
+        self.scores.append(score)
+        improved = score > self.state.best
+        self.state = no_improvement_update(self.state, score, self.tol)
+        if improved:
+            self.best_theta = np.array(theta, copy=True)
+            self.best_iteration = iteration
+        if self.state.count >= self.n_iter_no_change:
+            self.stopped = True
+            return (f"early stopping: the validation score did not improve by at least "
+                    f"tol={self.tol} for {self.n_iter_no_change} consecutive iterations")
+        return None
+
+    @property
+    def best_score(self):
+        return self.state.best if self.scores else self.initial_score
