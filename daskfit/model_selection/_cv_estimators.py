@@ -280,6 +280,9 @@ class RidgeCV(_FoldMomentsCV):
         ``GridSearchCV(daskfit.Ridge(), ...)``.
     split_every : int, default=8
         Fan-in of the reduction tree.
+    return_train_score : bool, default=False
+        Also score every training set (``GridSearchCV``'s option). Free: the
+        training sets' moments are formed anyway, so no extra pass.
 
     Attributes
     ----------
@@ -290,7 +293,8 @@ class RidgeCV(_FoldMomentsCV):
     cv_results_ : dict
         ``GridSearchCV``'s keys: ``params``, ``param_alpha``,
         ``split{k}_test_score``, ``mean_test_score``, ``std_test_score``,
-        ``rank_test_score``.
+        ``rank_test_score``, and with ``return_train_score=True``
+        ``split{k}_train_score``, ``mean_train_score``, ``std_train_score``.
     coef_ : ndarray of shape (n_features,)
     intercept_ : float
     n_features_in_ : int
@@ -314,15 +318,17 @@ class RidgeCV(_FoldMomentsCV):
     """
 
     def __init__(self, alphas=(0.1, 1.0, 10.0), *, fit_intercept=True, cv=5, scoring=None,
-                 split_every=8):
+                 split_every=8, return_train_score=False):
         self.alphas = alphas
         self.fit_intercept = fit_intercept
         self.cv = cv
         self.scoring = scoring
         self.split_every = split_every
+        self.return_train_score = return_train_score
 
     def _validate_cv_params(self):
         self._validate_common_cv_params()
+        check_param("return_train_score", self.return_train_score, kind="bool")
         _check_alphas(self.alphas)
         if self.scoring is not None and self.scoring not in MOMENT_SCORERS:
             raise ValueError(
@@ -334,9 +340,11 @@ class RidgeCV(_FoldMomentsCV):
         alphas = _check_alphas(self.alphas)
         score = MOMENT_SCORERS[self.scoring or "r2"]
         scores = np.empty((len(train), len(alphas)))
+        train_scores = np.empty_like(scores)
         for s, (tr, te) in enumerate(zip(train, test)):
             B, b0 = ridge_path(tr, alphas, self.fit_intercept)
             scores[s] = score(te, B, b0)
+            train_scores[s] = score(tr, B, b0)  # the training set's own moments
         mean = scores.mean(axis=0)
         results = {"params": [{"alpha": a} for a in np.asarray(self.alphas).ravel().tolist()],
                    "param_alpha": alphas.copy()}
@@ -345,6 +353,11 @@ class RidgeCV(_FoldMomentsCV):
         results["mean_test_score"] = mean
         results["std_test_score"] = scores.std(axis=0)
         results["rank_test_score"] = _rank(mean)
+        if self.return_train_score:
+            for s in range(len(train)):
+                results[f"split{s}_train_score"] = train_scores[s]
+            results["mean_train_score"] = train_scores.mean(axis=0)
+            results["std_train_score"] = train_scores.std(axis=0)
         best = int(results["rank_test_score"].argmin())
         self.cv_results_ = results
         self.alpha_ = float(alphas[best])

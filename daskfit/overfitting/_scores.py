@@ -1,0 +1,152 @@
+"""Scores of one estimator over given splits and parameter values.
+
+:func:`score_grid` is the single primitive of the diagnosis: train and
+validation scores of ``estimator`` with ``param_name`` set to each value, on
+each ``(train, test)`` split. Per-fold scores (one value), the learning curve
+(one value, nested training subsets as splits) and the validation curve (many
+values) all call it.
+
+The generic path is :func:`daskfit.model_selection.cross_validate` per value
+(data stay where they are; daskfit estimators fit and score on the cluster).
+:data:`FAST_PATHS` maps an estimator type to a faster implementation: Ridge
+(and LinearRegression, Ridge with alpha=0) scores every split at every alpha,
+train and validation, from ONE pass with :class:`~daskfit.model_selection.RidgeCV`.
+A fast path returns ``None`` when it does not apply (another scorer, another
+parameter), and the generic path runs instead. To add one (e.g. a future
+``LogisticRegressionCV`` for ``C``), register a function with the signature of
+:func:`_ridge_fast_path`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import clone, is_classifier
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.metrics import check_scoring, d2_tweedie_score, make_scorer
+
+from ..model_selection import cross_validate
+
+__all__ = ["FAST_PATHS", "baseline_scores", "score_grid", "scoring_info"]
+
+
+def _generic(estimator, param_name, values, X, y, sample_weight, splits, scoring):
+    train = np.empty((len(values), len(splits)))
+    test = np.empty_like(train)
+    for i, value in enumerate(values):
+        est = clone(estimator)
+        if param_name is not None:
+            est.set_params(**{param_name: value})
+        out = cross_validate(est, X, y, cv=splits, scoring=scoring, return_train_score=True,
+                             sample_weight=sample_weight)
+        train[i], test[i] = out["train_score"], out["test_score"]
+    return train, test
+
+
+def _ridge_fast_path(estimator, param_name, values, X, y, sample_weight, splits, scoring):
+    """Every split at every alpha from one pass over the data (fold moments)."""
+    from ..model_selection._cv_estimators import MOMENT_SCORERS, RidgeCV
+
+    if scoring is not None and scoring not in MOMENT_SCORERS:
+        return None
+    if param_name is None:  # the estimator as it is
+        alphas = [float(estimator.get_params().get("alpha", 0.0))]
+    elif param_name == "alpha":
+        alphas = [float(v) for v in values]
+    else:
+        return None
+    params = estimator.get_params()
+    cv = RidgeCV(alphas=alphas, fit_intercept=params["fit_intercept"], cv=list(splits),
+                 scoring=scoring, split_every=params["split_every"], return_train_score=True)
+    cv.fit(X, y, sample_weight=sample_weight)
+    res = cv.cv_results_
+    train = np.column_stack([res[f"split{s}_train_score"] for s in range(len(splits))])
+    test = np.column_stack([res[f"split{s}_test_score"] for s in range(len(splits))])
+    return train, test
+
+
+def _fast_paths():
+    from ..estimators import LinearRegression, Ridge
+
+    return {Ridge: _ridge_fast_path, LinearRegression: _ridge_fast_path}
+
+
+#: Estimator type (exact, not subclasses) -> fast implementation of score_grid.
+FAST_PATHS = _fast_paths()
+
+
+def score_grid(estimator, param_name, values, X, y, sample_weight, splits, scoring):
+    """Train and validation scores, each of shape (n_values, n_splits).
+
+    ``param_name=None`` scores the estimator as it is (``values`` of length 1
+    is then only a placeholder).
+    """
+    values = [None] if param_name is None else list(values)
+    fast = FAST_PATHS.get(type(estimator))
+    if fast is not None:
+        out = fast(estimator, param_name, values, X, y, sample_weight, splits, scoring)
+        if out is not None:
+            return out
+    return _generic(estimator, param_name, values, X, y, sample_weight, splits, scoring)
+
+
+# ------------------------------------------------------------------ scorers
+
+#: Scorers whose best possible value is 0 (losses reported negated) or 1.
+_BEST_ONE_PREFIXES = ("r2", "explained_variance", "accuracy", "balanced_accuracy", "roc_auc",
+                      "average_precision", "f1", "precision", "recall", "jaccard",
+                      "top_k_accuracy", "d2_", "matthews_corrcoef")
+
+
+def _d2_poisson(y_true, y_pred, sample_weight=None):
+    return d2_tweedie_score(y_true, y_pred, sample_weight=sample_weight, power=1)
+
+
+def scoring_info(estimator, scoring):
+    """``(name, best possible value or None, explicit scorer)`` of the score used.
+
+    ``scoring=None`` is the estimator's own ``score``: R^2 for regressors,
+    accuracy for classifiers, D^2 (Poisson deviance explained) for Poisson
+    regression; the explicit scorer is its equivalent, used for the baseline.
+    """
+    if scoring is None:
+        if is_classifier(estimator):
+            name, scorer = "accuracy", check_scoring(estimator, "accuracy")
+        elif type(estimator).__name__ == "PoissonRegressor":
+            name, scorer = "d2_poisson", make_scorer(_d2_poisson)
+        else:
+            name, scorer = "r2", check_scoring(estimator, "r2")
+    elif isinstance(scoring, str):
+        name, scorer = scoring, check_scoring(estimator, scoring)
+    elif callable(scoring):
+        func = getattr(scoring, "_score_func", scoring)
+        name, scorer = getattr(func, "__name__", repr(scoring)), scoring
+    else:
+        raise ValueError(
+            f"diagnose needs one score: scoring must be None, a scorer name such as 'r2' "
+            f"or a callable scorer(estimator, X, y); got {scoring!r}. For several metrics, "
+            "call diagnose once per metric.")
+    if name.startswith("neg_"):
+        best = 0.0
+    elif name.startswith(_BEST_ONE_PREFIXES):
+        best = 1.0
+    else:
+        best = None
+    return name, best, scorer
+
+
+def baseline_scores(classifier, scorer, y, sample_weight, splits):
+    """Validation scores of the constant model on each split.
+
+    The constant is the weighted training mean (regression) or the class
+    prior (classification): scikit-learn's ``DummyRegressor(strategy="mean")``
+    and ``DummyClassifier(strategy="prior")``. It needs ``y`` (and the weights)
+    only, never ``X``: a zero-width stand-in of the right length is scored.
+    """
+    scores = np.empty(len(splits))
+    for s, (train, test) in enumerate(splits):
+        dummy = DummyClassifier(strategy="prior") if classifier else DummyRegressor()
+        w_train = None if sample_weight is None else sample_weight[train]
+        dummy.fit(np.zeros((len(train), 1)), y[train], sample_weight=w_train)
+        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight[test]}
+        scores[s] = scorer(dummy, np.zeros((len(test), 1)), y[test], **kwargs)
+    return scores
