@@ -16,6 +16,7 @@ from .estimators import (
     Ridge,
 )
 from . import model_selection
+from . import overfitting
 from .model_selection import ElasticNetCV, LassoCV, LogisticRegressionCV, RidgeCV
 from .solvers import FitResult
 
@@ -34,6 +35,7 @@ __all__ = [
     "RidgeCV",
     "connect",
     "model_selection",
+    "overfitting",
     "plan",
 ]
 
