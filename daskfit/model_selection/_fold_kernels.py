@@ -21,12 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._kernels import (
+    MomentsWork,
     _basic_checks,
-    _block_moments,
     _merge_moments,
     _quiet,
     diagnose_chunk,
     row_blocks,
+    rows_moments,
 )
 
 __all__ = ["FoldMoments", "FoldSpec", "fold_moments_chunk", "codes_dtype", "pack_codes"]
@@ -108,7 +109,14 @@ def _runs(codes):
 
 @_quiet
 def fold_moments_chunk(index, X, yc, w, spec: FoldSpec):
-    """Centred weighted moments of the rows of each code, in one read of X."""
+    """Centred weighted moments of the rows of each code, in one read of X.
+
+    Sorted codes (K-fold without shuffling, time-series splits: a chunk holds
+    one or two runs) give each run's moments from row views of the chunk, the
+    same product as one moments pass (:func:`daskfit._kernels.rows_moments`).
+    Unsorted codes are grouped block by block, so the rows gathered for a
+    code are copied from a block that is still in cache.
+    """
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
     y = yc["y"]
@@ -116,22 +124,24 @@ def fold_moments_chunk(index, X, yc, w, spec: FoldSpec):
         return out
     codes = yc["codes"]
     out["sw"] = float(n if w is None else w.sum())
-    y = y.astype(np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
     parts = [[None] * k for k in spec.n_codes]
-    blocks = row_blocks(X)
-    scratch = np.empty((blocks[0].stop - blocks[0].start if blocks else 0, X.shape[1]),
-                       dtype=X.dtype)
-    for block in blocks:
-        Xb, yb = X[block], y[block]
-        wb = None if w is None else w[block]
-        for g, n_codes in enumerate(spec.n_codes):
-            for code, rows in _runs(codes[block, g]):
-                if not 0 <= code < n_codes:
-                    out["errors"] = [(index, f"Fold code {code} out of range: the fold "
-                                      "layout does not match the data.")]
-                    return out
-                m = _block_moments(Xb[rows], yb[rows], None if wb is None else wb[rows],
-                                   scratch)
+    work = MomentsWork(X)
+    for g, n_codes in enumerate(spec.n_codes):
+        column = codes[:, g]
+        if n == 0:
+            continue
+        if column.min() < 0 or column.max() >= n_codes:
+            bad = int(column.min() if column.min() < 0 else column.max())
+            out["errors"] = [(index, f"Fold code {bad} out of range: the fold "
+                              "layout does not match the data.")]
+            return out
+        sorted_codes = n < 2 or bool(np.all(column[1:] >= column[:-1]))
+        pieces = [slice(0, n)] if sorted_codes else row_blocks(X)
+        for piece in pieces:
+            Xp, yp, wp = X[piece], y[piece], None if w is None else w[piece]
+            for code, rows in _runs(column[piece]):
+                m = rows_moments(Xp[rows], yp[rows], None if wp is None else wp[rows], work)
                 parts[g][code] = _merge_moments([parts[g][code], m])
     out["fold_moments"] = FoldMoments(parts)
     finite = all(m is None or (np.isfinite(m[3]).all() and np.isfinite(m[4]).all()
