@@ -19,6 +19,8 @@ from . import model_selection
 from . import overfitting
 from .model_selection import ElasticNetCV, LassoCV, LogisticRegressionCV, RidgeCV
 from .solvers import FitResult
+from . import io
+from .io import load, save
 
 __all__ = [
     "ElasticNet",
@@ -34,9 +36,12 @@ __all__ = [
     "Ridge",
     "RidgeCV",
     "connect",
+    "io",
+    "load",
     "model_selection",
     "overfitting",
     "plan",
+    "save",
 ]
 
 __version__ = "0.1.0"

@@ -1,0 +1,360 @@
+"""Saving and loading fitted estimators as JSON plus ``.npz``: never pickle.
+
+A saved model is a directory holding exactly two files:
+
+``model.json``
+    ``{"format": "daskfit-model", "format_version": 1, "daskfit_version": ...,
+    "estimator": NODE}`` where ``NODE = {"class": NAME, "params": {...},
+    "attributes": {...}, "not_saved": [...]}``. ``NAME`` is a bare class name
+    looked up in an allow-list of daskfit's own estimators (never a module
+    path, so nothing outside daskfit can be named). Parameters that are
+    themselves estimators are nested nodes.
+``arrays.npz``
+    Every numeric array, read back with ``numpy.load(allow_pickle=False)``:
+    an object array (the way a pickle hides in an ``.npz``) is refused.
+
+Loading refuses any other file in the directory, any array the JSON does not
+name, any unknown class, parameter or tag, and any non-finite coefficient,
+before an estimator is built. Nothing is unpickled or imported by name.
+
+Values are encoded recursively: JSON scalars as themselves; non-finite floats
+as ``{"__daskfit_float__": "inf"}``; numeric and boolean arrays as
+``{"__daskfit_array__": key}`` (into the ``.npz``); string arrays as
+``{"__daskfit_strings__": [...], "dtype": "object"|"<U3"}``; tuples as
+``{"__daskfit_tuple__": [...]}``; estimators as
+``{"__daskfit_estimator__": NODE}``. Fitted attributes that are none of these
+(the solver's ``fit_result_``, the planner's ``fit_plan_``) are not saved and
+are listed under ``not_saved``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+__all__ = ["ModelFormatError", "load", "save"]
+
+FORMAT = "daskfit-model"
+FORMAT_VERSION = 1
+MODEL_JSON = "model.json"
+ARRAYS_NPZ = "arrays.npz"
+#: The only files a model directory may hold.
+MODEL_FILES = frozenset({MODEL_JSON, ARRAYS_NPZ})
+#: Array dtypes stored in the .npz: booleans, integers, floats (never objects).
+NUMERIC_KINDS = "biuf"
+#: A fitted attribute name: identifier ending in "_", not private.
+ATTRIBUTE_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*_$")
+#: Attributes that must be finite for a model to be worth saving or loading.
+FINITE_ATTRIBUTES = ("coef_", "intercept_")
+
+_TAG_FLOAT = "__daskfit_float__"
+_TAG_ARRAY = "__daskfit_array__"
+_TAG_STRINGS = "__daskfit_strings__"
+_TAG_TUPLE = "__daskfit_tuple__"
+_TAG_ESTIMATOR = "__daskfit_estimator__"
+_TAGS = {_TAG_FLOAT, _TAG_ARRAY, _TAG_STRINGS, _TAG_TUPLE, _TAG_ESTIMATOR}
+
+
+class ModelFormatError(ValueError):
+    """A model directory that daskfit refuses to load (or an estimator it cannot save)."""
+
+
+def allowed_classes():
+    """Name -> class for every estimator ``load`` may build: daskfit's own, nothing else."""
+    import daskfit
+
+    from ._tabular import FrameEncoder, TabularModel
+
+    classes = {"FrameEncoder": FrameEncoder, "TabularModel": TabularModel}
+    for name in daskfit.__all__:
+        obj = getattr(daskfit, name)
+        if (isinstance(obj, type) and issubclass(obj, BaseEstimator)
+                and obj.__module__.startswith("daskfit.")):
+            classes[name] = obj
+    return classes
+
+
+# --------------------------------------------------------------------- save
+class _Encoder:
+    """Turns estimators into JSON nodes, collecting numeric arrays for the .npz."""
+
+    def __init__(self):
+        self.arrays = {}
+
+    def estimator(self, est, where):
+        cls = type(est)
+        if allowed_classes().get(cls.__name__) is not cls:
+            raise ModelFormatError(
+                f"{where}: cannot save a {cls.__module__}.{cls.__name__}; daskfit saves only "
+                f"its own estimators: {sorted(allowed_classes())}.")
+        params = {}
+        for name, value in est.get_params(deep=False).items():
+            try:
+                params[name] = self.value(value, f"{where}.params.{name}")
+            except _Unsupported as exc:
+                raise ModelFormatError(
+                    f"{where}: parameter {name!r} = {value!r} cannot be saved without pickle "
+                    f"({exc}). Use a JSON-friendly value (numbers, strings, lists, dicts).") from None
+        attributes, not_saved = {}, []
+        for name, value in sorted(vars(est).items()):
+            if not ATTRIBUTE_NAME.match(name):
+                continue
+            if name in FINITE_ATTRIBUTES and not np.all(np.isfinite(np.asarray(value, float))):
+                raise ModelFormatError(
+                    f"{where}: {name} contains NaN or infinity; refusing to save a broken model.")
+            try:
+                attributes[name] = self.value(value, f"{where}.{name}")
+            except _Unsupported:
+                not_saved.append(name)
+        if not attributes:
+            raise ModelFormatError(f"{where}: {cls.__name__} is not fitted; fit it before saving.")
+        return {"class": cls.__name__, "params": params, "attributes": attributes,
+                "not_saved": not_saved}
+
+    def value(self, v, key):
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        if isinstance(v, np.bool_):
+            return bool(v)
+        if isinstance(v, (int, np.integer)):
+            return int(v)
+        if isinstance(v, (float, np.floating)):
+            v = float(v)
+            return v if math.isfinite(v) else {_TAG_FLOAT: repr(v)}
+        if isinstance(v, np.ndarray):
+            return self.array(v, key)
+        if isinstance(v, BaseEstimator):
+            return {_TAG_ESTIMATOR: self.estimator(v, key)}
+        if isinstance(v, tuple):
+            return {_TAG_TUPLE: [self.value(x, f"{key}.{i}") for i, x in enumerate(v)]}
+        if isinstance(v, list):
+            return [self.value(x, f"{key}.{i}") for i, x in enumerate(v)]
+        if isinstance(v, dict):
+            if not all(isinstance(k, str) and k not in _TAGS for k in v):
+                raise _Unsupported("dict keys must be strings")
+            return {k: self.value(x, f"{key}.{k}") for k, x in v.items()}
+        raise _Unsupported(f"type {type(v).__name__}")
+
+    def array(self, a, key):
+        if a.dtype.kind in NUMERIC_KINDS:
+            self.arrays[key] = a
+            return {_TAG_ARRAY: key}
+        if a.dtype.kind in "UO" and a.ndim == 1 and all(isinstance(x, str) for x in a):
+            return {_TAG_STRINGS: [str(x) for x in a],
+                    "dtype": "object" if a.dtype.kind == "O" else a.dtype.str}
+        raise _Unsupported(f"array of dtype {a.dtype} and shape {a.shape}")
+
+
+class _Unsupported(Exception):
+    """A value with no pickle-free encoding."""
+
+
+def save(estimator, path):
+    """Save a fitted daskfit estimator to the directory ``path`` (JSON + ``.npz``).
+
+    The directory is assembled next to ``path`` and renamed into place, so a
+    reader never sees half a model; an existing model at ``path`` is
+    replaced. Only daskfit's own estimators are saved, and never with pickle.
+
+    Parameters
+    ----------
+    estimator : fitted daskfit estimator
+        Any daskfit estimator, or a :class:`~daskfit.io.TabularModel`.
+    path : str or path-like
+        Directory to create (its parent must exist).
+
+    Returns
+    -------
+    path : pathlib.Path
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, daskfit
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = 2 * X[:, 0] + 1
+    >>> reg = daskfit.LinearRegression().fit(X, y)
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = daskfit.save(reg, folder + "/model")
+    >>> daskfit.load(folder + "/model").predict([[10.0]]).round(6)
+    array([21.])
+    """
+    from .. import __version__
+
+    path = Path(path)
+    encoder = _Encoder()
+    node = encoder.estimator(estimator, "estimator")
+    document = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                "daskfit_version": __version__, "estimator": node}
+    text = json.dumps(document, indent=2, allow_nan=False)
+    parent = path.parent if str(path.parent) else Path(".")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
+    try:
+        (tmp / MODEL_JSON).write_text(text + "\n")
+        np.savez(tmp / ARRAYS_NPZ, **encoder.arrays)
+        replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def replace_dir(tmp, path):
+    """Move the finished directory ``tmp`` to ``path``, replacing what was there."""
+    if path.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+        os.replace(path, old / "x")
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------- load
+def load(path):
+    """Load an estimator saved by :func:`save`; refuse anything that is not one.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A model directory (``model.json`` and ``arrays.npz``).
+
+    Returns
+    -------
+    estimator : fitted daskfit estimator
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` or ``model.json`` does not exist.
+    ModelFormatError
+        Any unexpected file (a pickle, say), an object array in the ``.npz``,
+        a class that is not daskfit's, an unknown parameter or tag, or
+        non-finite coefficients. Nothing in the directory is executed.
+
+    Examples
+    --------
+    See :func:`save`.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"No model directory at {path}; save one with daskfit.save().")
+    extra = sorted(p.name for p in path.iterdir() if p.name not in MODEL_FILES)
+    if extra:
+        raise ModelFormatError(
+            f"Refusing to load {path}: unexpected files {extra}. A daskfit model holds only "
+            f"{sorted(MODEL_FILES)}; anything else (a pickle, say) is never read.")
+    json_path = path / MODEL_JSON
+    if not json_path.is_file():
+        raise FileNotFoundError(f"{json_path} is missing: {path} is not a daskfit model.")
+    try:
+        document = json.loads(json_path.read_text(), parse_constant=_reject_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFormatError(f"{json_path} is not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ModelFormatError(f"{json_path} is not a daskfit model (no format={FORMAT!r}).")
+    if document.get("format_version") != FORMAT_VERSION:
+        raise ModelFormatError(
+            f"{json_path} has format_version {document.get('format_version')!r}; this daskfit "
+            f"reads version {FORMAT_VERSION}.")
+    arrays = _read_arrays(path / ARRAYS_NPZ)
+    decoder = _Decoder(arrays, json_path)
+    estimator = decoder.estimator(document.get("estimator"), "estimator")
+    unused = sorted(set(arrays) - decoder.used)
+    if unused:
+        raise ModelFormatError(f"Refusing to load {path}: {ARRAYS_NPZ} holds arrays the model "
+                               f"does not name: {unused}.")
+    return estimator
+
+
+def _reject_constant(name):
+    raise ModelFormatError(f"non-standard JSON constant {name} in a model file")
+
+
+def _read_arrays(npz_path):
+    if not npz_path.is_file():
+        raise FileNotFoundError(f"{npz_path} is missing: not a complete daskfit model.")
+    arrays = {}
+    try:
+        with np.load(npz_path, allow_pickle=False) as npz:
+            for key in npz.files:
+                arrays[key] = npz[key]   # raises ValueError on an object array
+    except ValueError as exc:
+        raise ModelFormatError(f"Refusing to load {npz_path}: {exc}") from None
+    except Exception as exc:  # a corrupt zip: say so, never guess
+        raise ModelFormatError(f"{npz_path} is not a readable .npz file: {exc}") from None
+    for key, a in arrays.items():
+        if a.dtype.kind not in NUMERIC_KINDS:
+            raise ModelFormatError(f"Refusing to load {npz_path}: array {key!r} has dtype "
+                                   f"{a.dtype}; only numeric arrays are allowed.")
+    return arrays
+
+
+class _Decoder:
+    def __init__(self, arrays, source):
+        self.arrays, self.source, self.used = arrays, source, set()
+
+    def fail(self, where, message):
+        raise ModelFormatError(f"{self.source}: {where}: {message}")
+
+    def estimator(self, node, where):
+        if not isinstance(node, dict) or not {"class", "params", "attributes"} <= set(node):
+            self.fail(where, "expected an object with 'class', 'params' and 'attributes'")
+        classes = allowed_classes()
+        name = node["class"]
+        if name not in classes:
+            self.fail(where, f"class {name!r} is not a daskfit estimator; allowed: "
+                             f"{sorted(classes)}")
+        cls = classes[name]
+        params = {k: self.value(v, f"{where}.params.{k}") for k, v in node["params"].items()}
+        known = set(cls().get_params(deep=False)) if name != "TabularModel" else {
+            "encoder", "estimator", "target"}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            self.fail(where, f"unknown parameters {unknown} for {name}")
+        est = cls(**params)
+        for attr, v in node["attributes"].items():
+            if not ATTRIBUTE_NAME.match(attr):
+                self.fail(where, f"{attr!r} is not a fitted-attribute name")
+            value = self.value(v, f"{where}.{attr}")
+            if attr in FINITE_ATTRIBUTES and not np.all(np.isfinite(np.asarray(value, float))):
+                self.fail(where, f"{attr} contains NaN or infinity")
+            setattr(est, attr, value)
+        return est
+
+    def value(self, v, where):
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        if isinstance(v, list):
+            return [self.value(x, where) for x in v]
+        if not isinstance(v, dict):
+            self.fail(where, f"unexpected JSON value {v!r}")
+        tags = _TAGS & set(v)
+        if not tags:
+            return {k: self.value(x, f"{where}.{k}") for k, x in v.items()}
+        tag = tags.pop()
+        if tag == _TAG_FLOAT:
+            if v[tag] not in ("inf", "-inf", "nan"):
+                self.fail(where, f"bad float {v[tag]!r}")
+            return float(v[tag])
+        if tag == _TAG_ARRAY:
+            key = v[tag]
+            if key not in self.arrays:
+                self.fail(where, f"array {key!r} is not in {ARRAYS_NPZ}")
+            self.used.add(key)
+            return self.arrays[key]
+        if tag == _TAG_STRINGS:
+            items, dtype = v[tag], v.get("dtype")
+            if not all(isinstance(x, str) for x in items) or not (
+                    dtype == "object" or re.fullmatch(r"<U\d+", str(dtype))):
+                self.fail(where, "bad string array")
+            return np.array(items, dtype=object if dtype == "object" else dtype)
+        if tag == _TAG_TUPLE:
+            return tuple(self.value(x, where) for x in v[tag])
+        return self.estimator(v[tag], where)

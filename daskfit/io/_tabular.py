@@ -1,0 +1,290 @@
+"""Tables to model matrices: one-hot encoding and standardisation, and a model that keeps them.
+
+:class:`FrameEncoder` learns everything it needs in ONE pass over a pandas or
+Dask DataFrame (a single ``dask.compute`` of the numeric columns' means and
+variances, each categorical column's value counts, and the partition
+lengths), then encodes each partition independently (a task named
+``daskfit-encode``): numeric columns become ``(x - mean_) / scale_``,
+categorical columns one 0/1 column per category seen in training (a
+category not seen in training encodes as all zeros, like scikit-learn's
+``OneHotEncoder(handle_unknown="ignore")``). Dummy columns are not
+standardised, so coefficients on them stay "effect of this category".
+
+:class:`TabularModel` pairs a fitted encoder with a fitted estimator, so a
+saved model predicts from the raw table, and scores a Dask DataFrame out of
+core, one partition at a time.
+"""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from .._data import is_dask_collection
+
+__all__ = ["FrameEncoder", "TabularModel"]
+
+
+def _named(name):
+    """Give a partition function a dashboard-friendly task name (``daskfit-...``)."""
+    def wrap(func):
+        func.__name__ = name
+        return func
+    return wrap
+
+
+@_named("daskfit-encode")
+def _encode_partition(pdf, numeric, mean, scale, categorical, categories, names):
+    parts = []
+    if numeric:
+        values = pdf[numeric].to_numpy(dtype=np.float64)
+        parts.append((values - mean) / scale)
+    for col in categorical:
+        cats = categories[col]
+        # -1 for a value not seen in training (and for missing values): all zeros.
+        codes = pd.Index(cats).get_indexer(pdf[col].to_numpy())
+        onehot = np.zeros((len(pdf), len(cats)))
+        seen = codes >= 0
+        onehot[np.flatnonzero(seen), codes[seen]] = 1.0
+        parts.append(onehot)
+    block = np.hstack(parts) if parts else np.empty((len(pdf), 0))
+    return pd.DataFrame(block, columns=names, index=pdf.index)
+
+
+@_named("daskfit-partition-rows")
+def _partition_rows(pdf):
+    return pd.Series([len(pdf)])
+
+
+class FrameEncoder(BaseEstimator):
+    """One-hot encode categorical columns and standardise numeric ones, fitted in one pass.
+
+    Parameters
+    ----------
+    numeric : list of str, default=None
+        Numeric feature columns; ``None``: every column not in ``categorical``.
+    categorical : list of str, default=None
+        Columns to one-hot encode; ``None``: columns of object, string,
+        categorical or boolean dtype.
+    standardize : bool, default=True
+        Centre and scale the numeric columns (a constant column gets scale 1).
+
+    Attributes
+    ----------
+    numeric_, categorical_ : list of str
+    categories_ : dict of str to ndarray
+        The sorted categories of each categorical column seen in training.
+    mean_, scale_ : ndarray of shape (len(numeric_),)
+    feature_names_out_ : ndarray of str
+        ``numeric_`` then ``column=category`` for each category.
+    n_rows_ : int
+        Rows seen in ``fit``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from daskfit.io import FrameEncoder
+    >>> df = pd.DataFrame({"size": [1.0, 2.0, 3.0], "color": ["red", "blue", "red"]})
+    >>> enc = FrameEncoder().fit(df)
+    >>> list(enc.feature_names_out_)
+    ['size', 'color=blue', 'color=red']
+    >>> enc.transform(df).round(3).to_numpy().tolist()
+    [[-1.225, 0.0, 1.0], [0.0, 1.0, 0.0], [1.225, 0.0, 1.0]]
+    """
+
+    def __init__(self, numeric=None, categorical=None, standardize=True):
+        self.numeric = numeric
+        self.categorical = categorical
+        self.standardize = standardize
+
+    def fit(self, X, y=None):
+        """Learn categories, means and scales in one pass over ``X`` (pandas or Dask)."""
+        columns = [str(c) for c in X.columns]
+        if columns != list(X.columns):
+            raise ValueError(f"Column names must be strings; got {list(X.columns)!r}.")
+        categorical = list(self.categorical) if self.categorical is not None else [
+            c for c in columns if _is_categorical(X.dtypes[c])]
+        numeric = list(self.numeric) if self.numeric is not None else [
+            c for c in columns if c not in categorical]
+        missing = sorted(set(numeric + categorical) - set(columns))
+        if missing:
+            raise ValueError(f"Columns {missing} are not in the data; it has {columns}.")
+        bad = [c for c in numeric if not pd.api.types.is_numeric_dtype(X.dtypes[c])
+               or pd.api.types.is_bool_dtype(X.dtypes[c])]
+        if bad:
+            raise ValueError(f"Numeric columns {bad} have non-numeric dtypes "
+                             f"{[str(X.dtypes[c]) for c in bad]}; list them as categorical.")
+        lazy = is_dask_collection(X)
+        stats = {"n": X.shape[0] if not lazy else X.map_partitions(
+            _partition_rows, meta=pd.Series([], dtype=np.int64))}
+        if numeric:
+            stats["mean"] = X[numeric].mean()
+            stats["var"] = X[numeric].var(ddof=0)
+        for c in categorical:
+            stats[f"counts:{c}"] = X[c].value_counts()
+        # ONE compute: the reads of X are shared by every statistic.
+        (stats,) = dask.compute(stats) if lazy else (stats,)
+        if lazy:
+            self._partition_rows = tuple(int(v) for v in stats["n"])
+            self.n_rows_ = int(sum(self._partition_rows))
+        else:
+            self.n_rows_ = int(stats["n"])
+        self.numeric_, self.categorical_ = numeric, categorical
+        if numeric:
+            mean = np.asarray(stats["mean"], dtype=np.float64)
+            std = np.sqrt(np.asarray(stats["var"], dtype=np.float64))
+        else:
+            mean = std = np.zeros(0)
+        if not self.standardize:
+            mean, std = np.zeros_like(mean), np.ones_like(std)
+        # A constant column (std 0) is only centred, as scikit-learn's StandardScaler does.
+        self.mean_, self.scale_ = mean, np.where(std > 0, std, 1.0)
+        self.categories_ = {c: _category_array(stats[f"counts:{c}"].index, c) for c in categorical}
+        self.feature_names_out_ = np.array(
+            numeric + [f"{c}={v}" for c in categorical for v in self.categories_[c]], dtype=object)
+        return self
+
+    def _args(self):
+        return (self.numeric_, self.mean_, self.scale_, self.categorical_, self.categories_,
+                list(self.feature_names_out_))
+
+    def transform(self, X):
+        """Encoded float64 frame (pandas for pandas input, lazy Dask for Dask input)."""
+        missing = sorted(set(self.numeric_ + self.categorical_) - set(X.columns))
+        if missing:
+            raise ValueError(f"Columns {missing} were used in fit but are not in the data; "
+                             f"it has {list(X.columns)}.")
+        if is_dask_collection(X):
+            meta = pd.DataFrame({n: pd.Series([], dtype=np.float64)
+                                 for n in self.feature_names_out_})
+            return X.map_partitions(_encode_partition, *self._args(), meta=meta)
+        return _encode_partition(X, *self._args())
+
+
+def _is_categorical(dtype):
+    return (isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype)
+            or pd.api.types.is_string_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+
+
+def _category_array(index, column):
+    values = list(index)
+    if all(isinstance(v, str) for v in values):
+        return np.array(sorted(values), dtype=object)
+    if all(isinstance(v, (bool, np.bool_)) for v in values):
+        return np.array(sorted(values), dtype=bool)
+    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+            v, (bool, np.bool_)) for v in values):
+        return np.array(sorted(values))
+    raise ValueError(f"Categorical column {column!r} mixes value types "
+                     f"({sorted({type(v).__name__ for v in values})}); make it one type.")
+
+
+@_named("daskfit-predict-partition")
+def _predict_partition(pdf, encoder, estimator, proba):
+    X = encoder.transform(pdf).to_numpy()
+    out = pd.DataFrame(index=pdf.index)
+    if len(X) == 0:
+        out["prediction"] = estimator.predict(np.zeros((1, X.shape[1])))[:0]
+    else:
+        out["prediction"] = estimator.predict(X)
+    if proba:
+        P = estimator.predict_proba(X) if len(X) else np.zeros((0, len(estimator.classes_)))
+        for k, c in enumerate(estimator.classes_):
+            out[f"proba_{c}"] = P[:, k]
+    return out
+
+
+class TabularModel(BaseEstimator):
+    """A fitted :class:`FrameEncoder` and a fitted daskfit estimator, used as one model.
+
+    ``fit`` fits both in place (as scikit-learn's ``Pipeline`` does);
+    ``predict`` encodes the raw table and predicts, one partition at a time
+    for a Dask DataFrame, so scoring runs out of core. Saved and loaded with
+    :func:`daskfit.save` / :func:`daskfit.load` like any estimator.
+
+    Parameters
+    ----------
+    encoder : FrameEncoder, default=None
+        ``None``: ``FrameEncoder()``.
+    estimator : daskfit estimator, default=None
+        ``None``: ``daskfit.Ridge()``.
+    target : str, default=None
+        The target column's name, for the record (and ``daskfit predict``).
+
+    Examples
+    --------
+    >>> import pandas as pd, daskfit
+    >>> from daskfit.io import TabularModel
+    >>> df = pd.DataFrame({"x": [0.0, 1, 2, 3], "g": ["a", "b", "a", "b"]})
+    >>> y = 2 * df["x"] + (df["g"] == "b") + 1
+    >>> model = TabularModel(estimator=daskfit.LinearRegression()).fit(df, y)
+    >>> model.predict(pd.DataFrame({"x": [10.0], "g": ["b"]})).round(6)
+    array([22.])
+    """
+
+    def __init__(self, encoder=None, estimator=None, target=None):
+        self.encoder = encoder
+        self.estimator = estimator
+        self.target = target
+
+    def _parts(self):
+        from ..estimators import Ridge
+
+        if self.encoder is None:
+            self.encoder = FrameEncoder()
+        if self.estimator is None:
+            self.estimator = Ridge()
+        return self.encoder, self.estimator
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the encoder (one pass) then the estimator on the encoded data."""
+        encoder, estimator = self._parts()
+        encoder.fit(X)
+        Xe, y, sample_weight = self.encode(X, y, sample_weight)
+        estimator.fit(Xe, y, sample_weight=sample_weight)
+        self.feature_names_in_ = np.array([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        return self
+
+    def encode(self, X, y=None, sample_weight=None):
+        """Encoded ``X`` (and ``y``, weights) as Dask arrays with known chunks, or NumPy.
+
+        For a Dask DataFrame seen by ``fit`` the partition lengths from the
+        fit pass are reused, so the arrays' chunk sizes are known for free.
+        """
+        Xe = self.encoder.transform(X)
+        if not is_dask_collection(X):
+            as_np = (lambda v: None if v is None else np.asarray(v))
+            return Xe.to_numpy(), as_np(y), as_np(sample_weight)
+        lengths = getattr(self.encoder, "_partition_rows", None)
+        if lengths is None or len(lengths) != X.npartitions:
+            lengths = True
+        if y is not None and pd.api.types.is_string_dtype(y.dtype) and y.dtype != object:
+            y = y.astype(object)  # Dask arrays hold strings as objects; say so, silently
+        arrays = [v if v is None else v.to_dask_array(lengths=lengths)
+                  for v in (Xe, y, sample_weight)]
+        return tuple(arrays)
+
+    def predict(self, X):
+        """Predictions: NumPy for pandas input, a lazy Dask array for a Dask DataFrame."""
+        frame = self.predict_frame(X)
+        if is_dask_collection(frame):
+            return frame["prediction"].to_dask_array()
+        return frame["prediction"].to_numpy()
+
+    def predict_frame(self, X, proba=False):
+        """A frame with ``prediction`` (and ``proba_<class>`` columns), partition by partition."""
+        if proba and not hasattr(self.estimator, "predict_proba"):
+            raise ValueError(f"{type(self.estimator).__name__} has no predict_proba.")
+        if not is_dask_collection(X):
+            return _predict_partition(X, self.encoder, self.estimator, proba)
+        meta = _predict_partition(X._meta, self.encoder, self.estimator, proba)
+        return X.map_partitions(_predict_partition, self.encoder, self.estimator, proba,
+                                meta=meta)
+
+    def score(self, X, y, sample_weight=None):
+        """The estimator's score (R^2, accuracy, D^2) on the encoded ``X``."""
+        Xe, y, sample_weight = self.encode(X, y, sample_weight)
+        return self.estimator.score(Xe, y, sample_weight=sample_weight)

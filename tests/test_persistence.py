@@ -1,0 +1,198 @@
+"""daskfit.save / daskfit.load: identical predictions, and nothing is ever unpickled."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn.linear_model
+
+import daskfit
+from daskfit.io import FrameEncoder, ModelFormatError, TabularModel
+
+from conftest import as_kind, make_counts, make_multiclass, make_regression
+
+
+def _fitted():
+    X, y, w = make_regression()
+    Xm, ym, _ = make_multiclass()
+    Xc, yc, _ = make_counts()
+    return [
+        (daskfit.LinearRegression().fit(X, y, sample_weight=w), X),
+        (daskfit.Ridge(alpha=3.0, solver="lbfgs").fit(X, y), X),
+        (daskfit.Lasso(alpha=0.05).fit(X, y), X),
+        (daskfit.ElasticNet(alpha=0.05, l1_ratio=0.3).fit(X, y), X),
+        (daskfit.LogisticRegression(C=np.inf, max_iter=200).fit(Xm, ym), Xm),
+        (daskfit.PoissonRegressor(alpha=0.1).fit(Xc, yc), Xc),
+        (daskfit.RidgeCV(alphas=[0.1, 1.0, 10.0]).fit(X, y), X),
+    ]
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_save_load_identical(index, tmp_path):
+    est, X = _fitted()[index]
+    daskfit.save(est, tmp_path / "model")
+    assert sorted(os.listdir(tmp_path / "model")) == ["arrays.npz", "model.json"]
+    loaded = daskfit.load(tmp_path / "model")
+    assert type(loaded) is type(est)
+    assert loaded.get_params() == est.get_params()
+    for attr in ("coef_", "intercept_", "n_iter_", "n_features_in_", "n_passes_", "classes_"):
+        if hasattr(est, attr):
+            np.testing.assert_array_equal(getattr(loaded, attr), getattr(est, attr))
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    Xd, _, _ = as_kind("dask", X, chunks=(100, 200))
+    np.testing.assert_array_equal(loaded.predict(Xd).compute(), est.predict(X))
+    if hasattr(est, "predict_proba"):
+        np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+
+
+def test_infinite_parameter_round_trips(tmp_path):
+    est = _fitted()[4][0]
+    daskfit.save(est, tmp_path / "m")
+    assert daskfit.load(tmp_path / "m").C == np.inf
+
+
+def _table(seed=0, n=240):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(5.0, 3.0, size=n),
+                       "g": rng.choice(["x", "y", "z"], size=n)})
+    y = df["a"] - 0.5 * df["b"] + 2.0 * (df["g"] == "z") + rng.normal(scale=0.1, size=n)
+    return df, y
+
+
+def test_tabular_model_round_trip_on_dask_frame(tmp_path):
+    df, y = _table()
+    ddf = dd.from_pandas(df.assign(y=y), npartitions=4)
+    model = TabularModel(estimator=daskfit.LinearRegression(), target="y")
+    model.fit(ddf[["a", "b", "g"]], ddf["y"])
+    daskfit.save(model, tmp_path / "model")
+    loaded = daskfit.load(tmp_path / "model")
+    assert isinstance(loaded.encoder, FrameEncoder)
+    assert loaded.encoder.categories_["g"].tolist() == ["x", "y", "z"]
+    np.testing.assert_array_equal(loaded.encoder.mean_, model.encoder.mean_)
+    np.testing.assert_array_equal(loaded.predict(df), model.predict(df))
+    np.testing.assert_array_equal(loaded.predict(ddf).compute(), model.predict(df))
+    # The encoding is the oracle's: standardised numerics, one 0/1 column per category
+    # (collinear with the intercept, so compare the unique fitted values, not coefficients).
+    Xe = np.column_stack([(df["a"] - df["a"].mean()) / df["a"].std(ddof=0),
+                          (df["b"] - df["b"].mean()) / df["b"].std(ddof=0),
+                          pd.get_dummies(df["g"]).to_numpy(float)])
+    ref = sklearn.linear_model.LinearRegression().fit(Xe, y)
+    np.testing.assert_allclose(loaded.predict(df), ref.predict(Xe), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(loaded.estimator.coef_[:2], ref.coef_[:2], rtol=1e-8)
+
+
+def test_unseen_category_encodes_as_zeros():
+    df, y = _table()
+    enc = FrameEncoder().fit(df)
+    out = enc.transform(pd.DataFrame({"a": [0.0], "b": [5.0], "g": ["never-seen"]}))
+    assert out[["g=x", "g=y", "g=z"]].to_numpy().tolist() == [[0.0, 0.0, 0.0]]
+
+
+def test_save_replaces_atomically(tmp_path):
+    a, b = _fitted()[0][0], _fitted()[1][0]
+    daskfit.save(a, tmp_path / "model")
+    daskfit.save(b, tmp_path / "model")
+    assert sorted(os.listdir(tmp_path)) == ["model"]  # no temporary directories left
+    assert type(daskfit.load(tmp_path / "model")) is daskfit.Ridge
+
+
+def test_save_refuses_foreign_unfitted_and_non_finite(tmp_path):
+    X, y, _ = make_regression()
+    with pytest.raises(ModelFormatError, match="daskfit saves only its own"):
+        daskfit.save(sklearn.linear_model.Ridge().fit(X, y), tmp_path / "m")
+    with pytest.raises(ModelFormatError, match="not fitted"):
+        daskfit.save(daskfit.Ridge(), tmp_path / "m")
+    est = daskfit.Ridge().fit(X, y)
+    est.coef_ = est.coef_.copy()
+    est.coef_[0] = np.nan
+    with pytest.raises(ModelFormatError, match="NaN or infinity"):
+        daskfit.save(est, tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+class _Payload:
+    """Unpickling this creates the marker file: proof that a pickle ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def _saved(tmp_path):
+    est = _fitted()[1][0]
+    return daskfit.save(est, tmp_path / "model")
+
+
+def test_object_array_payload_in_npz_is_refused_and_never_runs(tmp_path):
+    path = _saved(tmp_path)
+    marker = tmp_path / "PWNED"
+    arrays = dict(np.load(path / "arrays.npz"))
+    arrays["estimator.coef_"] = np.array([_Payload(str(marker))], dtype=object)
+    np.savez(path / "arrays.npz", **arrays)
+    with pytest.raises(ModelFormatError, match="allow_pickle"):
+        daskfit.load(path)
+    assert not marker.exists()
+    # The payload is real: unpickling it would have created the marker.
+    proof = tmp_path / "PROOF"
+    arrays["estimator.coef_"] = np.array([_Payload(str(proof))], dtype=object)
+    np.savez(tmp_path / "proof.npz", **arrays)
+    np.load(tmp_path / "proof.npz", allow_pickle=True)["estimator.coef_"]
+    assert proof.exists()
+
+
+def test_planted_pickle_file_is_refused_and_never_runs(tmp_path):
+    import pickle
+
+    path = _saved(tmp_path)
+    marker = tmp_path / "PWNED"
+    (path / "model.pkl").write_bytes(pickle.dumps(_Payload(str(marker))))
+    with pytest.raises(ModelFormatError, match=r"unexpected files \['model.pkl'\]"):
+        daskfit.load(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("cls", ["subprocess.Popen", "os.system", "Pipeline", "BaseEstimator"])
+def test_non_daskfit_class_is_refused(tmp_path, cls):
+    path = _saved(tmp_path)
+    doc = json.loads((path / "model.json").read_text())
+    doc["estimator"]["class"] = cls
+    (path / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelFormatError, match="is not a daskfit estimator"):
+        daskfit.load(path)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["estimator"]["params"].update(evil=1), "unknown parameters"),
+    (lambda d: d.update(format_version=99), "format_version 99"),
+    (lambda d: d["estimator"]["attributes"].update({"__class__": 1}), "fitted-attribute name"),
+    (lambda d: d["estimator"]["attributes"].pop("coef_"), "does not name"),
+])
+def test_tampered_json_is_refused(tmp_path, edit, message):
+    path = _saved(tmp_path)
+    doc = json.loads((path / "model.json").read_text())
+    edit(doc)
+    (path / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelFormatError, match=message):
+        daskfit.load(path)
+
+
+def test_non_finite_coefficients_on_disk_are_refused(tmp_path):
+    path = _saved(tmp_path)
+    arrays = dict(np.load(path / "arrays.npz"))
+    arrays["estimator.coef_"] = arrays["estimator.coef_"] * np.nan
+    np.savez(path / "arrays.npz", **arrays)
+    with pytest.raises(ModelFormatError, match="NaN or infinity"):
+        daskfit.load(path)
+
+
+def test_missing_model_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No model directory"):
+        daskfit.load(tmp_path / "nothing")
