@@ -6,13 +6,14 @@ has not improved by at least ``tol`` for ``n_iter_no_change`` consecutive
 iterations. daskfit does the same without moving a row and without a pass of
 its own:
 
-* **Which rows.** A row is a validation row when a 64-bit hash of
-  ``(seed, key)`` falls below ``validation_fraction * 2**64``, where ``key``
-  is the row's *global index* when the row chunk sizes are known (NumPy and
-  Dask arrays: the split is the same for every chunking of the same rows)
-  and ``(chunk index, position in chunk)`` when they are not (Dask
-  DataFrames with unknown partition lengths: the split then depends on the
-  partitioning). Every task of every pass computes the same mask from the
+* **Which rows.** A row is a validation row when its uniform draw is below
+  ``validation_fraction``. When the row chunk sizes are known (NumPy and Dask
+  arrays) row ``i`` gets draw ``i`` of one PCG64 stream seeded by the fit's
+  seed: a chunk jumps to its first row with ``PCG64.advance``, so the split
+  is the same for every chunking of the same rows. When they are not (Dask
+  DataFrames with unknown partition lengths) each chunk has its own stream,
+  seeded by ``(seed, chunk index)``: the split then depends on the
+  partitioning. Every task of every pass computes the same mask from the
   same numbers, so all passes agree and nothing is stored or sent.
   Each row is held out independently, so every class is held out in the same
   *expected* proportion (stratified in expectation, not exactly as
@@ -52,22 +53,6 @@ N_SUMS = 5
 #: (chunk, position) instead, as for unknown chunk sizes.
 MAX_OFFSET_RUNS = 256
 
-# SplitMix64 constants (Steele, Lea & Flood 2014): the finaliser is a bijection
-# of uint64 whose outputs pass BigCrush as a counter-based generator.
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-#: Bits of the position within a chunk in a (chunk, position) key.
-_POSITION_BITS = np.uint64(40)
-
-
-def _mix64(z):
-    """SplitMix64's output function on a uint64 array (wraps modulo 2**64)."""
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
-
-
 def offset_runs(chunks):
     """Row offsets of row chunks as runs ``(first_chunk, size, first_row)``.
 
@@ -91,7 +76,8 @@ def holdout_mask(seed, fraction, index, n, runs):
 
     A pure function of ``(seed, fraction, global row index)`` when ``runs``
     (from :func:`offset_runs`) is given, of ``(seed, fraction, index,
-    position)`` when it is ``None``.
+    position)`` when it is ``None``. PCG64 draws about a million rows per
+    millisecond, a small share of a pass.
 
     Examples
     --------
@@ -103,19 +89,15 @@ def holdout_mask(seed, fraction, index, n, runs):
     >>> bool((whole == parts).all())
     True
     """
-    position = np.arange(n, dtype=np.uint64)
     if runs is None:
-        key = (np.uint64(index) << _POSITION_BITS) | position
+        stream = np.random.PCG64([seed, index])
     else:
         first_chunk, size, first_row = runs
         r = int(np.searchsorted(first_chunk, index, side="right")) - 1
         offset = int(first_row[r]) + (index - int(first_chunk[r])) * int(size[r])
-        key = np.uint64(offset) + position
-    seed_word = _mix64(np.array([seed], dtype=np.uint64))
-    # Weyl sequence over the key, offset by the seed, then mixed.
-    with np.errstate(over="ignore"):
-        z = _mix64(key * _GOLDEN + seed_word)
-    return z < np.uint64(int(fraction * 2.0**64))
+        # Row i of the data is draw i of one stream: jump to this chunk's first row.
+        stream = np.random.PCG64(seed).advance(offset)
+    return np.random.Generator(stream).random(n) < fraction
 
 
 @dataclass(frozen=True)

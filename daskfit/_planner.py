@@ -178,8 +178,8 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
                            "parameter averaging would trade accuracy for rounds that "
                            "cost little")
     if early_stopping:
-        reasons.append("early stopping: a validation_fraction of the rows, chosen by a hash "
-                       "of (random_state, row), is left out of the objective and scored in "
+        reasons.append("early stopping: a validation_fraction of the rows, drawn from a "
+                       "random stream seeded by random_state at each row's index, is left out of the objective and scored in "
                        "the same passes (no extra pass)")
     strategy = STRATEGY_OF[chosen]
     info = SOLVERS.get(chosen)

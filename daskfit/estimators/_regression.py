@@ -102,9 +102,10 @@ class LinearRegression(_Regressor):
         ``tol`` is shared with the gradient rule, as SGD and MLP share it:
         both are small numbers on a unit scale (a mean-loss gradient, a score
         of at most 1), and a user swapping an SGD import keeps its meaning.
-        The held-out rows are chosen in place by a hash of (``random_state``,
-        row index) — of (chunk, position) when chunk sizes are unknown —
-        and scored in the same pass as the training gradient: no extra pass
+        The held-out rows are chosen in place: row ``i`` takes draw ``i`` of a
+        random stream seeded by ``random_state`` (per chunk when chunk sizes
+        are unknown, so the split does not depend on the chunking of arrays
+        but does on the partitions of a Dask DataFrame), and are scored in the same pass as the training gradient: no extra pass
         and no data movement. The coefficients returned are the best-scoring
         iterate's (as MLP, not SGD: they are on the client, so this is free);
         ``n_iter_`` counts the iterations run. Needs an iterative solver:
