@@ -179,8 +179,8 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
                            "cost little")
     if early_stopping:
         reasons.append("early stopping: a validation_fraction of the rows, drawn from a "
-                       "random stream seeded by random_state at each row's index, is left out of the objective and scored in "
-                       "the same passes (no extra pass)")
+                       "random stream seeded by random_state at each row's index, is left "
+                       "out of the objective and scored in the same passes (no extra pass)")
     strategy = STRATEGY_OF[chosen]
     info = SOLVERS.get(chosen)
     expected = info.expected_passes if info is not None else "see the solver"
