@@ -105,8 +105,9 @@ class LinearRegression(_Regressor):
         The held-out rows are chosen in place: row ``i`` takes draw ``i`` of a
         random stream seeded by ``random_state`` (per chunk when chunk sizes
         are unknown, so the split does not depend on the chunking of arrays
-        but does on the partitions of a Dask DataFrame), and are scored in the same pass as the training gradient: no extra pass
-        and no data movement. The coefficients returned are the best-scoring
+        but does on the partitions of a Dask DataFrame), and are scored in
+        the same pass as the training gradient: no extra pass and no data
+        movement. The coefficients returned are the best-scoring
         iterate's (as MLP, not SGD: they are on the client, so this is free);
         ``n_iter_`` counts the iterations run. Needs an iterative solver:
         ``"auto"`` then picks ``"lbfgs"`` (``"proximal"`` with an L1 part),
