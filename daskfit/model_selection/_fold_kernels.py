@@ -30,7 +30,8 @@ from .._kernels import (
     rows_moments,
 )
 
-__all__ = ["FoldMoments", "FoldSpec", "fold_moments_chunk", "codes_dtype", "pack_codes"]
+__all__ = ["FoldMoments", "FoldSpec", "fold_moments_chunk", "code_type", "codes_dtype",
+           "pack_codes"]
 
 
 @dataclass(frozen=True)
@@ -62,27 +63,41 @@ class FoldMoments:
     __radd__ = __add__
 
 
-def codes_dtype(n_groupings, largest_code):
-    """Structured dtype of the engine's ``y`` slot: the target and its codes."""
+def code_type(largest_code):
+    """Smallest signed integer type that holds the codes."""
     for itype in (np.int8, np.int16, np.int32, np.int64):
         if largest_code <= np.iinfo(itype).max:
-            break
-    return np.dtype([("y", np.float64), ("codes", itype, (n_groupings,))])
+            return np.dtype(itype)
+    raise ValueError(f"Fold code {largest_code} does not fit in 64 bits.")
 
 
-def pack_codes(y, codes):
-    """One chunk of the ``y`` slot: the target chunk joined to its codes chunk.
+def codes_dtype(n_groupings, largest_code):
+    """Structured dtype of the engine's ``y`` slot: the target and its codes."""
+    return np.dtype([("y", np.float64), ("codes", code_type(largest_code), (n_groupings,))])
 
-    ``codes`` is a chunk of a structured array with a ``"codes"`` field (the
-    target's field is filled here). Both were cut with the same row lengths.
+
+def pack_codes(y, codes, n_rows):
+    """One chunk of the ``y`` slot: the target chunk joined to its codes.
+
+    ``codes`` is the chunk's compact literal (see
+    :meth:`daskfit.model_selection._split.FoldLayout.chunk_codes`): a
+    structured array with a ``"codes"`` field, either one entry per row, or,
+    with a ``"start"`` field too, one entry per run of equal codes (K-fold
+    without shuffling: one or two runs per chunk instead of ``n_rows``
+    entries).
     """
-    if len(y) != len(codes):
+    if len(y) != n_rows:
         raise ValueError(
-            f"A chunk of y has {len(y)} rows but the fold layout expects {len(codes)}: "
+            f"A chunk of y has {len(y)} rows but the fold layout expects {n_rows}: "
             "y changed between planning the folds and the pass.")
-    out = np.empty(len(codes), dtype=codes.dtype)
+    values = codes["codes"]
+    out = np.empty(n_rows, dtype=[("y", np.float64), ("codes", values.dtype, values.shape[1:])])
     out["y"] = y
-    out["codes"] = codes["codes"]
+    if "start" in codes.dtype.names:
+        lengths = np.diff(np.append(codes["start"], n_rows))
+        out["codes"] = np.repeat(values, lengths, axis=0)
+    else:
+        out["codes"] = values
     return out
 
 

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import uuid
 from dataclasses import dataclass
 
 import dask.array as da
 from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
 import numpy as np
 from sklearn.model_selection import (
     GroupKFold,
@@ -47,7 +49,7 @@ from sklearn.utils import check_random_state
 from .._data import ChunkedData, is_dask_collection
 from .._engine import compute
 from .._kernels import _merge_moments
-from ._fold_kernels import codes_dtype, pack_codes
+from ._fold_kernels import code_type, codes_dtype, pack_codes
 
 __all__ = ["FoldLayout", "fold_pass_data", "resolve_splits", "take_rows", "train_test_split"]
 
@@ -179,12 +181,18 @@ def resolve_splits(cv, n_samples, y=None, groups=None, *, classifier=False):
 class FoldLayout:
     """Per-row codes for one pass and how to rebuild each split from them.
 
-    ``codes`` is of shape (n_samples, n_groupings); ``train[s]`` / ``test[s]``
-    list the ``(grouping, code)`` parts whose union is split ``s``'s
-    training / validation set; ``total`` the parts that make up all rows.
+    The codes are stored as runs: rows ``starts[r]`` up to the next start
+    all have codes ``run_codes[r]`` (one per grouping). K-fold without
+    shuffling has one run per fold, so planning the pass and shipping its
+    codes cost next to nothing; shuffled folds have about one run per row.
+    ``train[s]`` / ``test[s]`` list the ``(grouping, code)`` parts whose
+    union is split ``s``'s training / validation set; ``total`` the parts
+    that make up all rows.
     """
 
-    codes: np.ndarray
+    starts: np.ndarray
+    run_codes: np.ndarray
+    n_samples: int
     n_codes: tuple
     train: list
     test: list
@@ -195,37 +203,56 @@ class FoldLayout:
     def n_splits(self):
         return len(self.train)
 
+    @property
+    def codes(self):
+        """Codes of every row, of shape (n_samples, n_groupings)."""
+        lengths = np.diff(np.append(self.starts, self.n_samples))
+        return np.repeat(self.run_codes, lengths, axis=0)
+
     @classmethod
     def from_splits(cls, splits, n_samples):
         S = len(splits)
-        roles = np.zeros((n_samples, S), dtype=np.int8)  # 0 neither, 1 train, 2 test
-        for s, (train, test) in enumerate(splits):
-            _check_split(s, train, test, n_samples)
-            roles[train, s] = 1
-            roles[test, s] = 2
-        if S <= 39:  # 3**39 < 2**63: the role pattern as one integer
-            key = roles.astype(np.int64) @ (3 ** np.arange(S, dtype=np.int64))
-            patterns, inverse = np.unique(key, return_inverse=True)
-            atom_roles = (patterns[:, None] // (3 ** np.arange(S, dtype=np.int64))) % 3
-        else:
-            atom_roles, inverse = np.unique(roles, axis=0, return_inverse=True)
+        # Rows are grouped into runs of one role pattern (0 neither, 1 train,
+        # 2 test, per split) before anything is counted, so K-fold costs a
+        # handful of runs rather than n rows.
+        starts, roles = _role_runs(splits, n_samples)
+        atom_roles, run_atom = _patterns(roles)
         n_atoms = len(atom_roles)
         if n_atoms <= ATOMS_PER_SPLIT * S + ATOMS_EXTRA:
+            run_codes = run_atom.reshape(-1, 1).astype(code_type(n_atoms - 1))
+            starts, run_codes = _merge_equal_runs(starts, run_codes)
             return cls(
-                codes=inverse.reshape(-1, 1), n_codes=(n_atoms,),
+                starts=starts, run_codes=run_codes, n_samples=n_samples, n_codes=(n_atoms,),
                 train=[[(0, a) for a in np.flatnonzero(atom_roles[:, s] == 1)] for s in range(S)],
                 test=[[(0, a) for a in np.flatnonzero(atom_roles[:, s] == 2)] for s in range(S)],
                 total=[(0, a) for a in range(n_atoms)], mode="atoms")
         # Role 1 (train) -> code 0, 2 (test) -> 1, 0 (neither) -> 2.
-        codes = np.array([2, 0, 1], dtype=np.int8)[roles]
-        return cls(codes=codes, n_codes=(3,) * S, train=[[(s, 0)] for s in range(S)],
+        run_codes = np.array([2, 0, 1], dtype=np.int8)[roles]
+        return cls(starts=starts, run_codes=run_codes, n_samples=n_samples,
+                   n_codes=(3,) * S, train=[[(s, 0)] for s in range(S)],
                    test=[[(s, 1)] for s in range(S)], total=[(0, 0), (0, 1), (0, 2)],
                    mode="per-split")
 
-    def structured_codes(self):
-        dtype = codes_dtype(self.codes.shape[1], max(self.n_codes) - 1)
-        out = np.zeros(self.codes.shape[0], dtype=dtype)
-        out["codes"] = self.codes
+    def chunk_codes(self, start, stop):
+        """The compact literal of the codes of rows ``start:stop`` (one chunk).
+
+        A structured array with a ``"codes"`` field: per run of equal codes
+        (with a ``"start"`` field, relative to the chunk) when that is
+        smaller, else per row (``n_groupings`` small ints each). Expanded by
+        :func:`._fold_kernels.pack_codes` inside the chunk's task.
+        """
+        first = max(int(np.searchsorted(self.starts, start, side="right")) - 1, 0)
+        last = int(np.searchsorted(self.starts, stop, side="left"))
+        run_codes = self.run_codes[first:last]
+        local = np.maximum(self.starts[first:last] - start, 0)
+        field = ("codes", run_codes.dtype, run_codes.shape[1:])
+        per_row = (stop - start) * run_codes.itemsize * run_codes.shape[1]
+        if len(local) * (8 + run_codes.itemsize * run_codes.shape[1]) < per_row:
+            out = np.empty(len(local), dtype=[("start", np.int64), field])
+            out["start"], out["codes"] = local, run_codes
+            return out
+        out = np.empty(stop - start, dtype=[field])
+        out["codes"] = np.repeat(run_codes, np.diff(np.append(local, stop - start)), axis=0)
         return out
 
     def assemble(self, parts):
@@ -245,20 +272,120 @@ class FoldLayout:
         return train, test, merged(self.total)
 
 
-def _check_split(s, train, test, n_samples):
-    """Folds must be sets of rows in range, and train and test disjoint."""
-    counts = []
-    for name, idx in (("train", train), ("test", test)):
-        if len(idx) and (idx.min() < 0 or idx.max() >= n_samples):
-            raise ValueError(f"Split {s}: {name} indices out of range for {n_samples} rows.")
-        count = np.bincount(idx, minlength=n_samples)
-        if len(idx) and count.max() > 1:
+def _run_starts(changes):
+    """First row of each run, from ``changes[i] = row i + 1 differs from row i``."""
+    return np.concatenate([[0], np.flatnonzero(changes) + 1]).astype(np.int64)
+
+
+def _merge_equal_runs(starts, run_codes):
+    """Drop run boundaries between runs with equal codes."""
+    keep = np.concatenate([[True], np.any(run_codes[1:] != run_codes[:-1], axis=1)])
+    return starts[keep], run_codes[keep]
+
+
+def _patterns(roles):
+    """Distinct rows of ``roles`` (sorted) and each row's pattern number."""
+    S = roles.shape[1]
+    if S > 39:
+        return np.unique(roles, axis=0, return_inverse=True)
+    # The pattern as one integer (3**39 < 2**63): a sort of integers instead
+    # of rows.
+    key = np.zeros(len(roles), dtype=np.int64)
+    for s in range(S):
+        key += roles[:, s].astype(np.int64) * 3**s
+    patterns, inverse = np.unique(key, return_inverse=True)
+    return (patterns[:, None] // (3 ** np.arange(S, dtype=np.int64))) % 3, inverse.ravel()
+
+
+#: Index sets with more ranges of consecutive rows than n_samples / this are
+#: marked row by row (shuffled folds); fewer (K-fold, time-series splits) are
+#: handled as ranges.
+RANGES_PER_ROW_LIMIT = 64
+
+
+def _ranges(idx):
+    """``(starts, stops)`` of the ranges of consecutive rows of a strictly increasing ``idx``.
+
+    ``None`` when ``idx`` is not strictly increasing (then it may repeat rows).
+    """
+    if len(idx) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    steps = np.diff(idx)
+    if len(steps) and steps.min() <= 0:
+        return None
+    breaks = np.flatnonzero(steps != 1)
+    return (np.concatenate([idx[:1], idx[breaks + 1]]),
+            np.concatenate([idx[breaks] + 1, idx[-1:] + 1]))
+
+
+def _check_range(s, name, idx, n_samples):
+    if len(idx) and (idx.min() < 0 or idx.max() >= n_samples):
+        raise ValueError(f"Split {s}: {name} indices out of range for {n_samples} rows.")
+
+
+def _role_runs(splits, n_samples):
+    """``(starts, roles)``: runs of rows with one role pattern, and that pattern.
+
+    ``roles[r, s]`` is 0 (neither), 1 (train) or 2 (test) for the rows of
+    run ``r`` in split ``s``. Splits given as sorted indices with few ranges
+    of consecutive rows are handled range by range; others row by row.
+    """
+    S = len(splits)
+    ranges = []
+    for s, (train, test) in enumerate(splits):
+        for name, idx in (("train", train), ("test", test)):
+            _check_range(s, name, idx, n_samples)
+        pair = (_ranges(train), _ranges(test))
+        if None in pair or sum(len(r[0]) for r in pair) > n_samples // RANGES_PER_ROW_LIMIT:
+            return _role_runs_by_row(splits, n_samples)
+        ranges.append(pair)
+    edges = [np.array([0], dtype=np.int64)]
+    for pair in ranges:
+        for starts, stops in pair:
+            edges += [starts, stops]
+    bounds = np.unique(np.concatenate(edges))
+    starts = bounds[bounds < n_samples].astype(np.int64)
+    roles = np.zeros((len(starts), S), dtype=np.int8)
+    for s, pair in enumerate(ranges):
+        inside = []
+        for role, (r_starts, r_stops) in zip((1, 2), pair):
+            i = np.searchsorted(r_starts, starts, side="right") - 1
+            hit = (i >= 0) & (starts < r_stops[np.maximum(i, 0)]) if len(r_starts) \
+                else np.zeros(len(starts), dtype=bool)
+            roles[hit, s] = role
+            inside.append(hit)
+        if np.any(inside[0] & inside[1]):
+            raise ValueError(f"Split {s}: some rows are in both the training and the test set.")
+    return starts, roles
+
+
+def _role_runs_by_row(splits, n_samples):
+    """:func:`_role_runs` for unsorted or scattered indices: one role per row."""
+    roles = np.empty((n_samples, len(splits)), dtype=np.int8)
+    mark = np.empty(n_samples, dtype=np.int8)
+    for s, (train, test) in enumerate(splits):
+        _mark_split(s, train, test, n_samples, mark)
+        roles[:, s] = mark
+    starts = _run_starts(np.any(roles[1:] != roles[:-1], axis=1))
+    return starts, roles[starts]
+
+
+def _mark_split(s, train, test, n_samples, mark):
+    """Write split ``s``'s roles into ``mark`` (0 neither, 1 train, 2 test), checking it.
+
+    Folds must be sets of rows in range, and train and test disjoint. A
+    repeat shows as fewer marked rows than indices.
+    """
+    mark[:] = 0
+    for name, idx, role in (("train", train, 1), ("test", test, 2)):
+        _check_range(s, name, idx, n_samples)
+        if role == 2 and len(idx) and mark[idx].any():
+            raise ValueError(f"Split {s}: some rows are in both the training and the test set.")
+        mark[idx] = role
+        if np.count_nonzero(mark == role) != len(idx):
             raise ValueError(
                 f"Split {s}: repeated {name} indices (a bootstrap?) cannot be expressed as "
                 "fold moments; use a splitter whose folds are sets of rows.")
-        counts.append(count)
-    if np.any(counts[0] & counts[1]):
-        raise ValueError(f"Split {s}: some rows are in both the training and the test set.")
 
 
 def fold_pass_data(data: ChunkedData, cv, groups, *, classifier=False):
@@ -266,7 +393,9 @@ def fold_pass_data(data: ChunkedData, cv, groups, *, classifier=False):
 
     Returns ``(ChunkedData, FoldLayout, splits, target_passes)``: ``X`` and
     the weights are the caller's (chunk sizes filled in if they were unknown);
-    the ``y`` slot joins the target to the per-row codes, chunk by chunk.
+    the ``y`` slot joins the target to the per-row codes, chunk by chunk. Each
+    chunk's codes are a literal in that chunk's task only, as runs when the
+    folds are contiguous (a few bytes) or one small int per row.
     """
     known = data.chunks_known
     need_y = needs_target(cv, classifier)
@@ -280,10 +409,16 @@ def fold_pass_data(data: ChunkedData, cv, groups, *, classifier=False):
     X = with_row_chunks(data.X, lengths)
     y = with_row_chunks(data.y, lengths)
     w = with_row_chunks(data.sample_weight, lengths)
-    codes = da.from_array(layout.structured_codes(), chunks=(lengths,), name=False)
-    # map_blocks' name is the whole key name: make it unique to these inputs.
-    packed = da.map_blocks(pack_codes, y, codes, dtype=codes.dtype,
-                           name=f"daskfit-fold-codes-{tokenize(y.name, codes.name)}")
+    token = tokenize(y.name, uuid.uuid4().hex)
+    codes_name, name = f"daskfit-fold-codes-{token}", f"daskfit-fold-y-{token}"
+    layer = {}
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    for i, (ykey, rows) in enumerate(zip(y.__dask_keys__(), lengths)):
+        layer[(codes_name, i)] = layout.chunk_codes(int(offsets[i]), int(offsets[i + 1]))
+        layer[(name, i)] = (pack_codes, ykey, (codes_name, i), int(rows))
+    dtype = codes_dtype(layout.run_codes.shape[1], max(layout.n_codes) - 1)
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[y])
+    packed = da.Array(graph, name, chunks=(tuple(lengths),), dtype=dtype)
     out = ChunkedData(X, packed, w, is_lazy=data.is_lazy, feature_names=data.feature_names)
     return out, layout, splits, target_passes
 
