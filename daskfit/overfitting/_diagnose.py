@@ -120,7 +120,8 @@ def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=
                     curve_train_best=float(max(vc_train.mean(axis=1).max(),
                                                lc_train.mean(axis=1).max())),
                     param_name=reg.param_name, direction=reg.direction, current=reg.current,
-                    best_value=best_value, best_folds=vc_test[best])
+                    best_value=best_value, best_folds=vc_test[best],
+                    learning_curve=(sizes, lc_test.mean(axis=1)))
     notes = [reg.note] if reg.note else []
     if best in (0, len(reg.param_range) - 1):
         notes.append(f"The best {reg.param_name} is at the edge of param_range "

@@ -8,6 +8,7 @@ nothing is left open, and any backend (Agg included) can save them.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 
 import numpy as np
@@ -23,11 +24,22 @@ def _band(ax, x, scores, colour, label):
     ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.15)
 
 
-def figure(report):
-    """A Figure with three panels: per-fold scores, learning curve, validation curve."""
+@functools.cache
+def _figure_class():
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(15, 4.2), layout="constrained")
+    class ReportFigure(Figure):
+        """A Figure that Jupyter displays as PNG with or without pyplot's inline backend."""
+
+        def _repr_png_(self):
+            return base64.b64decode(png_base64(self))
+
+    return ReportFigure
+
+
+def figure(report):
+    """A Figure with three panels: per-fold scores, learning curve, validation curve."""
+    fig = _figure_class()(figsize=(15, 4.2), layout="constrained")
     ax_folds, ax_learn, ax_valid = fig.subplots(1, 3)
     name = report.score_name
     baseline = report.baseline["validation_score"]

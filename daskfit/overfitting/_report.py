@@ -83,6 +83,7 @@ class DiagnosisReport:
     n_samples: int
     notes: list = field(default_factory=list)
     recommended_estimator: object = None
+    _png_cache: str | None = field(default=None, init=False, repr=False, compare=False)
 
     general_rule = RULE
 
@@ -150,8 +151,14 @@ class DiagnosisReport:
             f"{self.n_samples} rows, {len(self.folds['train'])} folds.</p>"
             f"{'<ul>' + notes + '</ul>' if notes else ''}"
             f"<img alt='learning and validation curves' "
-            f"src='data:image/png;base64,{png_base64(self.plot())}'/>"
+            f"src='data:image/png;base64,{self._png()}'/>"
             f"<p><small>Rule: {html.escape(self.general_rule)}.</small></p></div>")
+
+    def _png(self):
+        """The figure as base64 PNG, drawn once per report (HTML and Jupyter reuse it)."""
+        if self._png_cache is None:
+            self._png_cache = png_base64(self.plot())
+        return self._png_cache
 
     def _repr_html_(self):
         return self._html_body()

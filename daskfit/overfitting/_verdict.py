@@ -59,7 +59,7 @@ def _fmt(x):
 
 
 def judge(*, score_name, train, validation, baseline, best_possible, curve_train_best,
-          param_name, direction, current, best_value, best_folds):
+          param_name, direction, current, best_value, best_folds, learning_curve=None):
     """Apply the rule.
 
     Parameters
@@ -77,6 +77,8 @@ def judge(*, score_name, train, validation, baseline, best_possible, curve_train
         The estimator's value and the validation curve's best.
     best_folds : ndarray of shape (n_splits,)
         Per-fold validation scores at ``best_value``.
+    learning_curve : tuple (train_sizes, mean validation scores), optional
+        Only for the wording: whether more rows still raise the validation score.
     """
     T, V, B = float(np.mean(train)), float(np.mean(validation)), float(np.mean(baseline))
     top = best_possible if best_possible is not None else max(curve_train_best, T)
@@ -94,11 +96,15 @@ def judge(*, score_name, train, validation, baseline, best_possible, curve_train
                   f"model's validation {score_name} {_fmt(B)}")
     gap_text = (f"mean train {score_name} {_fmt(T)} - mean validation {_fmt(V)} = gap "
                 f"{_fmt(gap)}, {gap / S:.1%} of the {range_text} (limit {GAP_LIMIT:.0%})")
-    move_text = (f"{param_name}={_fmt(best_value)} instead of "
-                 f"{'the current value' if current is None else _fmt(current)} changes the "
-                 f"mean validation {score_name} by {change:+.4g} (it matters above "
-                 f"{_fmt(needed)}: {MIN_CHANGE:.0%} of the range, and one standard error "
-                 f"{_fmt(se)})")
+    if side == "same":
+        move_text = (f"the current {param_name}={_fmt(current)} is the best on the "
+                     "validation curve")
+    else:
+        move_text = (f"{param_name}={_fmt(best_value)} instead of "
+                     f"{'the current value' if current is None else _fmt(current)} changes "
+                     f"the mean validation {score_name} by {change:+.4g} (it matters above "
+                     f"{_fmt(needed)}, the larger of {MIN_CHANGE:.0%} of the range, "
+                     f"{_fmt(MIN_CHANGE * S)}, and one standard error, {_fmt(se)})")
     numbers = {"mean_train_score": T, "mean_validation_score": V,
                "baseline_validation_score": B, "best_possible_score": best_possible,
                "score_range": S, "gap": gap, "relative_gap": gap / S,
@@ -106,7 +112,12 @@ def judge(*, score_name, train, validation, baseline, best_possible, curve_train
                "change_needed": needed, "change_standard_error": se,
                "best_is": side}
     if gap > GAP_LIMIT * S:
-        return Verdict("overfitting", f"overfitting: {gap_text}.", numbers)
+        if side == "stronger" and helps:
+            remedy = f"Stronger regularisation helps: {move_text}."
+        else:
+            remedy = (f"Regularisation does not narrow it usefully ({move_text})"
+                      f"{_more_rows_text(learning_curve, score_name, needed)}.")
+        return Verdict("overfitting", f"overfitting: {gap_text}. {remedy}", numbers)
     if side == "stronger" and helps:
         return Verdict("overfitting", f"overfitting: stronger regularisation helps: "
                        f"{move_text}; the gap is within limits ({gap_text}).", numbers)
@@ -121,6 +132,19 @@ def judge(*, score_name, train, validation, baseline, best_possible, curve_train
     why = (f"{gap_text}; train gains {(T - B) / S:.1%} of the range (at least "
            f"{POOR_LIMIT:.0%}); {move_text}")
     return Verdict("fine", f"fine: {why}.", numbers)
+
+
+def _more_rows_text(learning_curve, score_name, needed):
+    """Whether the last step of the learning curve still raised the validation score."""
+    if learning_curve is None or len(learning_curve[0]) < 2:
+        return ""
+    sizes, means = learning_curve
+    rise = float(means[-1] - means[-2])
+    if rise > needed:
+        return (f"; more rows would: the validation {score_name} still rose by {rise:.4g} "
+                f"from {int(sizes[-2])} to {int(sizes[-1])} training rows")
+    return (f"; the validation {score_name} has levelled off with more rows (it changed by "
+            f"{rise:+.4g} from {int(sizes[-2])} to {int(sizes[-1])} training rows)")
 
 
 def _side(direction, current, best_value):
