@@ -145,13 +145,16 @@ def test_folds_and_curves_equal_sklearn_on_numpy():
     assert report.recommended["validation_score"] == pytest.approx(vc_test[best].mean())
 
 
-def test_generic_path_curves_equal_sklearn_for_lasso():
+@pytest.mark.parametrize("path", ["fast", "generic"])
+def test_lasso_curves_equal_sklearn(path, monkeypatch):
     X, y, _ = make_regression(seed=4, n=120, p=5)
     alphas = [1e-3, 1e-2, 0.1, 1.0]
     tight = {"tol": 1e-12, "max_iter": 100_000}
+    assert type(daskfit.Lasso()) in _scores.FAST_PATHS
+    if path == "generic":
+        monkeypatch.setattr(_scores, "FAST_PATHS", {})
     report = diagnose(daskfit.Lasso(alpha=0.1, **tight), X, y, cv=CV, param_range=alphas,
                       train_sizes=(0.5, 1.0))
-    assert type(daskfit.Lasso()) not in _scores.FAST_PATHS  # the generic path ran
     vc_train, vc_test = validation_curve(sk.Lasso(**tight), X, y, param_name="alpha",
                                          param_range=alphas, cv=CV)
     np.testing.assert_allclose(report.validation_curve["train_scores"], vc_train, atol=1e-7)
@@ -161,6 +164,19 @@ def test_generic_path_curves_equal_sklearn_for_lasso():
                                           train_sizes=(0.5, 1.0), shuffle=True, random_state=0)
     np.testing.assert_allclose(report.learning_curve["train_scores"], lc_train, atol=1e-7)
     np.testing.assert_allclose(report.learning_curve["validation_scores"], lc_test, atol=1e-7)
+
+
+def test_elasticnet_fast_path_equals_generic_path():
+    X, y, w = make_regression(seed=9, n=120, p=5)
+    est = daskfit.ElasticNet(alpha=0.05, l1_ratio=0.3, tol=1e-12, max_iter=100_000)
+    kwargs = dict(cv=3, sample_weight=w, param_range=[1e-3, 0.05, 1.0], train_sizes=(0.5, 1.0))
+    fast = diagnose(est, X, y, **kwargs)
+    from daskfit.overfitting._scores import _generic
+
+    splits = [(tr, te) for tr, te in KFold(3, shuffle=True, random_state=0).split(X)]
+    train, test = _generic(est, "alpha", [1e-3, 0.05, 1.0], X, y, w, splits, None)
+    np.testing.assert_allclose(fast.validation_curve["train_scores"], train, atol=1e-8)
+    np.testing.assert_allclose(fast.validation_curve["validation_scores"], test, atol=1e-8)
 
 
 def test_ridge_fast_path_equals_generic_path_with_weights_and_groups(monkeypatch):
@@ -202,6 +218,9 @@ def test_ridge_diagnosis_on_dask_is_three_passes_and_equals_numpy(client, count_
     on_dask = diagnose(daskfit.LinearRegression(), Xd, yd)
     # Per-fold scores, the learning curve and the validation curve: one pass each.
     assert count_reductions == ["cv-moments"] * 3
+    count_reductions.clear()
+    lasso = diagnose(daskfit.Lasso(alpha=0.1), Xd, yd, train_sizes=(0.5, 1.0))
+    assert count_reductions == ["cv-moments"] * 3 and lasso.verdict in ("overfitting", "fine")
     local = diagnose(daskfit.LinearRegression(), X, y)
     assert on_dask.verdict == local.verdict == "overfitting"
     np.testing.assert_allclose(on_dask.validation_curve["validation_scores"],
@@ -210,14 +229,15 @@ def test_ridge_diagnosis_on_dask_is_three_passes_and_equals_numpy(client, count_
                                local.learning_curve["train_scores"], atol=1e-8)
 
 
-def test_generic_path_on_a_dask_dataframe_with_weights(client):
+def test_generic_path_on_a_dask_dataframe_with_weights(client, monkeypatch):
     X, y, w = make_regression(seed=8, n=150, p=5)
     Xk, yk, wk = as_kind("ddf", X, y, w, CHUNKINGS["7"][:2] + (64,))
-    # Every fit is a few round trips to the cluster: keep them few (10 fits).
-    kwargs = dict(cv=2, param_range=[0.01, 1.0], train_sizes=(0.5, 1.0))
+    # Every generic fit is three round trips to the cluster: keep them few (8 fits).
+    kwargs = dict(cv=2, param_range=[0.01, 1.0], train_sizes=(1.0,))
     tight = {"tol": 1e-12, "max_iter": 100_000}
-    on_dask = diagnose(daskfit.Lasso(alpha=0.1, **tight), Xk, yk, sample_weight=wk, **kwargs)
     local = diagnose(daskfit.Lasso(alpha=0.1, **tight), X, y, sample_weight=w, **kwargs)
+    monkeypatch.setattr(_scores, "FAST_PATHS", {})
+    on_dask = diagnose(daskfit.Lasso(alpha=0.1, **tight), Xk, yk, sample_weight=wk, **kwargs)
     for part in ("folds", "learning_curve", "validation_curve"):
         for key, value in getattr(local, part).items():
             if isinstance(value, np.ndarray):

@@ -538,3 +538,60 @@ class LassoCV(ElasticNetCV):
     def _search(self, train, test, total):
         super()._search(train, test, total)
         del self.l1_ratio_
+
+
+class _ElasticNetFoldScores(_FoldMomentsCV):
+    """Train and validation scores of every split at every alpha, from one pass (private).
+
+    The fast path of :func:`daskfit.overfitting.diagnose` for ``Lasso`` and
+    ``ElasticNet``: the fold moments of one pass, then per split an
+    elastic-net path along ``alphas`` (sorted decreasingly for warm starts,
+    as :class:`ElasticNetCV`) and both scores from the moments. Nothing is
+    refitted on all rows.
+
+    Attributes
+    ----------
+    train_scores_, test_scores_ : ndarray of shape (n_alphas, n_splits)
+        In the order of ``alphas``.
+    n_passes_ : int
+    """
+
+    def __init__(self, alphas, *, l1_ratio=1.0, fit_intercept=True, cv=5, scoring=None,
+                 tol=1e-4, max_iter=1000, split_every=8):
+        self.alphas = alphas
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.cv = cv
+        self.scoring = scoring
+        self.tol = tol
+        self.max_iter = max_iter
+        self.split_every = split_every
+
+    def _validate_cv_params(self):
+        self._validate_common_cv_params()
+        _check_alphas(self.alphas)
+        check_param("l1_ratio", self.l1_ratio, kind="real", low=0, high=1)
+        check_param("tol", self.tol, kind="real", low=0)
+        check_param("max_iter", self.max_iter, kind="int", low=1)
+        if self.scoring is not None and self.scoring not in MOMENT_SCORERS:
+            raise ValueError(f"scoring={self.scoring!r} is not one of {sorted(MOMENT_SCORERS)}.")
+
+    def _search(self, train, test, total):
+        alphas = _check_alphas(self.alphas)
+        order = np.argsort(-alphas, kind="stable")
+        score = MOMENT_SCORERS[self.scoring or "r2"]
+        train_scores = np.empty((len(alphas), len(train)))
+        test_scores = np.empty_like(train_scores)
+        converged = True
+        for s, (tr, te) in enumerate(zip(train, test)):
+            B, b0, _, ok = enet_path(tr, alphas[order], float(self.l1_ratio),
+                                     self.fit_intercept, self.tol, self.max_iter)
+            converged &= ok
+            train_scores[order, s] = score(tr, B, b0)
+            test_scores[order, s] = score(te, B, b0)
+        if not converged:
+            warnings.warn(
+                f"Coordinate descent did not converge for some folds and alphas in "
+                f"max_iter={self.max_iter} sweeps. Increase max_iter or tol, or standardise "
+                "the features.", ConvergenceWarning, stacklevel=3)
+        self.train_scores_, self.test_scores_ = train_scores, test_scores

@@ -7,10 +7,13 @@ each ``(train, test)`` split. Per-fold scores (one value), the learning curve
 values) all call it.
 
 The generic path is :func:`daskfit.model_selection.cross_validate` per value
-(data stay where they are; daskfit estimators fit and score on the cluster).
-:data:`FAST_PATHS` maps an estimator type to a faster implementation: Ridge
-(and LinearRegression, Ridge with alpha=0) scores every split at every alpha,
-train and validation, from ONE pass with :class:`~daskfit.model_selection.RidgeCV`.
+(data stay where they are; daskfit estimators fit and score on the cluster):
+a fit and two scores per split and value. :data:`FAST_PATHS` maps an
+estimator type to a faster implementation that scores every split at every
+value, train and validation, from ONE pass over the data (the fold moments
+of ``daskfit.model_selection``): Ridge and LinearRegression (Ridge with
+alpha=0) through :class:`~daskfit.model_selection.RidgeCV`, Lasso and
+ElasticNet through coordinate-descent paths on each split's moments.
 A fast path returns ``None`` when it does not apply (another scorer, another
 parameter), and the generic path runs instead. To add one (e.g. a future
 ``LogisticRegressionCV`` for ``C``), register a function with the signature of
@@ -64,10 +67,32 @@ def _ridge_fast_path(estimator, param_name, values, X, y, sample_weight, splits,
     return train, test
 
 
-def _fast_paths():
-    from ..estimators import LinearRegression, Ridge
+def _enet_fast_path(estimator, param_name, values, X, y, sample_weight, splits, scoring):
+    """Lasso / ElasticNet: every split at every alpha from one pass (paths on the client)."""
+    from ..model_selection._cv_estimators import MOMENT_SCORERS, _ElasticNetFoldScores
 
-    return {Ridge: _ridge_fast_path, LinearRegression: _ridge_fast_path}
+    if scoring is not None and scoring not in MOMENT_SCORERS:
+        return None
+    params = estimator.get_params()
+    if param_name is None:
+        alphas = [float(params["alpha"])]
+    elif param_name == "alpha":
+        alphas = [float(v) for v in values]
+    else:
+        return None
+    scores = _ElasticNetFoldScores(
+        alphas, l1_ratio=float(estimator.l1_ratio), fit_intercept=params["fit_intercept"],
+        cv=list(splits), scoring=scoring, tol=params["tol"], max_iter=params["max_iter"],
+        split_every=params["split_every"])
+    scores.fit(X, y, sample_weight=sample_weight)
+    return scores.train_scores_, scores.test_scores_
+
+
+def _fast_paths():
+    from ..estimators import ElasticNet, Lasso, LinearRegression, Ridge
+
+    return {Ridge: _ridge_fast_path, LinearRegression: _ridge_fast_path,
+            Lasso: _enet_fast_path, ElasticNet: _enet_fast_path}
 
 
 #: Estimator type (exact, not subclasses) -> fast implementation of score_grid.
