@@ -194,7 +194,7 @@ def save(estimator, path):
                 "daskfit_version": __version__, "estimator": node}
     text = json.dumps(document, indent=2, allow_nan=False)
     parent = path.parent if str(path.parent) else Path(".")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
+    tmp = make_temp_dir(parent, path.name)
     try:
         (tmp / MODEL_JSON).write_text(text + "\n")
         np.savez(tmp / ARRAYS_NPZ, **encoder.arrays)
@@ -203,6 +203,15 @@ def save(estimator, path):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def make_temp_dir(parent, name):
+    """A hidden directory next to the final one, with the umask's permissions (not 0700)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
+    return tmp
 
 
 def replace_dir(tmp, path):

@@ -123,7 +123,8 @@ class FrameEncoder(BaseEstimator):
             stats["mean"] = X[numeric].mean()
             stats["var"] = X[numeric].var(ddof=0)
         for c in categorical:
-            stats[f"counts:{c}"] = X[c].value_counts()
+            stats[f"counts:{c}"] = (X[c].value_counts(split_out=1) if lazy  # a tree, no shuffle
+                                   else X[c].value_counts())
         # ONE compute: the reads of X are shared by every statistic.
         (stats,) = dask.compute(stats) if lazy else (stats,)
         if lazy:

@@ -1,0 +1,15 @@
+"""The ``daskfit`` command line: ``run``, ``predict``, ``make-data``, ``plan``.
+
+Modules: ``_exit`` (exit codes), ``_config`` (the TOML schema, checked key by
+key), ``_input`` (finding, fingerprinting and reading data), ``_run`` (the
+pipeline and its run directory), ``_predict`` (batch scoring and planning),
+``_make_data`` (synthetic data with known coefficients), ``_main`` (click).
+"""
+
+from ._exit import (BAD_CONFIG, BAD_DATA, CLUSTER_UNREACHABLE, EXIT_CODES, INTERNAL_ERROR,
+                    MISSING_INPUT, OK)
+from ._main import cli, main
+from ._make_data import export_sklearn_dataset, make_data
+
+__all__ = ["BAD_CONFIG", "BAD_DATA", "CLUSTER_UNREACHABLE", "EXIT_CODES", "INTERNAL_ERROR",
+           "MISSING_INPUT", "OK", "cli", "export_sklearn_dataset", "main", "make_data"]

@@ -1,0 +1,66 @@
+"""Exit codes of the ``daskfit`` command, and the errors that carry them.
+
+A scheduler (cron, Airflow, Prefect) decides what to do from the exit code
+alone: retry later (cluster unreachable, input not there yet), page someone
+(bad configuration, bad data), or file a bug (internal error).
+"""
+
+from __future__ import annotations
+
+__all__ = ["BAD_CONFIG", "BAD_DATA", "CLUSTER_UNREACHABLE", "CliError", "ConfigError",
+           "DataProblem", "EXIT_CODES", "INTERNAL_ERROR", "InputMissing", "MISSING_INPUT", "OK",
+           "Unreachable"]
+
+OK = 0
+#: A bug in daskfit or an environment problem nobody anticipated; the log has the traceback.
+INTERNAL_ERROR = 1
+#: The configuration file or the command line is wrong (click's usage errors also exit 2).
+BAD_CONFIG = 2
+#: The input data (or model) is not where the configuration says: often "not yet" — retry.
+MISSING_INPUT = 3
+#: The data is there but unusable: NaN/inf, unreadable files, wrong types, a divergent fit.
+BAD_DATA = 4
+#: The Dask scheduler could not be reached within the timeout: retry later.
+CLUSTER_UNREACHABLE = 5
+
+EXIT_CODES = {
+    OK: "success (also: the run already exists, nothing to do)",
+    INTERNAL_ERROR: "internal error (the log has the traceback)",
+    BAD_CONFIG: "bad configuration or usage (the message names the key and the file)",
+    MISSING_INPUT: "missing input (data or model not found)",
+    BAD_DATA: "bad data (unreadable, NaN/inf, wrong types, divergent fit)",
+    CLUSTER_UNREACHABLE: "cluster unreachable",
+}
+
+
+class CliError(Exception):
+    """An error the command reports in one line and exits with ``code``."""
+
+    code = INTERNAL_ERROR
+
+
+class ConfigError(CliError):
+    """A bad configuration value: names the file and the key."""
+
+    code = BAD_CONFIG
+
+    def __init__(self, file, key, message):
+        self.file, self.key = file, key
+        super().__init__(f"{file}: [{key}] {message}" if key else f"{file}: {message}")
+
+
+class InputMissing(CliError):
+    code = MISSING_INPUT
+
+
+class DataProblem(CliError):
+    code = BAD_DATA
+
+
+class Unreachable(CliError):
+    code = CLUSTER_UNREACHABLE
+
+
+def exit_codes_help():
+    """The table of exit codes, for ``--help`` and the README."""
+    return "\n".join(f"  {code}  {text}" for code, text in sorted(EXIT_CODES.items()))

@@ -1,0 +1,196 @@
+"""The ``daskfit`` command (click): run, predict, make-data, plan."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+import click
+
+from ._config import schema_help
+from ._exit import BAD_CONFIG, INTERNAL_ERROR, MISSING_INPUT, CliError, exit_codes_help
+
+__all__ = ["cli", "main"]
+
+
+
+
+@click.group(epilog="\b\n" + "Exit codes:\n" + exit_codes_help(),
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="daskfit")
+def cli():
+    """daskfit: fit linear models on data larger than memory, with Dask.
+
+    \b
+    daskfit make-data data/reg --rows 1000000      synthetic Parquet, known coefficients
+    daskfit run pipelines/regression.toml          fit, cross-validate, diagnose, save
+    daskfit predict runs/NAME-ID/model --input data/reg --output preds.parquet
+    daskfit plan pipelines/regression.toml         the planner's choice, no fitting
+    """
+
+
+@cli.command(epilog="\b\nConfiguration keys:\n" + schema_help() + "\n\n\b\nExit codes:\n"
+             + exit_codes_help())
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Attach to this Dask scheduler (overrides [cluster] address).")
+@click.option("--force", is_flag=True,
+              help="Run again even if this run id's directory exists (it is replaced).")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show a progress bar over the stages on stderr.")
+def run(config, scheduler, force, progress):
+    """Fit the pipeline of CONFIG (TOML) and write a run directory.
+
+    Reads the data, one-hot encodes and standardises it, fits the estimator,
+    cross-validates, diagnoses overfitting and writes OUTPUT_DIR/NAME-RUNID
+    with model/ (JSON + .npz), metrics.json, overfitting.html/.png, run.log
+    and a copy of the configuration. RUNID hashes the configuration and the
+    input files' names, sizes and stamps: an unchanged run is not repeated.
+    The Dask dashboard link is printed.
+    """
+    from ._run import run as run_pipeline
+
+    run_pipeline(config, scheduler=scheduler, force=force, progress=progress, echo=click.echo)
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--input", "input_", required=True, metavar="PATH",
+              help="Parquet (directory or glob) or CSV to score; local or fsspec URL.")
+@click.option("--output", required=True, metavar="PATH",
+              help="Parquet directory to write (one file per input partition).")
+@click.option("--keep", multiple=True, metavar="COLUMN",
+              help="Input column to copy to the output (repeatable), e.g. an id.")
+@click.option("--proba", is_flag=True, help="Also write class probabilities (classifiers).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Attach to this Dask scheduler (default: a loopback LocalCluster).")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show Dask's progress bar.")
+def predict(model, input_, output, keep, proba, scheduler, progress):
+    """Score data with MODEL (a run's model/ directory), out of core, into Parquet."""
+    from ._predict import predict as score
+    from ._run import connect_cluster
+
+    config = {"cluster": {"address": None, "timeout": "10s", "n_workers": None,
+                          "threads_per_worker": None, "memory_limit": None,
+                          "processes": True, "dashboard_address": "127.0.0.1:8787"}}
+    client, cluster = connect_cluster(config, scheduler)
+    try:
+        click.echo(f"Dask dashboard: {client.dashboard_link}")
+        n = score(model, input_, output, keep=keep, proba=proba, client=client,
+                  progress=progress)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    click.echo(f"Wrote {n} partitions to {output}")
+
+
+@cli.command("make-data")
+@click.argument("path", type=click.Path(file_okay=False))
+@click.option("--rows", type=click.IntRange(min=1), default=None,
+              help="Rows to write (default 100,000 unless --size is given).")
+@click.option("--size", metavar="BYTES",
+              help="Approximate size of the features instead of --rows, e.g. 300MB, 2GiB.")
+@click.option("--features", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Numeric features x0..x{n-1}.")
+@click.option("--task", type=click.Choice(["regression", "classification"]),
+              default="regression", show_default=True, help="Kind of target y.")
+@click.option("--segments", type=click.IntRange(0, 8), default=3, show_default=True,
+              help="Levels of the categorical column 'segment' (0: none).")
+@click.option("--noise", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Noise standard deviation (regression).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--partition-rows", type=click.IntRange(min=1), default=None,
+              help="Rows per Parquet file (default: about 32 MiB of features).")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
+              show_default=True, help="Feature dtype.")
+@click.option("--sklearn-dataset", type=click.Choice(["breast_cancer", "diabetes", "iris",
+                                                      "wine"]),
+              help="Instead: export this dataset bundled with scikit-learn (target: 'target').")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show Dask's progress bar.")
+def make_data_cmd(path, rows, size, features, task, segments, noise, seed, partition_rows,
+                  dtype, sklearn_dataset, progress):
+    """Write a synthetic Parquet dataset with known coefficients to PATH.
+
+    The truth (coefficients in the features' units, intercept, segment
+    effects) is written to PATH/_daskfit_truth.json.
+    """
+    import json
+
+    from dask.utils import parse_bytes
+
+    from ._make_data import export_sklearn_dataset, make_data
+
+    try:
+        if sklearn_dataset:
+            info = export_sklearn_dataset(sklearn_dataset, path)
+            click.echo(f"Wrote scikit-learn's {sklearn_dataset} ({info['rows']} rows) to {path}")
+            return
+        if rows is not None and size is not None:
+            raise click.UsageError("Give --rows or --size, not both.")
+        if size is not None:
+            try:
+                nbytes = parse_bytes(size)
+            except (ValueError, TypeError):
+                raise click.BadParameter(f"{size!r} is not a size like 300MB",
+                                         param_hint="--size") from None
+            rows = max(1, nbytes // (features * (4 if dtype == "float32" else 8)))
+        truth = make_data(path, rows=rows or 100_000, features=features, task=task,
+                          segments=segments, noise=noise, seed=seed,
+                          partition_rows=partition_rows, dtype=dtype, progress=progress)
+    except FileExistsError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"Wrote {truth['rows']} rows x {features} features ({task}) in "
+               f"{truth['n_partitions']} files to {path}")
+    click.echo("truth: " + json.dumps({"intercept": round(truth["intercept"], 6),
+                                       "coef[:3]": [round(c, 6) for c in truth["coef"][:3]]}))
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Attach to this Dask scheduler (overrides [cluster] address).")
+def plan(config, scheduler):
+    """Print the planner's choice (strategy, solver, passes, memory) for CONFIG; no fit.
+
+    Reads the data once for the categories and row counts.
+    """
+    from ._predict import plan_run
+
+    plan_run(config, scheduler=scheduler, echo=click.echo)
+
+
+def main(argv=None):
+    """Entry point of the ``daskfit`` console script; returns (exits with) the exit code."""
+    # stderr: warnings and errors only (the run's log file has the INFO lines).
+    stderr = logging.StreamHandler()
+    stderr.setLevel(logging.WARNING)
+    stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(stderr)
+    try:
+        cli.main(args=argv, prog_name="daskfit", standalone_mode=False)
+    except click.exceptions.Exit as exc:      # --help, --version
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:       # usage errors: exit 2, as click does
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(INTERNAL_ERROR)
+    except CliError as exc:
+        click.echo(f"daskfit: error: {exc}", err=True)
+        sys.exit(exc.code)
+    except FileNotFoundError as exc:
+        click.echo(f"daskfit: error: {exc}", err=True)
+        sys.exit(MISSING_INPUT)
+    except Exception:
+        click.echo("daskfit: internal error (please report it):\n" + traceback.format_exc(),
+                   err=True)
+        sys.exit(INTERNAL_ERROR)
+    sys.exit(0)
+
+
+assert BAD_CONFIG == 2  # click's usage errors share the code

@@ -1,0 +1,119 @@
+"""``daskfit predict`` (batch scoring, out of core) and ``daskfit plan`` (no fitting)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._exit import DataProblem, InputMissing
+
+__all__ = ["plan_run", "predict"]
+
+
+def _read_any(url, storage_options=None):
+    import dask.dataframe as dd
+    import fsspec
+
+    from ._input import infer_format
+
+    fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    if not (fs.glob(root) if any(c in root for c in "*?[") else fs.exists(root)):
+        raise InputMissing(f"No input at {url}.")
+    try:
+        if infer_format(url) == "csv":
+            return dd.read_csv(url, storage_options=storage_options)
+        return dd.read_parquet(url, storage_options=storage_options)
+    except (ValueError, OSError, TypeError) as exc:
+        raise DataProblem(f"Cannot read {url}: {exc}") from None
+
+
+def predict(model_path, input_url, output_url, *, keep=(), proba=False, client=None,
+            progress=True, storage_options=None):
+    """Score ``input_url`` with a saved model; write Parquet to ``output_url``.
+
+    Each partition is read, encoded and scored by one task
+    (``daskfit-predict-partition``) and written straight out, so the input
+    never has to fit in memory. Output columns: the ``keep`` columns, then
+    ``prediction`` (and ``proba_<class>`` with ``proba=True``).
+
+    Returns
+    -------
+    n_partitions : int
+    """
+    from .. import load
+    from ..io import ModelFormatError, TabularModel
+
+    if not Path(model_path).exists():
+        raise InputMissing(f"No model at {model_path}.")
+    try:
+        model = load(model_path)
+    except FileNotFoundError as exc:
+        raise InputMissing(str(exc)) from None
+    except ModelFormatError as exc:
+        raise DataProblem(str(exc)) from None
+    if not isinstance(model, TabularModel):
+        raise DataProblem(f"{model_path} holds a bare {type(model).__name__}; daskfit predict "
+                          "needs a model written by daskfit run (it knows the columns).")
+    frame = _read_any(input_url, storage_options)
+    needed = model.encoder.numeric_ + model.encoder.categorical_ + list(keep)
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise DataProblem(f"{input_url} lacks the columns {missing} the model needs; it has "
+                          f"{list(frame.columns)}.")
+    try:
+        preds = model.predict_frame(frame, proba=proba)
+    except ValueError as exc:
+        raise DataProblem(str(exc)) from None
+    for i, c in enumerate(keep):
+        preds = preds.assign(**{c: frame[c]})
+    preds = preds[list(keep) + [c for c in preds.columns if c not in keep]]
+    write = preds.to_parquet(output_url, write_index=False, compute=False,
+                             storage_options=storage_options)
+    try:
+        if client is not None:
+            future = client.compute(write)
+            if progress:
+                from distributed import progress as show
+
+                show(future)
+            future.result()
+        else:
+            write.compute()
+    except ValueError as exc:
+        raise DataProblem(f"Bad data while scoring {input_url}: {exc}") from exc
+    return preds.npartitions
+
+
+def plan_run(config_path, *, scheduler=None, echo=print):
+    """Print the planner's choice for a configuration: reads the data once, fits nothing.
+
+    The pass finds the categories (so the number of encoded features) and the
+    partition lengths (so the shape and chunks the planner reasons about).
+    """
+    from .. import plan
+    from ..io import FrameEncoder
+    from ._config import load_config
+    from ._input import find_input, read_table
+    from ._run import _columns, _data_errors, build_model, connect_cluster
+
+    config = load_config(config_path)
+    estimator = build_model(config)
+    source = find_input(config)
+    frame = read_table(config, source)
+    features = _columns(config, frame)
+    client, cluster = connect_cluster(config, scheduler)
+    try:
+        echo(f"Dask dashboard: {client.dashboard_link}")
+        with _data_errors("reading and encoding"):
+            encoder = FrameEncoder(categorical=config["data"]["categorical"]).fit(frame[features])
+            X = encoder.transform(frame[features]).to_dask_array(
+                lengths=encoder._partition_rows)
+        result = plan(X, estimator=estimator, client=client)
+        echo(f"input: {source.url} ({source.format}, {len(source.files)} files, "
+             f"{source.nbytes / 2**20:.1f} MiB), {encoder.n_rows_} rows, "
+             f"{X.shape[1]} encoded features")
+        echo(str(result))
+        return result
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,400 @@
+"""``daskfit run``: from a configuration to a run directory, all or nothing.
+
+Stages (each timed, each a step of the progress bar): find and fingerprint
+the input; connect; read and encode (one pass: categories, means, scales,
+partition lengths); fit; score on the training data (one pass);
+cross-validate; diagnose overfitting; write. The run directory
+``OUTPUT_DIR/NAME-RUNID`` is assembled in a hidden temporary directory next
+to it and renamed into place at the end, so a failed run leaves nothing
+behind, and a finished one is never half-overwritten. The run id hashes the
+configuration (without ``[cluster]``, which changes where, not what) and the
+input fingerprint: re-running an unchanged job finds its run directory and
+does nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._exit import ConfigError, DataProblem, Unreachable
+from ._input import find_input, read_table
+from ._config import load_config, resolve_path
+
+__all__ = ["run", "run_id", "connect_cluster", "build_model"]
+
+log = logging.getLogger("daskfit.run")
+
+#: Exceptions raised by daskfit and its readers on data they cannot use
+#: (NaN/inf, wrong types, unreadable files, a divergent solver).
+DATA_ERRORS = (ValueError, TypeError, FloatingPointError, OSError, KeyError)
+
+STAGES = ("input", "cluster", "encode", "fit", "score", "cv", "overfitting", "write")
+
+
+def run_id(config, fingerprint):
+    """12 hex digits from the configuration (less [cluster]) and the input fingerprint."""
+    what = {k: v for k, v in config.items() if k not in ("cluster", "_file")}
+    what["output"] = {"name": config["output"]["name"]}
+    blob = json.dumps([what, fingerprint], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def estimator_classes():
+    """Estimators a configuration may name: daskfit's own."""
+    from ..io._persistence import allowed_classes
+
+    return {k: v for k, v in allowed_classes().items()
+            if k not in ("FrameEncoder", "TabularModel")}
+
+
+def build_model(config):
+    """The unfitted estimator of ``[model]``, its parameters checked (errors name the key)."""
+    file, model = config["_file"], config["model"]
+    classes = estimator_classes()
+    name = model["estimator"]
+    if name not in classes:
+        raise ConfigError(file, "model.estimator",
+                          f"{name!r} is not a daskfit estimator; choose one of {sorted(classes)}")
+    cls = classes[name]
+    known = cls().get_params(deep=False)
+    unknown = sorted(set(model["params"]) - set(known))
+    if unknown:
+        raise ConfigError(file, f"model.params.{unknown[0]}",
+                          f"{name} has no parameter {unknown[0]!r}; its parameters are "
+                          f"{sorted(known)}")
+    params = {k: (float("inf") if v == "inf" else v) for k, v in model["params"].items()}
+    est = cls(**params)
+    validate = getattr(est, "_validate_common_params", None) or getattr(
+        est, "_validate_cv_params", None)
+    if validate is not None:
+        try:
+            validate()
+        except (ValueError, TypeError) as exc:
+            bad = next((k for k in params if repr(k) in str(exc)), None)
+            key = f"model.params.{bad}" if bad else "model.params"
+            raise ConfigError(file, key, str(exc)) from None
+    return est
+
+
+def connect_cluster(config, scheduler=None):
+    """A distributed Client: ``--scheduler``, ``[cluster] address``, or a loopback LocalCluster."""
+    from distributed import Client, LocalCluster
+
+    c = config["cluster"]
+    address = scheduler or c["address"]
+    if address:
+        try:
+            return Client(address, timeout=c["timeout"]), None
+        except (OSError, TimeoutError) as exc:
+            raise Unreachable(f"Could not reach the Dask scheduler at {address!r} within "
+                              f"{c['timeout']}: {exc}. Is it running? Check the address "
+                              "(--scheduler or [cluster] address).") from None
+    options = {k: c[k] for k in ("n_workers", "threads_per_worker", "memory_limit")
+               if c[k] is not None}
+    cluster = LocalCluster(host="127.0.0.1", protocol="tcp://", processes=c["processes"],
+                           dashboard_address=c["dashboard_address"], **options)
+    return Client(cluster), cluster
+
+
+class _Stages:
+    """Times each stage and drives the progress bar."""
+
+    def __init__(self, bar):
+        self.bar, self.seconds = bar, {}
+
+    @contextlib.contextmanager
+    def __call__(self, name):
+        log.info("stage %s ...", name)
+        t0 = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - t0, 4)
+        log.info("stage %s done in %.2f s", name, self.seconds[name])
+        if self.bar is not None:
+            self.bar.update(1, name)
+
+
+def _columns(config, frame):
+    """Feature, categorical, target and weight columns, checked against the data."""
+    file, data = config["_file"], config["data"]
+    columns = [str(c) for c in frame.columns]
+    for key in ("target", "sample_weight"):
+        if data[key] is not None and data[key] not in columns:
+            raise ConfigError(file, f"data.{key}", f"{data[key]!r} is not a column of "
+                                                   f"{data['path']}; its columns are {columns}")
+    skip = {data["target"], data["sample_weight"]}
+    features = data["features"] or [c for c in columns if c not in skip]
+    for key, names in (("features", features), ("categorical", data["categorical"] or [])):
+        missing = [c for c in names if c not in columns]
+        if missing:
+            raise ConfigError(file, f"data.{key}", f"{missing} are not columns of "
+                                                   f"{data['path']}; its columns are {columns}")
+    if data["categorical"] and not set(data["categorical"]) <= set(features):
+        raise ConfigError(file, "data.categorical", "must be a subset of data.features")
+    if data["target"] in features:
+        raise ConfigError(file, "data.features", "must not contain the target column")
+    return features
+
+
+def versions():
+    import dask
+    import distributed
+    import pandas
+    import pyarrow
+    import scipy
+    import sklearn
+
+    from .. import __version__
+
+    return {"python": platform.python_version(), "daskfit": __version__,
+            "dask": dask.__version__, "distributed": distributed.__version__,
+            "numpy": np.__version__, "pandas": pandas.__version__,
+            "scikit-learn": sklearn.__version__, "scipy": scipy.__version__,
+            "pyarrow": pyarrow.__version__}
+
+
+def _plain(value):
+    """NumPy values to JSON (non-finite floats as None)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in np.asarray(value, dtype=object).tolist()] if isinstance(
+            value, np.ndarray) else [_plain(v) for v in value]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
+def _splitter(estimator, folds, seed):
+    from sklearn.base import is_classifier
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    cls = StratifiedKFold if is_classifier(estimator) else KFold
+    return cls(n_splits=folds, shuffle=True, random_state=seed)
+
+
+def run(config_path, *, scheduler=None, force=False, progress=True, echo=print):
+    """Run one pipeline; return the run directory (existing or new).
+
+    Raises the errors of :mod:`daskfit.cli._exit` (each with its exit code).
+    """
+    config = load_config(config_path)
+    name = config["output"]["name"] or config["_file"].stem
+    config["output"]["name"] = name
+    estimator = build_model(config)
+    source = find_input(config)
+    rid = run_id(config, source.fingerprint)
+    out_dir = Path(resolve_path(config, config["output"]["dir"]))
+    final = out_dir / f"{name}-{rid}"
+    if final.exists() and not force:
+        echo(f"Run {final.name} already complete ({final}); nothing to do. "
+             "Use --force to run it again.")
+        return final
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from ..io._persistence import make_temp_dir
+
+    tmp = make_temp_dir(out_dir, final.name)
+    handler = logging.FileHandler(tmp / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("daskfit").addHandler(handler)
+    logging.getLogger("daskfit").setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").addHandler(handler)
+    try:
+        with _progress(progress) as bar:
+            metrics = _run_stages(config, estimator, source, rid, tmp, scheduler, bar, echo)
+        _write_json(tmp / "metrics.json", metrics)
+        log.info("run %s complete", rid)
+        handler.flush()
+        from ..io._persistence import replace_dir
+
+        replace_dir(tmp, final)
+    except BaseException as exc:
+        log.error("run failed: %s", exc, exc_info=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        logging.getLogger("daskfit").removeHandler(handler)
+        logging.getLogger("py.warnings").removeHandler(handler)
+        logging.captureWarnings(False)
+        handler.close()
+    echo(f"Run directory: {final}")
+    return final
+
+
+@contextlib.contextmanager
+def _progress(enabled):
+    if not enabled:
+        yield None
+        return
+    import click
+
+    with click.progressbar(length=len(STAGES), label="daskfit run", file=sys.stderr,
+                           item_show_func=lambda s: s or "") as bar:
+        yield bar
+
+
+def _run_stages(config, estimator, source, rid, tmp, scheduler, bar, echo):
+    from sklearn.base import clone
+
+    from ..io import FrameEncoder, TabularModel, save
+    from ..model_selection import cross_validate
+
+    stage = _Stages(bar)
+    t_start = time.perf_counter()
+    data, cv, over = config["data"], config["cv"], config["overfitting"]
+    with stage("input"):
+        shutil.copyfile(config["_file"], tmp / "config.toml")
+        frame = read_table(config, source)
+        features = _columns(config, frame)
+    with stage("cluster"):
+        client, cluster = connect_cluster(config, scheduler)
+    try:
+        echo(f"Dask dashboard: {client.dashboard_link}")
+        log.info("cluster %s, dashboard %s", client.scheduler.address, client.dashboard_link)
+        model = TabularModel(encoder=FrameEncoder(numeric=None, categorical=data["categorical"],
+                                                  standardize=config["model"]["standardize"]),
+                             estimator=estimator, target=data["target"])
+        y = frame[data["target"]]
+        w = frame[data["sample_weight"]] if data["sample_weight"] else None
+        X = frame[features]
+        with stage("encode"), _data_errors("reading and encoding"):
+            model.encoder.fit(X)
+            Xe, ye, we = model.encode(X, y, w)
+            Xe, ye, we, persist_reason = _persist(client, Xe, ye, we)
+        log.info("encoded data: %s", persist_reason)
+        log.info("%d rows, %d encoded features %s", model.encoder.n_rows_, Xe.shape[1],
+                 list(model.encoder.feature_names_out_))
+        with stage("fit"), _data_errors("fitting"):
+            estimator.fit(Xe, ye, sample_weight=we)
+            model.feature_names_in_ = np.array(features, dtype=object)
+            model.n_features_in_ = len(features)
+        with stage("score"), _data_errors("scoring"):
+            train_score = float(estimator.score(Xe, ye, sample_weight=we))
+        folds = cv["folds"]
+        cv_out = {"skipped": "cv.folds < 2"}
+        with stage("cv"), _data_errors("cross-validating"):
+            if folds >= 2:
+                res = cross_validate(clone(estimator), Xe, ye, cv=_splitter(
+                    estimator, folds, cv["random_state"]), scoring=cv["scoring"],
+                    return_train_score=True, sample_weight=we)
+                cv_out = {k: _plain(v) for k, v in res.items()}
+                cv_out.update(folds=folds, scoring=cv["scoring"] or "estimator.score",
+                              mean_test_score=float(np.mean(res["test_score"])),
+                              std_test_score=float(np.std(res["test_score"])),
+                              mean_train_score=float(np.mean(res["train_score"])))
+        over_out = {"skipped": "overfitting.enabled = false" if not over["enabled"]
+                    else "cv.folds < 2"}
+        with stage("overfitting"), _data_errors("diagnosing overfitting"):
+            if over["enabled"] and folds >= 2:
+                over_out = _diagnose(config, estimator, Xe, ye, we, tmp)
+        with stage("write"):
+            save(model, tmp / "model")
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    result = estimator.fit_result_ if hasattr(estimator, "fit_result_") else None
+    return {
+        "run_id": rid, "name": config["output"]["name"], "config_file": str(config["_file"]),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "input": dict(source.describe(), rows=model.encoder.n_rows_,
+                      partitions=len(getattr(model.encoder, "_partition_rows", ()))),
+        "features": {"columns": features, "categorical": model.encoder.categorical_,
+                     "encoded": list(model.encoder.feature_names_out_),
+                     "standardized": config["model"]["standardize"]},
+        "model": {"estimator": type(estimator).__name__,
+                  "params": _plain({k: v for k, v in estimator.get_params(deep=False).items()
+                                    if isinstance(v, (int, float, str, bool, type(None)))}),
+                  "solver": getattr(estimator, "solver_", None),
+                  "solver_reason": getattr(estimator, "solver_reason_", None),
+                  "persist_reason": getattr(estimator, "persist_reason_", None),
+                  "encoded_data": persist_reason,
+                  "n_iter": _plain(getattr(estimator, "n_iter_", None)),
+                  "n_passes": _plain(getattr(estimator, "n_passes_", None)),
+                  "converged": None if result is None else bool(result.converged)},
+        "scores": {"train": train_score,
+                   "cv_test_mean": cv_out.get("mean_test_score"),
+                   "cv_train_mean": cv_out.get("mean_train_score")},
+        "cv": cv_out,
+        "overfitting": over_out,
+        "timings": dict(stage.seconds, total=round(time.perf_counter() - t_start, 4)),
+        "versions": versions(),
+    }
+
+
+def _persist(client, X, y, w):
+    """Hold the encoded data in cluster memory when it fits (CV and the diagnosis
+    read it many times); stream it from the source every pass when it does not."""
+    from .._engine import persist_decision
+
+    arrays = [a for a in (X, y, w) if a is not None]
+    nbytes = sum(a.nbytes for a in arrays)
+    do, reason = persist_decision("auto", nbytes, True, client, expected_passes=2)
+    if not do:
+        return X, y, w, reason
+    it = iter(client.persist(arrays))
+    X = next(it)
+    y = next(it)
+    w = next(it) if w is not None else None
+    return X, y, w, reason
+
+
+def _diagnose(config, estimator, X, y, w, tmp):
+    from sklearn.base import clone
+
+    from ..overfitting import diagnose
+
+    over, cv = config["overfitting"], config["cv"]
+    kwargs = {}
+    if over["train_sizes"] is not None:
+        kwargs["train_sizes"] = tuple(over["train_sizes"])
+    try:
+        report = diagnose(clone(estimator), X, y, cv=cv["folds"], scoring=cv["scoring"],
+                          sample_weight=w, param_name=over["param_name"],
+                          param_range=over["param_range"], random_state=cv["random_state"],
+                          **kwargs)
+    except (ValueError, TypeError) as exc:
+        if over["param_name"] and over["param_name"] in str(exc):
+            raise ConfigError(config["_file"], "overfitting.param_name", str(exc)) from None
+        raise
+    report.to_html(tmp / "overfitting.html")
+    report.plot().savefig(tmp / "overfitting.png", dpi=100)
+    log.info("overfitting verdict: %s (%s)", report.verdict, report.rule)
+    return report.to_dict()
+
+
+@contextlib.contextmanager
+def _data_errors(doing):
+    """Errors daskfit raises on unusable data become ``DataProblem`` (exit code BAD_DATA)."""
+    from distributed.comm.core import CommClosedError
+
+    try:
+        yield
+    except (ConfigError, Unreachable):
+        raise
+    except CommClosedError as exc:  # an OSError, but the cluster's fault, not the data's
+        raise Unreachable(f"Lost the connection to the cluster while {doing}: {exc}") from exc
+    except DATA_ERRORS as exc:
+        raise DataProblem(f"Bad data while {doing}: {type(exc).__name__}: {exc}") from exc
+
+
+def _write_json(path, obj):
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
