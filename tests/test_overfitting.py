@@ -117,6 +117,26 @@ def test_classifier_strength_is_C_and_smaller_is_stronger():
     assert report.recommended["param_name"] == "C" and report.recommended["value"] < 1e4
 
 
+def test_poisson_baseline_and_a_pipeline_parameter():
+    from sklearn.metrics import d2_tweedie_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = well_posed(n=200)
+    counts = np.random.default_rng(2).poisson(np.exp(0.5 + 0.3 * X[:, 0])).astype(float)
+    report = diagnose(daskfit.PoissonRegressor(), X, counts, cv=CV, train_sizes=(1.0,),
+                      param_range=[0.1, 1.0])
+    assert report.score_name == "d2_poisson"
+    expected = [d2_tweedie_score(counts[te], np.full(len(te), counts[tr].mean()), power=1)
+                for tr, te in CV.split(X)]
+    np.testing.assert_allclose(report.baseline["validation_scores"], expected, rtol=1e-12)
+    pipe = make_pipeline(StandardScaler(), daskfit.Ridge(alpha=1e4))
+    report = diagnose(pipe, X, y, train_sizes=(1.0,))
+    assert report.recommended["param_name"] == "ridge__alpha"
+    assert report.validation_curve["direction"] == 1
+    assert report.verdict == "underfitting" and report.recommended["value"] < 1e4
+
+
 # ------------------------------------------------------------------ oracles
 
 

@@ -117,8 +117,8 @@ def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=
     best_value = float(reg.param_range[best])
     verdict = judge(score_name=score_name, train=fold_train, validation=fold_test,
                     baseline=baseline, best_possible=best_possible,
-                    curve_train_best=float(max(vc_train.mean(axis=1).max(),
-                                               lc_train.mean(axis=1).max())),
+                    curve_train_best=float(np.nanmax(np.concatenate(
+                        [vc_train.mean(axis=1), lc_train.mean(axis=1)]))),
                     param_name=reg.param_name, direction=reg.direction, current=reg.current,
                     best_value=best_value, best_folds=vc_test[best],
                     learning_curve=(sizes, lc_test.mean(axis=1)))

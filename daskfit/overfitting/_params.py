@@ -75,13 +75,7 @@ def resolve_regularisation(estimator, param_name, param_range):
                 "validation curve and the recommendation are for Ridge(alpha) with the "
                 "same options (LinearRegression is Ridge with alpha=0).")
     elif param_name is None:
-        found = [name for name in DEFAULT_NAMES if name in params]
-        if not found:
-            raise ValueError(
-                f"diagnose could not find a regularisation parameter in "
-                f"{type(estimator).__name__} (looked for {list(DEFAULT_NAMES)}). Pass "
-                f"param_name= one of its parameters: {sorted(params)}.")
-        param_name = found[0]
+        param_name = _default_name(estimator, params)
         current = params[param_name]
     else:
         if not isinstance(param_name, str) or param_name not in params:
@@ -95,9 +89,25 @@ def resolve_regularisation(estimator, param_name, param_range):
         param_range = default_grid(current)
     else:
         param_range = check_param_range(param_range)
+    # "ridge__alpha" in a Pipeline is still an alpha.
+    direction = DIRECTION.get(param_name.rsplit("__", 1)[-1], 0)
     return Regularisation(estimator=clone(curve_estimator), param_name=param_name,
-                          current=current, direction=DIRECTION.get(param_name, 0),
+                          current=current, direction=direction,
                           param_range=param_range, note=note)
+
+
+def _default_name(estimator, params):
+    """``alpha`` or ``C`` (first found), also as the one ``<step>__alpha`` of a Pipeline."""
+    for name in DEFAULT_NAMES:
+        if name in params:
+            return name
+        nested = [k for k in params if k.endswith(f"__{name}")]
+        if len(nested) == 1:
+            return nested[0]
+    raise ValueError(
+        f"diagnose could not find a regularisation parameter in {type(estimator).__name__} "
+        f"(looked for {list(DEFAULT_NAMES)}). Pass param_name= one of its parameters: "
+        f"{sorted(params)}.")
 
 
 def _as_value(value):

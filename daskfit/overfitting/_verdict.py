@@ -125,7 +125,9 @@ def judge(*, score_name, train, validation, baseline, best_possible, curve_train
         return Verdict("underfitting",
                        f"underfitting: mean train {score_name} {_fmt(T)} gains only "
                        f"{(T - B) / S:.1%} of the {range_text} (limit {POOR_LIMIT:.0%}): the "
-                       "model explains little even on the rows it was fitted to.", numbers)
+                       "model explains little even on the rows it was fitted to (too strong "
+                       "regularisation, missing features or interactions, or a target the "
+                       "features barely predict).", numbers)
     if side == "weaker" and helps:
         return Verdict("underfitting", f"underfitting: weaker regularisation helps: "
                        f"{move_text}.", numbers)
