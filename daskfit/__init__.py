@@ -5,7 +5,8 @@ attributes); each fit maps one fused kernel over the row chunks of a Dask
 array and tree-reduces the partial sums on the current Dask cluster.
 """
 
-from ._cluster import connect
+from ._cluster import ClusterUnreachable, connect
+from ._engine import DataError, WorkerCrashError
 from ._planner import Plan, plan
 from .estimators import (
     ElasticNet,
@@ -23,6 +24,8 @@ from . import io
 from .io import load, save
 
 __all__ = [
+    "ClusterUnreachable",
+    "DataError",
     "ElasticNet",
     "ElasticNetCV",
     "FitResult",
@@ -35,6 +38,7 @@ __all__ = [
     "PoissonRegressor",
     "Ridge",
     "RidgeCV",
+    "WorkerCrashError",
     "connect",
     "io",
     "load",

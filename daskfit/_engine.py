@@ -24,12 +24,18 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ._kernels import combine
 
-__all__ = ["Engine", "compute", "current_client", "memory_available", "persist_decision",
+__all__ = ["DataError", "Engine", "WorkerCrashError", "compute", "current_client", "memory_available", "persist_decision",
            "DEFAULT_SPLIT_EVERY"]
 
 #: Children per node of the reduction tree. 8 keeps the tree shallow
 #: (3 levels for 512 chunks) while each combine stays a handful of small sums.
 DEFAULT_SPLIT_EVERY = 8
+
+#: Dask re-runs a task that raised this many times before failing the pass:
+#: a flaky read (a network file system, object storage) is retried where it
+#: failed instead of failing the whole fit. Bad data is not retried: kernels
+#: report it as a result, they never raise.
+TRANSIENT_RETRIES = 2
 
 #: Persist only when the data takes less than this share of cluster memory:
 #: the rest is needed for the per-chunk temporaries of the kernels.
@@ -123,6 +129,23 @@ class DataError(ValueError):
     """Bad input found inside a data pass (NaN, misaligned chunks, ...)."""
 
 
+class WorkerCrashError(RuntimeError):
+    """One chunk's task killed every worker that ran it (Dask's ``KilledWorker``)."""
+
+    @classmethod
+    def from_killed(cls, exc, n_chunks):
+        key = getattr(exc, "task", None)
+        chunk = key[1] if isinstance(key, tuple) and len(key) > 1 else None
+        where = (f"Row chunk {chunk} of {n_chunks}" if isinstance(chunk, int)
+                 else "A task")
+        return cls(
+            f"{where} (task {key!r}) crashed {getattr(exc, 'allowed_failures', '?')} worker "
+            "process(es) in a row, so Dask gave up on it and nothing was fitted. The chunk, "
+            "or the reader that loads it, kills the process (out of memory, a crash in "
+            "native code). Inspect or drop that chunk (for Parquet, its file or row group), "
+            "or give the workers more memory.")
+
+
 class Engine:
     """Map a kernel over row chunks and tree-reduce; count the passes.
 
@@ -178,7 +201,7 @@ class Engine:
             return
         arrays = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
         if self.client is not None:
-            persisted = self.client.persist(arrays)
+            persisted = self.client.persist(arrays, retries=TRANSIENT_RETRIES)
         else:
             persisted = dask.persist(*arrays, scheduler="threads")
         it = iter(persisted)
@@ -242,7 +265,7 @@ class Engine:
         delayed, _ = self.graph(kernel, spec, label)
         started = time.perf_counter()
         if self.client is not None:
-            result = self.client.compute(delayed).result()
+            result = self._computed(self.client.compute(delayed, retries=TRANSIENT_RETRIES))
         else:
             scheduler = "sync" if self.data.n_chunks == 1 else "threads"
             (result,) = dask.compute(delayed, scheduler=scheduler)
@@ -266,6 +289,15 @@ class Engine:
                 )
             raise DataError(message + where)
         return result
+
+    def _computed(self, future):
+        """A pass's result; a chunk that keeps killing workers becomes one clear error."""
+        from distributed import KilledWorker
+
+        try:
+            return future.result()
+        except KilledWorker as exc:
+            raise WorkerCrashError.from_killed(exc, self.data.n_chunks) from None
 
     # ------------------------------------------------------ asynchronous
     def map_chunks_as_completed(self, kernel, next_spec, label):
