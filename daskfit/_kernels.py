@@ -171,7 +171,8 @@ def evaluate_chunk(index, X, y, w, spec: EvalSpec):
         return out
     holdout = spec.holdout
     if holdout is not None:
-        w, val_mask, w_val = holdout.split(index, n, w)
+        w, val_rows, w_val = holdout.split(index, n, w)
+        val_raw = None  # margins of the chunk, scored once after the loop
         out["holdout"] = 0.0
     loss = spec.loss
     coef, intercept = unpack(spec.theta, spec.n_features, spec.n_outputs, spec.fit_intercept)
@@ -183,9 +184,10 @@ def evaluate_chunk(index, X, y, w, spec: EvalSpec):
     for number, block in enumerate(row_blocks(X)):
         Xb, yb, wb = X[block], yenc[block], _take(w, block)
         raw = (Xb @ coef).astype(np.float64) + intercept
-        if holdout is not None and val_mask[block].any():
-            m = val_mask[block]
-            out["holdout"] = out["holdout"] + holdout.score_sums(yb[m], raw[m], w_val[block][m])
+        if holdout is not None:
+            if val_raw is None:
+                val_raw = np.empty((n,) + raw.shape[1:])
+            val_raw[block] = raw
         if spec.order == 0:
             lv = loss.value(yb, raw)
             loss_sum += lv.sum() if wb is None else wb @ lv
@@ -198,6 +200,8 @@ def evaluate_chunk(index, X, y, w, spec: EvalSpec):
         if spec.order >= 2 and hessian_block(index, number, spec.hessian_stride):
             hess = hess + _hessian(Xb, h, wb, spec)
             hess_sw += float(len(raw) if wb is None else wb.sum())
+    if holdout is not None and val_raw is not None:
+        out["holdout"] = holdout.score_sums(yenc[val_rows], val_raw[val_rows], w_val)
     out["sw"] = float(n if w is None else w.sum())
     out["loss"] = float(loss_sum)
     if spec.order >= 1:
@@ -278,9 +282,9 @@ def class_stats_chunk(index, X, y, w, spec: EvalSpec):
         return out
     if spec.holdout is not None:
         # Label sums over the training rows; per-label validation weight and count.
-        w, val_mask, w_val = spec.holdout.split(index, n, w)
-        val_sw = np.bincount(codes, weights=w_val, minlength=len(labels))
-        val_n = np.bincount(codes[val_mask], minlength=len(labels))
+        w, val_rows, w_val = spec.holdout.split(index, n, w)
+        val_sw = np.bincount(codes[val_rows], weights=w_val, minlength=len(labels))
+        val_n = np.bincount(codes[val_rows], minlength=len(labels))
         out["holdout_labels"] = {lab: (float(val_sw[i]), int(val_n[i]))
                                  for i, lab in enumerate(labels.tolist())}
     ww = np.ones(n) if w is None else w
