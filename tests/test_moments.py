@@ -158,3 +158,22 @@ def test_fold_kernel_matches_per_code_reference(small_blocks, sorted_codes, weig
         rows = codes == code
         assert_moments_close(got, reference_moments(X[rows], y[rows],
                                                      None if w is None else w[rows]), 1e-9)
+
+
+@pytest.mark.parametrize("n, k", [(5, 5), (17, 3), (1003, 5), (1000, 10)])
+def test_plain_kfold_shortcut_equals_sklearn(n, k):
+    """Plain K-fold is planned from its fold sizes: the same splits and layout."""
+    splits = _split.plain_kfold(KFold(k), n)
+    reference = resolve_splits(KFold(k), n)
+    assert len(splits) == len(reference) == k
+    for (train, test), (ref_train, ref_test) in zip(splits, reference):
+        np.testing.assert_array_equal(train, ref_train)
+        np.testing.assert_array_equal(test, ref_test)
+    fast, slow = FoldLayout.from_kfold(splits), FoldLayout.from_splits(reference, n)
+    for field in ("starts", "run_codes"):
+        np.testing.assert_array_equal(getattr(fast, field), getattr(slow, field))
+    assert (fast.train, fast.test, fast.total, fast.n_codes, fast.mode) == \
+        (slow.train, slow.test, slow.total, slow.n_codes, slow.mode)
+    # Shuffled or too few rows: no shortcut (scikit-learn's own split and errors).
+    assert _split.plain_kfold(KFold(k, shuffle=True, random_state=0), n) is None
+    assert _split.plain_kfold(KFold(k), k - 1) is None

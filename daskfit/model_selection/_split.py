@@ -177,6 +177,44 @@ def resolve_splits(cv, n_samples, y=None, groups=None, *, classifier=False):
     return splits
 
 
+class KFoldSplits:
+    """The ``(train, test)`` row numbers of ``KFold(n_splits)`` without shuffling.
+
+    Built on demand from the fold sizes scikit-learn documents (the first
+    ``n_samples % n_splits`` folds have one row more, folds are consecutive),
+    so planning a K-fold pass over millions of rows allocates nothing.
+    ``tests/test_moments.py`` checks it against ``KFold.split``.
+    """
+
+    def __init__(self, n_samples, n_splits):
+        sizes = np.full(n_splits, n_samples // n_splits, dtype=np.int64)
+        sizes[: n_samples % n_splits] += 1
+        self.n_samples = n_samples
+        self.bounds = np.concatenate([[0], np.cumsum(sizes)])
+
+    def __len__(self):
+        return len(self.bounds) - 1
+
+    def __getitem__(self, s):
+        if not -len(self) <= s < len(self):
+            raise IndexError(s)
+        s %= len(self)
+        a, b = int(self.bounds[s]), int(self.bounds[s + 1])
+        train = np.concatenate([np.arange(a, dtype=np.intp),
+                                np.arange(b, self.n_samples, dtype=np.intp)])
+        return train, np.arange(a, b, dtype=np.intp)
+
+    def __iter__(self):
+        return (self[s] for s in range(len(self)))
+
+
+def plain_kfold(splitter, n_samples):
+    """``KFoldSplits`` when ``splitter`` is a plain, unshuffled ``KFold``; else None."""
+    if type(splitter) is KFold and not splitter.shuffle and n_samples >= splitter.n_splits:
+        return KFoldSplits(n_samples, splitter.n_splits)
+    return None
+
+
 @dataclass
 class FoldLayout:
     """Per-row codes for one pass and how to rebuild each split from them.
@@ -232,6 +270,22 @@ class FoldLayout:
                    n_codes=(3,) * S, train=[[(s, 0)] for s in range(S)],
                    test=[[(s, 1)] for s in range(S)], total=[(0, 0), (0, 1), (0, 2)],
                    mode="per-split")
+
+    @classmethod
+    def from_kfold(cls, splits: KFoldSplits):
+        """The layout of plain K-fold from its fold bounds: fold ``a`` is atom ``a``.
+
+        The same layout as :meth:`from_splits` builds from the row numbers
+        (the atoms' order follows the pattern ``sum_s role_s 3**s``, which for
+        K-fold is the fold order), without reading them.
+        """
+        k = len(splits)
+        return cls(starts=splits.bounds[:-1].astype(np.int64),
+                   run_codes=np.arange(k).reshape(-1, 1).astype(code_type(k - 1)),
+                   n_samples=splits.n_samples, n_codes=(k,),
+                   train=[[(0, a) for a in range(k) if a != s] for s in range(k)],
+                   test=[[(0, s)] for s in range(k)],
+                   total=[(0, a) for a in range(k)], mode="atoms")
 
     def chunk_codes(self, start, stop):
         """The compact literal of the codes of rows ``start:stop`` (one chunk).
@@ -404,8 +458,12 @@ def fold_pass_data(data: ChunkedData, cv, groups, *, classifier=False):
     else:
         lengths, y_values, target_passes = row_lengths(data.X, data.y, need_y)
     n = int(sum(lengths))
-    splits = resolve_splits(cv, n, y_values, _vector_numpy(groups), classifier=classifier)
-    layout = FoldLayout.from_splits(splits, n)
+    splits = plain_kfold(check_cv(cv, y_values, classifier=classifier), n)
+    if splits is not None:
+        layout = FoldLayout.from_kfold(splits)
+    else:
+        splits = resolve_splits(cv, n, y_values, _vector_numpy(groups), classifier=classifier)
+        layout = FoldLayout.from_splits(splits, n)
     X = with_row_chunks(data.X, lengths)
     y = with_row_chunks(data.y, lengths)
     w = with_row_chunks(data.sample_weight, lengths)
