@@ -53,6 +53,7 @@ N_SUMS = 5
 #: (chunk, position) instead, as for unknown chunk sizes.
 MAX_OFFSET_RUNS = 256
 
+
 def offset_runs(chunks):
     """Row offsets of row chunks as runs ``(first_chunk, size, first_row)``.
 
@@ -95,7 +96,9 @@ def holdout_mask(seed, fraction, index, n, runs):
         first_chunk, size, first_row = runs
         r = int(np.searchsorted(first_chunk, index, side="right")) - 1
         offset = int(first_row[r]) + (index - int(first_chunk[r])) * int(size[r])
-        # Row i of the data is draw i of one stream: jump to this chunk's first row.
+        # Row i of the data is draw i of one stream: jump to this chunk's first
+        # row. Generator.random takes exactly one 64-bit output per float64,
+        # so advancing by the row offset lands on the chunk's first draw.
         stream = np.random.PCG64(seed).advance(offset)
     return np.random.Generator(stream).random(n) < fraction
 
