@@ -18,7 +18,8 @@ its own:
   Each row is held out independently, so every class is held out in the same
   *expected* proportion (stratified in expectation, not exactly as
   ``StratifiedShuffleSplit``); a split that leaves the training or the
-  validation set empty, or a class without training weight, is an error.
+  validation set empty (on tiny data: probability ``(1 - fraction)**n``),
+  or a class without training weight, is an error.
 * **Same pass.** The evaluation kernel gives validation rows weight 0 in the
   loss, gradient and Hessian, and adds the validation score's sufficient
   statistics, computed from the margins it has already formed, as one more
