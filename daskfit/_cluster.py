@@ -49,7 +49,7 @@ def make_security(security, require_encryption=False):
             security.require_encryption = True
         return security
     if security == "temporary":
-        return Security.temporary(require_encryption=True)
+        return Security.temporary()  # always requires encryption
     if isinstance(security, dict):
         unknown = sorted(set(security) - set(TLS_KEYS))
         if unknown:
@@ -118,6 +118,10 @@ def connect(address=None, *, security=None, require_encryption=False,
                 f"require_encryption is set but the scheduler address {address!r} is not "
                 "tls://: refusing to send anything unencrypted. Use the scheduler's tls:// "
                 "address with its certificates.")
+        if str(address).startswith("tls://") and sec is None:
+            raise ValueError(
+                f"The scheduler at {address!r} speaks TLS: pass security={{'tls_ca_file': ..., "
+                "'tls_client_cert': ..., 'tls_client_key': ...}} (paths to PEM files).")
         try:
             client = Client(address, security=sec, timeout=timeout)
         except (OSError, TimeoutError) as exc:

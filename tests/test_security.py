@@ -1,0 +1,114 @@
+"""Cluster security: loopback only by default, TLS end to end, bounded waits.
+
+- every socket a default ``connect()`` cluster listens on (scheduler,
+  workers, nannies, dashboards) is bound to 127.0.0.1;
+- a fit over ``tls://`` equals the fit over ``tcp://``;
+- ``require_encryption`` refuses a plain ``tcp://`` scheduler before sending
+  anything, and a client without certificates cannot talk to a TLS cluster;
+- an unreachable scheduler is a ``ClusterUnreachable`` within the timeout.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import numpy as np
+import psutil
+import pytest
+from distributed import Client
+
+import daskfit
+
+from conftest import make_binary
+
+
+def _listening(processes, exclude=()):
+    found = set()
+    for proc in processes:
+        for conn in proc.net_connections(kind="inet"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr not in exclude:
+                found.add((proc.pid, conn.laddr.ip, conn.laddr.port))
+    return found
+
+
+def test_default_local_cluster_listens_on_loopback_only():
+    me = psutil.Process()
+    before = {c.laddr for c in me.net_connections(kind="inet")
+              if c.status == psutil.CONN_LISTEN}
+    client = daskfit.connect(n_workers=2, threads_per_worker=1, dashboard_address=":0")
+    try:
+        procs = [me] + me.children(recursive=True)
+        sockets = _listening(procs, exclude=before)
+        # scheduler + its dashboard, and per worker process at least its own server.
+        assert len(sockets) >= 4
+        assert {ip for _, ip, _ in sockets} == {"127.0.0.1"}, sockets
+        assert client.scheduler.address.startswith("tcp://127.0.0.1:")
+        assert client.dashboard_link.startswith("http://127.0.0.1:")
+    finally:
+        client.close()
+        client.cluster.close()
+
+
+def _fit(client, X, y):
+    return daskfit.LogisticRegression(solver="newton", tol=1e-10).fit(X, y)
+
+
+def test_a_fit_over_tls_equals_the_fit_over_tcp(client):
+    import dask.array as da
+
+    X, y, _ = make_binary(seed=31, n=4_000)
+    Xd, yd = da.from_array(X, chunks=(1_000, 5)), da.from_array(y, chunks=1_000)
+    over_tcp = _fit(client, Xd, yd)
+    tls = daskfit.connect(security="temporary", n_workers=2, threads_per_worker=1,
+                          processes=False, dashboard_address=":0")
+    try:
+        assert tls.scheduler.address.startswith("tls://127.0.0.1:")
+        assert all(a.startswith("tls://") for a in tls.scheduler_info()["workers"])
+        with tls.as_current():
+            over_tls = _fit(tls, Xd, yd)
+        # Equal up to BLAS round-off (in-process vs process workers).
+        np.testing.assert_allclose(over_tls.coef_, over_tcp.coef_, rtol=1e-12, atol=0)
+        # Without the cluster's certificates nobody gets in.
+        with pytest.raises(ValueError, match="speaks TLS"):
+            daskfit.connect(tls.scheduler.address, timeout="2s")
+        with pytest.raises(daskfit.ClusterUnreachable, match="Could not reach"):
+            daskfit.connect(tls.scheduler.address, security="temporary", timeout="2s")
+    finally:
+        tls.close()
+        tls.cluster.close()
+
+
+def test_require_encryption_refuses_a_plain_tcp_scheduler(cluster):
+    started = time.monotonic()
+    with pytest.raises(daskfit.ClusterUnreachable, match="not tls://"):
+        daskfit.connect(cluster.scheduler_address, require_encryption=True)
+    assert time.monotonic() - started < 1.0  # refused before any connection attempt
+
+
+def test_require_encryption_makes_a_local_cluster_use_tls():
+    client = daskfit.connect(require_encryption=True, n_workers=1, threads_per_worker=1,
+                             processes=False, dashboard_address=":0")
+    try:
+        assert client.scheduler.address.startswith("tls://")
+        assert client.security.require_encryption
+    finally:
+        client.close()
+        client.cluster.close()
+
+
+def test_unreachable_scheduler_is_a_clear_error_within_the_timeout():
+    with socket.socket() as s:  # a free port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(daskfit.ClusterUnreachable, match=f"127.0.0.1:{port}"):
+        daskfit.connect(f"tcp://127.0.0.1:{port}", timeout="2s")
+    assert time.monotonic() - started < 15
+
+
+def test_bad_security_settings_are_named():
+    with pytest.raises(ValueError, match="tls_cert_file"):
+        daskfit.connect("tls://127.0.0.1:1", security={"tls_cert_file": "x.pem"})
+    with pytest.raises(ValueError, match="security must be"):
+        daskfit.connect("tls://127.0.0.1:1", security=42)
