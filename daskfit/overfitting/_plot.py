@@ -51,7 +51,7 @@ def figure(report):
     ax_folds.axhline(baseline, color=BASELINE_COLOUR, ls="--", label="constant model")
     ax_folds.set_xticks(k, [str(i) for i in k])
     ax_folds.set(xlabel="fold", ylabel=name, title=f"Per fold: {report.verdict}")
-    ax_folds.legend(loc="best", fontsize="small")
+    ax_folds.legend(loc="lower right", fontsize="small", framealpha=0.9)
 
     lc = report.learning_curve
     sizes = np.asarray(lc["train_sizes"])
