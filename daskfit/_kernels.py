@@ -416,7 +416,7 @@ def _raw_moments(X, y, work):
         V = work.V[: Xb.shape[0]]
         V[:, 0] = y[b] - sy
         C += work.syrk(1.0, Xb.T, trans=0)  # upper triangle only
-        G += X[b].T @ V  # X'(y - sy) and X'1 while the block is in cache
+        G += Xb.T @ V  # X'(y - sy) and X'1
         if number == 0 and b.stop < n:
             m = b.stop - b.start
             if not _accurate_raw(np.diag(C), np.diag(C) - G[:, 1] ** 2 / m):
@@ -442,10 +442,10 @@ def _shifted_moments(X, y, w, work, near):
     sw = float(m if w is None else w.sum())
     if sw == 0:
         return None
-    if near is None:
-        sx, sy = X.mean(axis=0, dtype=np.float64), float(y.mean())
-    else:
-        sx, sy = near[1], near[2]
+    sx, sy = (X.mean(axis=0, dtype=np.float64), float(y.mean())) if near is None \
+        else (near[1], near[2])
+    # The shift actually subtracted (rounded to X's dtype) is the one to add back.
+    sx = sx.astype(X.dtype).astype(np.float64)
     Z = work.Z[:m]
     np.subtract(X, sx.astype(X.dtype), out=Z[:, :p])
     yd = y - sy

@@ -80,9 +80,11 @@ def test_raw_product_only_where_accurate(small_blocks, case, shifted):
 
 def test_float32_moments_keep_float32_accuracy(small_blocks):
     rng = np.random.default_rng(2)
-    X, y = data(3000, [0.0, 1e4, 0.0, 0.0], rng)
+    X, y = data(3000, [0.0, 1e6, 0.0, 0.0], rng)
     got = kernels.moments_chunk(0, X.astype(np.float32), y, None, None)["moments"]
     ref = reference_moments(X.astype(np.float32).astype(np.float64), y)
+    # The mean adds back the shift as subtracted in float32 (1e6 is spaced 0.06 there).
+    np.testing.assert_allclose(got[1], ref[1], rtol=0, atol=1e-4)
     for a, b in zip(got[3:5], ref[3:5]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
 
