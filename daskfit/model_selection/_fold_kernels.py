@@ -10,8 +10,10 @@ union of folds (a training set, all the data) by merging them again.
 
 The codes travel *with* the target: the engine's ``y`` slot holds a 1-D
 structured array with fields ``"y"`` (the target) and ``"codes"`` (int, one
-per grouping). The codes of a chunk are a literal only in that chunk's task
-(``da.from_array`` embeds one slice per chunk), never in the others.
+per grouping). The codes of a chunk are a literal only in that chunk's task,
+never in the others, and a compact one (runs of equal codes where that is
+smaller: K-fold ships a few bytes per chunk); :func:`pack_codes` expands it
+next to the target chunk.
 """
 
 from __future__ import annotations
