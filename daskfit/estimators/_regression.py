@@ -113,7 +113,8 @@ class LinearRegression(_Regressor):
         ``"auto"`` then picks ``"lbfgs"`` (``"proximal"`` with an L1 part),
         and ``solver="normal"`` (one pass, nothing to stop) is an error.
     validation_fraction : float in (0, 1), default=0.1
-        Expected share of the rows held out (each row independently).
+        Expected share of the rows held out (each row independently). Only
+        used with ``early_stopping=True``, as are the next two.
     n_iter_no_change : int >= 1, default=5
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split; an int gives the same split every fit.
