@@ -20,7 +20,8 @@ from sklearn.utils import check_random_state
 from .._data import is_dask_collection
 from ..model_selection._split import resolve_splits, row_lengths
 
-__all__ = ["client_vectors", "learning_curve_splits", "make_splits", "translate_train_sizes"]
+__all__ = ["client_vectors", "known_lengths", "learning_curve_splits", "make_splits",
+           "translate_train_sizes"]
 
 
 def _numpy(v):
@@ -52,7 +53,24 @@ def client_vectors(X, y, sample_weight, groups):
     if len(y_values) != n or (w is not None and len(w) != n):
         sizes = [n, len(y_values)] + ([] if w is None else [len(w)])
         raise ValueError(f"Found input variables with inconsistent numbers of samples: {sizes}.")
-    return n, y_values, (None if w is None else w.ravel()), _numpy(groups)
+    return n, y_values, (None if w is None else w.ravel()), _numpy(groups), lengths
+
+
+def known_lengths(lengths, *collections):
+    """Dask DataFrames/Series as Dask arrays with the row chunk sizes already counted.
+
+    The lengths cost a pass over ``y`` in :func:`client_vectors`; without this
+    every later fold pass and fit would count them again.
+    """
+    import dask.dataframe as dd
+
+    out = []
+    for c in collections:
+        if lengths is not None and isinstance(c, (dd.DataFrame, dd.Series)) \
+                and c.npartitions == len(lengths):
+            c = c.to_dask_array(lengths=list(lengths))
+        out.append(c)
+    return out
 
 
 def make_splits(cv, n, y, groups, classifier, random_state):
