@@ -256,6 +256,11 @@ def test_generic_path_on_a_dask_dataframe_with_weights(client, monkeypatch):
     kwargs = dict(cv=2, param_range=[0.01, 1.0], train_sizes=(1.0,))
     tight = {"tol": 1e-12, "max_iter": 100_000}
     local = diagnose(daskfit.Lasso(alpha=0.1, **tight), X, y, sample_weight=w, **kwargs)
+    # The frame's row counts, known after the pass over y, are not counted again.
+    from daskfit.overfitting._folds import known_lengths
+
+    Xa, ya = known_lengths((43, 43, 64), Xk, yk)
+    assert Xa.chunks == ((43, 43, 64), (5,)) and ya.chunks == ((43, 43, 64),)
     monkeypatch.setattr(_scores, "FAST_PATHS", {})
     on_dask = diagnose(daskfit.Lasso(alpha=0.1, **tight), Xk, yk, sample_weight=wk, **kwargs)
     for part in ("folds", "learning_curve", "validation_curve"):
