@@ -68,6 +68,22 @@ class DiagnosisReport:
     numbers : dict
         The quantities the rule compares (means, range, gap, changes).
     notes : list of str
+
+    Examples
+    --------
+    >>> import json
+    >>> import numpy as np
+    >>> import daskfit
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3))
+    >>> y = X @ [1.0, 2.0, 0.0] + rng.normal(size=200)
+    >>> report = daskfit.overfitting.diagnose(daskfit.Ridge(), X, y, train_sizes=(0.5, 1.0))
+    >>> report.verdict, sorted(report.recommended)
+    ('fine', ['param_name', 'validation_score', 'value'])
+    >>> json.loads(json.dumps(report.to_dict()))["learning_curve"]["train_sizes"]
+    [80, 160]
+    >>> len(report.plot().axes)
+    3
     """
 
     estimator: str
