@@ -115,7 +115,7 @@ def judge(*, score_name, train, validation, baseline, best_possible, curve_train
         if side == "stronger" and helps:
             remedy = f"Stronger regularisation helps: {move_text}."
         else:
-            remedy = (f"Regularisation does not narrow it usefully ({move_text})"
+            remedy = (f"Regularisation does not narrow it usefully: {move_text}"
                       f"{_more_rows_text(learning_curve, score_name, needed)}.")
         return Verdict("overfitting", f"overfitting: {gap_text}. {remedy}", numbers)
     if side == "stronger" and helps:
