@@ -14,6 +14,7 @@ The engine counts passes; tests wrap it to assert the cost of a fit.
 from __future__ import annotations
 
 import math
+import os
 import time
 import uuid
 
@@ -22,7 +23,7 @@ import numpy as np
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from ._kernels import combine
+from ._kernels import combine, run_batch
 
 __all__ = ["DataError", "Engine", "WorkerCrashError", "compute", "current_client", "memory_available", "persist_decision",
            "DEFAULT_SPLIT_EVERY"]
@@ -36,6 +37,11 @@ DEFAULT_SPLIT_EVERY = 8
 #: failed instead of failing the whole fit. Bad data is not retried: kernels
 #: report it as a result, they never raise.
 TRANSIENT_RETRIES = 2
+
+#: Tasks per worker thread in one pass, once chunks outnumber them. More than
+#: one keeps every thread busy when chunks differ in cost; a handful, not
+#: thousands, keeps the scheduler's per-task overhead out of the pass time.
+TASKS_PER_THREAD = 4
 
 #: Persist only when the data takes less than this share of cluster memory:
 #: the rest is needed for the per-chunk temporaries of the kernels.
@@ -189,6 +195,7 @@ class Engine:
         self.persisted = False
         self.persist_reason = "not decided yet"
         self.chunk_rows = None
+        self._batches = None
 
     # ------------------------------------------------------------- persist
     def prepare(self, expected_passes):
@@ -214,12 +221,16 @@ class Engine:
     def graph(self, kernel, spec, label):
         """The Dask graph of one pass.
 
+        One task per *batch* of row chunks (see :meth:`batches`): it runs
+        the kernel on each chunk of the batch and merges their partials, so
+        the scheduler sees a few tasks per worker thread, not one per chunk.
+
         Returns
         -------
         result : Delayed
             The merged partial dict.
         depth : int
-            Levels of combine tasks: ``ceil(log(n_chunks, split_every))``, at
+            Levels of combine tasks: ``ceil(log(n_tasks, split_every))``, at
             least 1.
         """
         data = self.data
@@ -232,11 +243,16 @@ class Engine:
             if data.sample_weight is not None
             else [None] * len(xkeys)
         )
-        layer = {
-            (name, i): (kernel, i, xk, yk, wk, spec)
-            for i, (xk, yk, wk) in enumerate(zip(xkeys, ykeys, wkeys))
-        }
-        level = [(name, i) for i in range(len(xkeys))]
+        layer = {}
+        for b, members in enumerate(self.batches()):
+            if len(members) == 1:
+                (i,) = members
+                layer[(name, b)] = (kernel, i, xkeys[i], ykeys[i], wkeys[i], spec)
+            else:
+                layer[(name, b)] = (run_batch, kernel, members, [xkeys[i] for i in members],
+                                    [ykeys[i] for i in members], [wkeys[i] for i in members],
+                                    spec)
+        level = [(name, b) for b in range(len(layer))]
         depth = 1
         combine_name = f"daskfit-{label}-combine-{token}"
         while len(level) > self.split_every:
@@ -251,6 +267,54 @@ class Engine:
         deps = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
         hlg = HighLevelGraph.from_collections(name, layer, dependencies=deps)
         return Delayed(name, hlg), depth
+
+    def batches(self):
+        """Row chunk indices per task of a pass, decided once per engine.
+
+        With at most ``TASKS_PER_THREAD`` chunks per worker thread every
+        chunk is its own task. Beyond that, chunks are batched so that a
+        pass is about ``TASKS_PER_THREAD`` tasks per thread: the scheduler
+        costs about a millisecond per task whatever the task does, which
+        would otherwise dominate a pass over thousands of small chunks.
+        Persisted chunks are batched with the chunks held by the same
+        worker, so a batch runs where its data already is.
+        """
+        if self._batches is not None:
+            return self._batches
+        n = self.data.n_chunks
+        target = max(1, self._threads() * TASKS_PER_THREAD)
+        if n <= target:
+            self._batches = [[i] for i in range(n)]
+            return self._batches
+        size = math.ceil(n / target)
+        self._batches = [group[j:j + size] for group in self._chunks_by_worker()
+                         for j in range(0, len(group), size)]
+        return self._batches
+
+    def _threads(self):
+        if self.client is None:
+            return os.cpu_count() or 1
+        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        return max(1, sum(w.get("nthreads", 1) for w in workers))
+
+    def _chunks_by_worker(self):
+        """Chunk indices grouped by the worker holding them (persisted data only)."""
+        n = self.data.n_chunks
+        if self.client is None:
+            return [list(range(n))]
+        from distributed import futures_of
+
+        futures = futures_of(self.data.X)  # persisted here or by the caller
+        if len(futures) != n:
+            return [list(range(n))]
+        where = self.client.who_has(futures)
+        by_key = {f.key: i for i, f in enumerate(futures)}
+        groups = {}
+        for key, workers in where.items():
+            groups.setdefault(min(workers) if workers else "", []).append(by_key[key])
+        if sum(len(g) for g in groups.values()) != n:  # keys we could not place
+            return [list(range(n))]
+        return [sorted(groups[w]) for w in sorted(groups)]
 
     def reduce(self, kernel, spec, label):
         """Run one pass and return the merged partial dict.
@@ -271,7 +335,8 @@ class Engine:
             (result,) = dask.compute(delayed, scheduler=scheduler)
         self.passes += 1
         self.pass_log.append((label, time.perf_counter() - started))
-        self.bytes_communicated += self.data.n_chunks * (
+        # The spec travels into every task and a partial comes out of it.
+        self.bytes_communicated += len(self.batches()) * (
             payload_bytes(spec) + payload_bytes(result))
         if "chunk_rows" in result:
             rows = result.pop("chunk_rows")

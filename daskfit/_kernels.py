@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-__all__ = ["EvalSpec", "combine", "evaluate_chunk", "class_stats_chunk", "moments_chunk", "qr_chunk"]
+__all__ = ["EvalSpec", "combine", "run_batch", "evaluate_chunk", "class_stats_chunk", "moments_chunk", "qr_chunk"]
 
 
 @dataclass(frozen=True)
@@ -554,6 +554,11 @@ _MERGERS = {
     "y_min": min,
     "y_max": max,
 }
+
+
+def run_batch(kernel, indices, xs, ys, ws, spec):
+    """One task over several row chunks: each through ``kernel``, then merged."""
+    return combine([kernel(i, x, y, w, spec) for i, x, y, w in zip(indices, xs, ys, ws)])
 
 
 @_quiet

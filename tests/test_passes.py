@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
 
 import daskfit
 from daskfit._data import ChunkedData
-from daskfit._engine import Engine
+from daskfit._engine import TASKS_PER_THREAD, Engine
 from daskfit._kernels import moments_chunk
 
 from conftest import CHUNKINGS, PROBLEMS, as_kind
@@ -78,11 +79,17 @@ def test_reduction_depth_is_logarithmic(n_chunks, split_every):
     Xd, yd, _ = as_kind("dask", X, np.zeros(n_chunks), None, (1,) * n_chunks)
     engine = Engine(ChunkedData(Xd, yd, None, is_lazy=True), split_every=split_every)
     delayed, depth = engine.graph(moments_chunk, None, "gram")
-    assert depth == max(1, math.ceil(math.log(n_chunks, split_every) - 1e-12))
     graph = dict(delayed.__dask_graph__())
     kernel_tasks = [k for k in graph if isinstance(k, tuple) and len(k) == 2
                     and k[0].startswith("daskfit-gram-")]
-    assert len(kernel_tasks) == n_chunks  # one fused task per chunk
+    assert depth == max(1, math.ceil(math.log(len(kernel_tasks), split_every) - 1e-12))
+    # One fused task per chunk, or per batch of chunks once chunks outnumber
+    # the threads' share; every chunk in exactly one task.
+    threads = (os.cpu_count() or 1) * TASKS_PER_THREAD
+    assert len(kernel_tasks) == (n_chunks if n_chunks <= threads else
+                                 pytest.approx(threads, abs=1))
+    members = sorted(i for batch in engine.batches() for i in batch)
+    assert members == list(range(n_chunks))
 
 
 def test_task_names_describe_the_fit(client):
