@@ -272,23 +272,26 @@ class Engine:
         """Row chunk indices per task of a pass, decided once per engine.
 
         With at most ``TASKS_PER_THREAD`` chunks per worker thread every
-        chunk is its own task. Beyond that, chunks are batched so that a
-        pass is about ``TASKS_PER_THREAD`` tasks per thread: the scheduler
-        costs about a millisecond per task whatever the task does, which
-        would otherwise dominate a pass over thousands of small chunks.
-        Persisted chunks are batched with the chunks held by the same
-        worker, so a batch runs where its data already is.
+        chunk is its own task. Beyond that, chunks already in memory
+        (persisted, or NumPy input) are batched so that a pass is about
+        ``TASKS_PER_THREAD`` tasks per thread: the scheduler costs about a
+        millisecond per task whatever the task does, which would otherwise
+        dominate a pass over thousands of small chunks. Persisted chunks are
+        batched with the chunks held by the same worker, so a batch runs
+        where its data already is. Chunks streamed from storage are never
+        batched: a batch would hold all its chunks in memory at once.
         """
         if self._batches is not None:
             return self._batches
         n = self.data.n_chunks
         target = max(1, self._threads() * TASKS_PER_THREAD)
-        if n <= target:
+        groups = self._chunks_in_memory() if n > target else None
+        if groups is None:
             self._batches = [[i] for i in range(n)]
-            return self._batches
-        size = math.ceil(n / target)
-        self._batches = [group[j:j + size] for group in self._chunks_by_worker()
-                         for j in range(0, len(group), size)]
+        else:
+            size = math.ceil(n / target)
+            self._batches = [group[j:j + size] for group in groups
+                             for j in range(0, len(group), size)]
         return self._batches
 
     def _threads(self):
@@ -297,16 +300,16 @@ class Engine:
         workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
         return max(1, sum(w.get("nthreads", 1) for w in workers))
 
-    def _chunks_by_worker(self):
-        """Chunk indices grouped by the worker holding them (persisted data only)."""
+    def _chunks_in_memory(self):
+        """Chunk indices grouped by the worker holding them; ``None`` when streamed."""
         n = self.data.n_chunks
         if self.client is None:
-            return [list(range(n))]
+            return [list(range(n))] if (self.persisted or not self.data.is_lazy) else None
         from distributed import futures_of
 
         futures = futures_of(self.data.X)  # persisted here or by the caller
         if len(futures) != n:
-            return [list(range(n))]
+            return None
         where = self.client.who_has(futures)
         by_key = {f.key: i for i, f in enumerate(futures)}
         groups = {}
