@@ -19,6 +19,14 @@ from ._exit import ConfigError, DataProblem, InputMissing
 
 __all__ = ["Input", "find_input", "read_table"]
 
+
+def _named(name):
+    """Task names the dashboard shows (``daskfit-read-parquet-...``)."""
+    def wrap(func):
+        func.__name__ = name
+        return func
+    return wrap
+
 #: Properties that identify a file's version, best first (object stores, then POSIX).
 STAMP_KEYS = ("ETag", "etag", "md5Hash", "checksum", "crc32c", "mtime", "LastModified",
               "last_modified", "updated", "modified")
@@ -59,6 +67,12 @@ def find_input(config):
     except (ImportError, ValueError, TypeError) as exc:
         raise ConfigError(config["_file"], "data.storage_options",
                           f"cannot open {url!r} with these options: {exc}") from None
+    return locate(fs, root, url, fmt, data["storage_options"],
+                  where=f" (data.path in {config['_file']})")
+
+
+def locate(fs, root, url, fmt, storage_options, where=""):
+    """The files at ``root`` (a file, a directory or a glob) and their fingerprint."""
     if any(c in root for c in GLOB_CHARS):
         paths = sorted(fs.glob(root))
     elif fs.isdir(root):
@@ -68,7 +82,7 @@ def find_input(config):
     else:
         paths = []
     if not paths:
-        raise InputMissing(f"No input at {url} (data.path in {config['_file']}).")
+        raise InputMissing(f"No input at {url}{where}.")
     entries, total = [], 0
     for p in paths:
         info = fs.info(p)
@@ -76,13 +90,22 @@ def find_input(config):
         entries.append([p[len(root):] or p.rsplit("/", 1)[-1], int(info.get("size") or 0), stamp])
         total += int(info.get("size") or 0)
     digest = hashlib.sha256(json.dumps(entries).encode()).hexdigest()
-    return Input(url, fmt, data["storage_options"], paths, digest, total)
+    return Input(url, fmt, storage_options, paths, digest, total)
 
 
 def _hidden(path, root):
     """Files Parquet readers skip (``_metadata`` aside): names starting with '_' or '.'."""
     name = path[len(root):].lstrip("/")
     return any(part.startswith((".", "_")) for part in name.split("/"))
+
+
+def open_table(url, storage_options=None, blocksize="64MB"):
+    """``daskfit predict``'s input: a Parquet or CSV path or URL, as a lazy Dask DataFrame."""
+    storage_options = storage_options or {}
+    fs, root = fsspec.core.url_to_fs(url, **storage_options)
+    source = locate(fs, root, url, infer_format(url), storage_options)
+    config = {"data": {"blocksize": blocksize}}
+    return read_table(config, source)
 
 
 def read_table(config, source):
@@ -92,7 +115,7 @@ def read_table(config, source):
     data = config["data"]
     try:
         if source.format == "parquet":
-            return dd.read_parquet(source.url, storage_options=source.storage_options)
+            return _read_parquet_files(source)
         if source.format == "csv":
             return dd.read_csv(source.url, blocksize=data["blocksize"],
                                storage_options=source.storage_options)
@@ -101,6 +124,31 @@ def read_table(config, source):
         raise
     except (ValueError, OSError, TypeError) as exc:
         raise DataProblem(f"Cannot read {source.url} as {source.format}: {exc}") from None
+
+
+@_named("daskfit-read-parquet")
+def _read_parquet_file(path, fs):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, filesystem=fs).to_pandas()
+
+
+def _read_parquet_files(source):
+    """One partition per file, fixed before any optimisation.
+
+    ``dd.read_parquet`` may fuse small files into fewer partitions once columns
+    are projected, so the partitioning seen by a persisted collection and by
+    the next graph can differ (and persisted partitions then go missing).
+    Reading file by file keeps one partitioning for every pass; the
+    partition lengths learnt in the first pass stay valid.
+    """
+    import dask.dataframe as dd
+    import pyarrow.parquet as pq
+
+    fs, _ = fsspec.core.url_to_fs(source.url, **source.storage_options)
+    meta = pq.read_schema(source.files[0], filesystem=fs).empty_table().to_pandas()
+    return dd.from_map(_read_parquet_file, list(source.files), fs=fs, meta=meta,
+                       enforce_metadata=False)
 
 
 def _read_zarr(config, source):

@@ -166,10 +166,15 @@ def plan(config, scheduler):
 def main(argv=None):
     """Entry point of the ``daskfit`` console script; returns (exits with) the exit code."""
     # stderr: warnings and errors only (the run's log file has the INFO lines).
-    stderr = logging.StreamHandler()
-    stderr.setLevel(logging.WARNING)
-    stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(stderr)
+    # The run's stage lines and tracebacks go to its run.log (see _run), not here.
+    root = logging.getLogger()
+    if not any(getattr(h, "_daskfit_cli", False) for h in root.handlers):
+        stderr = logging.StreamHandler()
+        stderr._daskfit_cli = True
+        stderr.setLevel(logging.WARNING)
+        stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        stderr.addFilter(lambda record: not record.name.startswith("daskfit.run"))
+        root.addHandler(stderr)
     try:
         cli.main(args=argv, prog_name="daskfit", standalone_mode=False)
     except click.exceptions.Exit as exc:      # --help, --version

@@ -10,20 +10,9 @@ __all__ = ["plan_run", "predict"]
 
 
 def _read_any(url, storage_options=None):
-    import dask.dataframe as dd
-    import fsspec
+    from ._input import open_table
 
-    from ._input import infer_format
-
-    fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
-    if not (fs.glob(root) if any(c in root for c in "*?[") else fs.exists(root)):
-        raise InputMissing(f"No input at {url}.")
-    try:
-        if infer_format(url) == "csv":
-            return dd.read_csv(url, storage_options=storage_options)
-        return dd.read_parquet(url, storage_options=storage_options)
-    except (ValueError, OSError, TypeError) as exc:
-        raise DataProblem(f"Cannot read {url}: {exc}") from None
+    return open_table(url, storage_options)
 
 
 def predict(model_path, input_url, output_url, *, keep=(), proba=False, client=None,

@@ -188,16 +188,21 @@ def _splitter(estimator, folds, seed):
     return cls(n_splits=folds, shuffle=True, random_state=seed)
 
 
-def run(config_path, *, scheduler=None, force=False, progress=True, echo=print):
+def run(config_path, *, scheduler=None, force=False, progress=True, echo=None):
     """Run one pipeline; return the run directory (existing or new).
 
     Raises the errors of :mod:`daskfit.cli._exit` (each with its exit code).
     """
+    import click
+
+    echo = echo or click.echo
     config = load_config(config_path)
     name = config["output"]["name"] or config["_file"].stem
     config["output"]["name"] = name
     estimator = build_model(config)
     source = find_input(config)
+    frame = read_table(config, source)          # metadata only
+    features = _columns(config, frame)
     rid = run_id(config, source.fingerprint)
     out_dir = Path(resolve_path(config, config["output"]["dir"]))
     final = out_dir / f"{name}-{rid}"
@@ -217,7 +222,8 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=print):
     logging.getLogger("py.warnings").addHandler(handler)
     try:
         with _progress(progress) as bar:
-            metrics = _run_stages(config, estimator, source, rid, tmp, scheduler, bar, echo)
+            metrics = _run_stages(config, estimator, source, frame, features, rid, tmp,
+                                      scheduler, bar, echo)
         _write_json(tmp / "metrics.json", metrics)
         log.info("run %s complete", rid)
         handler.flush()
@@ -226,7 +232,12 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=print):
         replace_dir(tmp, final)
     except BaseException as exc:
         log.error("run failed: %s", exc, exc_info=True)
+        handler.flush()
+        # No run directory for a failed run; its log stays, next to where it would be.
+        failed_log = out_dir / f"{final.name}.failed.log"
+        os.replace(tmp / "run.log", failed_log)
         shutil.rmtree(tmp, ignore_errors=True)
+        echo(f"Run failed; log: {failed_log}", err=True)
         raise
     finally:
         logging.getLogger("daskfit").removeHandler(handler)
@@ -249,7 +260,7 @@ def _progress(enabled):
         yield bar
 
 
-def _run_stages(config, estimator, source, rid, tmp, scheduler, bar, echo):
+def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler, bar, echo):
     from sklearn.base import clone
 
     from ..io import FrameEncoder, TabularModel, save
@@ -260,8 +271,6 @@ def _run_stages(config, estimator, source, rid, tmp, scheduler, bar, echo):
     data, cv, over = config["data"], config["cv"], config["overfitting"]
     with stage("input"):
         shutil.copyfile(config["_file"], tmp / "config.toml")
-        frame = read_table(config, source)
-        features = _columns(config, frame)
     with stage("cluster"):
         client, cluster = connect_cluster(config, scheduler)
     try:
