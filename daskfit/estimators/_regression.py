@@ -108,8 +108,9 @@ class LinearRegression(_Regressor):
         but does on the partitions of a Dask DataFrame), and are scored in
         the same pass as the training gradient: no extra pass and no data
         movement. The coefficients returned are the best-scoring
-        iterate's (as MLP, not SGD: they are on the client, so this is free);
-        ``n_iter_`` counts the iterations run. Needs an iterative solver:
+        iterate's (as MLP, not SGD: they are on the client, so this is free;
+        ``fit_result_`` still describes the last iterate); ``n_iter_`` counts
+        the iterations run. Needs an iterative solver:
         ``"auto"`` then picks ``"lbfgs"`` (``"proximal"`` with an L1 part),
         and ``solver="normal"`` (one pass, nothing to stop) is an error.
     validation_fraction : float in (0, 1), default=0.1
