@@ -143,6 +143,9 @@ def make_data_cmd(path, rows, size, features, task, segments, noise, seed, parti
                           partition_rows=partition_rows, dtype=dtype, progress=progress)
     except FileExistsError as exc:
         raise click.UsageError(str(exc)) from None
+    if truth.get("existed"):
+        click.echo(f"{path} already holds this dataset; nothing to do.")
+        return
     click.echo(f"Wrote {truth['rows']} rows x {features} features ({task}) in "
                f"{truth['n_partitions']} files to {path}")
     click.echo("truth: " + json.dumps({"intercept": round(truth["intercept"], 6),

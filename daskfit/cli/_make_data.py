@@ -128,15 +128,20 @@ def make_data(path, *, rows, features=20, task="regression", segments=0, noise=1
     if not 0 <= segments <= len(SEGMENTS):
         raise ValueError(f"segments must be between 0 and {len(SEGMENTS)}; got {segments}.")
     path = Path(path)
-    if path.exists() and any(path.iterdir()):
-        raise FileExistsError(f"{path} exists and is not empty; choose a new directory.")
-    path.mkdir(parents=True, exist_ok=True)
     itemsize = np.dtype(dtype).itemsize
     if partition_rows is None:
         partition_rows = max(1000, PARTITION_BYTES // (features * itemsize))
     n_parts = max(1, math.ceil(rows / partition_rows))
     sizes = [partition_rows] * (n_parts - 1) + [rows - partition_rows * (n_parts - 1)]
     spec = truth(task, features, segments, seed, noise)
+    if path.exists() and any(path.iterdir()):
+        # The same request again (a re-run quick start, a cron job) is a no-op.
+        done = dict(spec, rows=rows, n_partitions=n_parts, dtype=dtype)
+        if _read_json(path / TRUTH_FILE) == json.loads(json.dumps(done)):
+            return dict(done, existed=True)
+        raise FileExistsError(f"{path} exists and is not empty (or holds other data); "
+                              "choose a new directory.")
+    path.mkdir(parents=True, exist_ok=True)
     tasks = [dask.delayed(_write, name=f"daskfit-make-data-{i}")(i, n, spec, dtype, str(path))
              for i, n in enumerate(sizes)]
     # Threads: NumPy's generators and Parquet writing release the GIL.
@@ -172,6 +177,13 @@ def export_sklearn_dataset(name, path):
             "features": [c for c in frame.columns if c != "target"]}
     _write_json(path / TRUTH_FILE, info)
     return info
+
+
+def _read_json(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _write_json(path, obj):
