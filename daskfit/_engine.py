@@ -23,7 +23,7 @@ import numpy as np
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from ._kernels import combine, run_batch
+from ._kernels import bundle_chunks, combine, run_batch
 
 __all__ = ["DataError", "Engine", "WorkerCrashError", "compute", "current_client", "memory_available", "persist_decision",
            "DEFAULT_SPLIT_EVERY"]
@@ -196,6 +196,7 @@ class Engine:
         self.persist_reason = "not decided yet"
         self.chunk_rows = None
         self._batches = None
+        self._bundle_list = None
 
     # ------------------------------------------------------------- persist
     def prepare(self, expected_passes):
@@ -244,14 +245,19 @@ class Engine:
             else [None] * len(xkeys)
         )
         layer = {}
-        for b, members in enumerate(self.batches()):
-            if len(members) == 1:
-                (i,) = members
-                layer[(name, b)] = (kernel, i, xkeys[i], ykeys[i], wkeys[i], spec)
-            else:
-                layer[(name, b)] = (run_batch, kernel, members, [xkeys[i] for i in members],
-                                    [ykeys[i] for i in members], [wkeys[i] for i in members],
-                                    spec)
+        batches = self.batches()
+        if len(batches) < data.n_chunks:
+            # Each task reads one persisted bundle: a pass graph of a few keys,
+            # not one reference per chunk (which costs the scheduler as much
+            # as a task would).
+            bundles = self._bundles(xkeys, ykeys, wkeys)
+            for b, members in enumerate(batches):
+                layer[(name, b)] = (run_batch, kernel, members, bundles[b].key, spec)
+            deps = list(bundles)
+        else:
+            for i in range(data.n_chunks):
+                layer[(name, i)] = (kernel, i, xkeys[i], ykeys[i], wkeys[i], spec)
+            deps = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
         level = [(name, b) for b in range(len(layer))]
         depth = 1
         combine_name = f"daskfit-{label}-combine-{token}"
@@ -264,9 +270,31 @@ class Engine:
             level = nxt
             depth += 1
         layer[name] = (combine, level)
-        deps = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
         hlg = HighLevelGraph.from_collections(name, layer, dependencies=deps)
         return Delayed(name, hlg), depth
+
+    def _bundles(self, xkeys, ykeys, wkeys):
+        """One persisted ``(xs, ys, ws)`` bundle per batch, built on first use.
+
+        A bundle holds references to its chunks (no copy: its task runs on
+        the worker holding them), so every later pass depends on a few
+        bundle keys instead of three keys per chunk. A lost worker loses its
+        bundles and Dask recomputes them from the chunks' own lineage.
+        """
+        if self._bundle_list is None:
+            data = self.data
+            name = f"daskfit-bundle-{uuid.uuid4().hex}"
+            layer = {(name, b): (bundle_chunks, [xkeys[i] for i in members],
+                                 [ykeys[i] for i in members], [wkeys[i] for i in members])
+                     for b, members in enumerate(self.batches())}
+            deps = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
+            hlg = HighLevelGraph.from_collections(name, layer, dependencies=deps)
+            bundles = [Delayed(key, hlg, layer=name) for key in layer]
+            if self.client is not None:
+                self._bundle_list = self.client.persist(bundles, retries=TRANSIENT_RETRIES)
+            else:
+                self._bundle_list = list(dask.persist(*bundles, scheduler="threads"))
+        return self._bundle_list
 
     def batches(self):
         """Row chunk indices per task of a pass, decided once per engine.

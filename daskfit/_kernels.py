@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-__all__ = ["EvalSpec", "combine", "run_batch", "evaluate_chunk", "class_stats_chunk", "moments_chunk", "qr_chunk"]
+__all__ = ["EvalSpec", "bundle_chunks", "combine", "run_batch", "evaluate_chunk", "class_stats_chunk", "moments_chunk", "qr_chunk"]
 
 
 @dataclass(frozen=True)
@@ -556,8 +556,14 @@ _MERGERS = {
 }
 
 
-def run_batch(kernel, indices, xs, ys, ws, spec):
-    """One task over several row chunks: each through ``kernel``, then merged."""
+def bundle_chunks(xs, ys, ws):
+    """Several row chunks as one value (references, not copies) for a batch task."""
+    return xs, ys, ws
+
+
+def run_batch(kernel, indices, bundle, spec):
+    """One task over a bundle of row chunks: each through ``kernel``, then merged."""
+    xs, ys, ws = bundle
     return combine([kernel(i, x, y, w, spec) for i, x, y, w in zip(indices, xs, ys, ws)])
 
 

@@ -1,0 +1,336 @@
+#!/usr/bin/env python
+"""How daskfit's cost grows: many chunks, more workers, float32, out of core.
+
+Sections (``--section``, default all):
+
+``chunks``
+    One logistic gradient pass over the same 2,000,000 x 20 float64 data,
+    persisted in 20, 200 and 2,000 chunks (2 workers x 1 thread). Median of
+    ``--repeats`` passes, and the same pass with a kernel that does nothing
+    (the scheduler's and the graph's share). Target: 2,000 chunks at most
+    3x the cost of 20.
+``workers``
+    The same pass on 1, 2, 4 and 8 worker processes of 1 thread (the data
+    persisted on them), against the NumPy floor of that pass on one core:
+    parallel efficiency ``floor / (workers * time)`` and where it turns.
+``float32``
+    ``LinearRegression`` and ``LogisticRegression`` fitted on float32 and on
+    float64 copies of the same data: bytes per pass, time, and the
+    coefficient difference against the float64 fit of the float32-rounded
+    data (what float32 data allows).
+``ooc``
+    Out of core: Parquet and Zarr on disk three times the cluster's memory
+    limit (2 workers x ``--worker-memory``). A bare Dask read-and-sum pass,
+    then ``LinearRegression`` (one streamed pass) and ``LogisticRegression``
+    (a streamed pass per iteration), with each worker's peak RSS sampled
+    every 0.1 s. Target: the linear fit at most 1.5x the read-and-sum pass,
+    peak memory under the limit.
+
+Usage::
+
+    python benchmarks/bench_scale.py                  # everything (~5 min)
+    python benchmarks/bench_scale.py --section chunks --repeats 5
+    python benchmarks/bench_scale.py --section ooc --worker-memory 400MB
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+SEED = 7
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times)), float(min(times)), float(max(times))
+
+
+def cluster(n_workers, memory_limit="4GiB"):
+    from distributed import Client, LocalCluster
+
+    lc = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                      memory_limit=memory_limit)
+    return lc, Client(lc)
+
+
+def _noop_chunk(index, X, y, w, spec):
+    return {"n": X.shape[0]}
+
+
+def gradient_pass(X, y, client):
+    """An engine and the two passes to time: the logistic gradient, and a no-op."""
+    from daskfit._data import ChunkedData
+    from daskfit._engine import Engine
+    from daskfit._kernels import EvalSpec, evaluate_chunk
+    from daskfit._losses import LOSSES
+
+    p = X.shape[1]
+    engine = Engine(ChunkedData(X, y, None, is_lazy=True), persist=False, client=client)
+    spec = EvalSpec(loss=LOSSES["logistic"], theta=np.full(p + 1, 0.01), n_features=p,
+                    n_outputs=1, fit_intercept=True, classes=np.array([0.0, 1.0]), order=1,
+                    checks=False)
+    return (lambda: engine.reduce(evaluate_chunk, spec, "gradient"),
+            lambda: engine.reduce(_noop_chunk, None, "noop"))
+
+
+def make_data(n, p, chunks, client, dtype=np.float64):
+    import dask.array as da
+    from distributed import wait
+
+    rng = da.random.default_rng(SEED)
+    X = rng.normal(size=(n, p), chunks=(chunks, p)).astype(dtype)
+    beta = np.random.default_rng(SEED).normal(size=p) / np.sqrt(p)
+    y = ((X @ beta.astype(dtype)) + rng.logistic(size=n, chunks=chunks) > 0).astype(np.float64)
+    X, y = client.persist([X, y])
+    wait([X, y])
+    return X, y
+
+
+# --------------------------------------------------------------------- sections
+def section_chunks(args):
+    rows = []
+    lc, client = cluster(2)
+    with lc, client:
+        base = None
+        for n_chunks in (20, 200, 2000):
+            X, y = make_data(args.rows, 20, args.rows // n_chunks, client)
+            grad, noop = gradient_pass(X, y, client)
+            grad()  # warm-up: batches, imports
+            t, lo, hi = median_time(grad, args.repeats)
+            t0, _, _ = median_time(noop, args.repeats)
+            base = base or t
+            rows.append((n_chunks, t, lo, hi, t0, t / base))
+            del X, y
+    print("\n### Many chunks: one logistic gradient pass, 2,000,000 x 20, 2 workers x 1 thread\n")
+    print("| chunks | pass (median) | min-max | no-op pass (scheduler + graph) | vs 20 chunks |")
+    print("|---:|---:|---:|---:|---:|")
+    for n_chunks, t, lo, hi, t0, ratio in rows:
+        print(f"| {n_chunks} | {t:.3f} s | {lo:.3f}-{hi:.3f} | {t0:.3f} s ({t0 / t:.0%}) "
+              f"| {ratio:.2f}x |")
+    verdict = rows[-1][-1] <= 3.0
+    print(f"\nTarget (2,000 chunks <= 3x 20 chunks): {'met' if verdict else 'NOT met'}")
+
+
+def section_workers(args):
+    from scipy.special import expit
+
+    rng = np.random.default_rng(SEED)
+    n, p = args.rows, 20
+    Xn = rng.normal(size=(n, p))
+    yn = (rng.uniform(size=n) < 0.5).astype(float)
+    w = np.full(p, 0.01)
+    floor, _, _ = median_time(lambda: Xn.T @ (expit(Xn @ w + 0.01) - yn), args.repeats)
+    rows = []
+    for workers in (1, 2, 4, 8):
+        lc, client = cluster(workers, memory_limit=f"{max(1, 8 // workers)}GiB")
+        with lc, client:
+            X, y = make_data(n, p, n // 32, client)
+            grad, noop = gradient_pass(X, y, client)
+            grad()
+            t, lo, hi = median_time(grad, args.repeats)
+            t0, _, _ = median_time(noop, args.repeats)
+            rows.append((workers, t, lo, hi, t0, floor / (workers * t)))
+    print(f"\n### Workers: one logistic gradient pass, {n:,} x {p}, 32 chunks, "
+          f"{os.cpu_count()} cores\n")
+    print(f"NumPy floor of the pass on one core: {floor:.3f} s\n")
+    print("| worker processes x 1 thread | pass (median) | min-max | no-op pass | efficiency |")
+    print("|---:|---:|---:|---:|---:|")
+    for workers, t, lo, hi, t0, eff in rows:
+        print(f"| {workers} | {t:.3f} s | {lo:.3f}-{hi:.3f} | {t0:.3f} s | {eff:.0%} |")
+
+
+def section_float32(args):
+    import daskfit
+
+    lc, client = cluster(2)
+    rows = []
+    with lc, client:
+        X32, y = make_data(args.rows, 50, args.rows // 16, client, dtype=np.float32)
+        X64 = client.persist(X32.astype(np.float64))
+        yr = client.persist(X32[:, 0].astype(np.float64) * 0.5 + X32[:, 1] + y)
+        for name, cls, target in (("LinearRegression", daskfit.LinearRegression, yr),
+                                  ("LogisticRegression", daskfit.LogisticRegression, y)):
+            fits = {}
+            for label, X in (("float32", X32), ("float64", X64)):
+                cls().fit(X, target)  # warm-up
+                done = []
+                t, lo, hi = median_time(lambda: done.append(cls().fit(X, target)),
+                                        args.repeats)
+                fits[label] = done[-1]
+                rows.append((name, label, X.nbytes, t, fits[label]))
+            diff = np.max(np.abs(np.ravel(fits["float32"].coef_) - np.ravel(fits["float64"].coef_)))
+            scale = np.max(np.abs(fits["float64"].coef_))
+            rows.append((name, "difference", diff, scale, None))
+    print(f"\n### float32: {args.rows:,} x 50, 16 chunks, 2 workers x 1 thread\n")
+    print("| model | data | bytes per pass | fit (median) | vs float64 |")
+    print("|---|---|---:|---:|---:|")
+    times = {}
+    for name, label, nbytes, t, est in rows:
+        if label == "difference":
+            print(f"| {name} | max coefficient difference float32 vs float64 (same rounded "
+                  f"data) | | {nbytes:.2e} (largest coefficient {t:.2f}) | |")
+            continue
+        times[name, label] = t
+        ratio = t / times[name, "float64"] if (name, "float64") in times else None
+        print(f"| {name} | {label} | {nbytes / 2**20:.0f} MiB | {t:.3f} s | "
+              f"{'' if ratio is None else f'{ratio:.2f}x'} |")
+    for name in ("LinearRegression", "LogisticRegression"):
+        if (name, "float32") in times:
+            print(f"{name}: float32 / float64 time = "
+                  f"{times[name, 'float32'] / times[name, 'float64']:.2f}")
+
+
+class PeakMemory:
+    """Sample every worker's RSS every ``interval`` seconds; keep the peak per worker."""
+
+    def __init__(self, client, interval=0.1):
+        self.client, self.interval = client, interval
+        self.peak = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                for worker, rss in self.client.run(
+                        lambda: psutil.Process().memory_info().rss).items():
+                    self.peak[worker] = max(self.peak.get(worker, 0), rss)
+            except Exception:  # a worker restarting: sample again next time
+                pass
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def section_ooc(args):
+    import dask
+    import dask.array as da
+    import dask.dataframe as dd
+    import pandas as pd
+    from dask.utils import parse_bytes
+
+    import daskfit
+
+    limit = parse_bytes(args.worker_memory)
+    total_limit = 2 * limit
+    p = 20
+    n = int(3 * total_limit / (8 * (p + 1))) + 1
+    chunk = 250_000
+    workdir = tempfile.mkdtemp(prefix="daskfit-ooc-")
+    try:
+        # Written in pieces, never whole in memory.
+        beta = np.random.default_rng(SEED).normal(size=p) / np.sqrt(p)
+
+        def piece(i):
+            rng = np.random.default_rng([SEED, i])
+            m = min(chunk, n - i * chunk)
+            X = rng.normal(size=(m, p))
+            frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(p)])
+            frame["y"] = X @ beta + rng.normal(size=m)
+            frame["label"] = (X @ beta + rng.logistic(size=m) > 0).astype(float)
+            return frame
+
+        pieces = -(-n // chunk)
+        frame = dd.from_map(piece, range(pieces))
+        parquet = os.path.join(workdir, "data.parquet")
+        with dask.config.set(scheduler="threads", num_workers=2):
+            frame.to_parquet(parquet, write_index=False)
+            zarr_path = os.path.join(workdir, "X.zarr")
+            dd.read_parquet(parquet)[[f"x{j}" for j in range(p)]].to_dask_array(
+                lengths=True).rechunk((chunk, p)).to_zarr(zarr_path)
+        on_disk = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(workdir)
+                      for f in fs)
+        rows = []
+        lc, client = cluster(2, memory_limit=limit)
+        with lc, client:
+            features = [f"x{j}" for j in range(p)]
+
+            def read_sum():
+                df = dd.read_parquet(parquet)
+                return df[features + ["y"]].sum().compute()
+
+            def linear():
+                df = dd.read_parquet(parquet)
+                return daskfit.LinearRegression(persist=False).fit(df[features], df["y"])
+
+            def logistic():
+                df = dd.read_parquet(parquet)
+                return daskfit.LogisticRegression(persist=False).fit(df[features], df["label"])
+
+            def zarr_linear():
+                X = da.from_zarr(zarr_path)
+                y = dd.read_parquet(parquet, columns=["y"])["y"].to_dask_array(lengths=True)
+                return daskfit.LinearRegression(persist=False).fit(X, y.rechunk((X.chunks[0],)))
+
+            def zarr_read_sum():
+                return da.from_zarr(zarr_path).sum(axis=0).compute()
+
+            for label, fn in (("Parquet: read-and-sum pass (dask)", read_sum),
+                              ("Parquet: LinearRegression", linear),
+                              ("Parquet: LogisticRegression", logistic),
+                              ("Zarr: read-and-sum pass (dask)", zarr_read_sum),
+                              ("Zarr: LinearRegression", zarr_linear)):
+                fn()  # warm-up (file system cache)
+                results = []
+                with PeakMemory(client) as mem:
+                    t, lo, hi = median_time(lambda: results.append(fn()), args.repeats)
+                passes = getattr(results[-1], "n_passes_", 1)
+                rows.append((label, t, lo, hi, passes, max(mem.peak.values())))
+        print(f"\n### Out of core: {n:,} x {p} float64, {on_disk / 2**30:.2f} GiB on disk, "
+              f"2 workers x {args.worker_memory} (data = {on_disk / total_limit:.1f}x the "
+              "cluster's memory limit)\n")
+        print("| run | time (median) | min-max | passes | peak worker RSS | under limit |")
+        print("|---|---:|---:|---:|---:|---|")
+        for label, t, lo, hi, passes, peak in rows:
+            print(f"| {label} | {t:.2f} s | {lo:.2f}-{hi:.2f} | {passes} | "
+                  f"{peak / 2**20:.0f} MiB | {'yes' if peak < limit else 'NO'} |")
+        ratio = rows[1][1] / rows[0][1]
+        zratio = rows[4][1] / rows[3][1]
+        print(f"\nParquet LinearRegression / read-and-sum = {ratio:.2f}x; Zarr: {zratio:.2f}x "
+              f"(target <= 1.5x: {'met' if max(ratio, zratio) <= 1.5 else 'NOT met'})")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+SECTIONS = {"chunks": section_chunks, "workers": section_workers,
+            "float32": section_float32, "ooc": section_ooc}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--section", choices=sorted(SECTIONS), action="append")
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--worker-memory", default="400MB")
+    args = parser.parse_args(argv)
+    print(f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python "
+          f"{sys.version.split()[0]}; command: python benchmarks/bench_scale.py "
+          + " ".join(argv if argv is not None else sys.argv[1:]))
+    for name in args.section or ["chunks", "workers", "float32", "ooc"]:
+        SECTIONS[name](args)
+
+
+if __name__ == "__main__":
+    main()
