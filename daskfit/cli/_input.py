@@ -20,19 +20,6 @@ from ._exit import ConfigError, DataProblem, InputMissing
 __all__ = ["Input", "find_input", "read_table"]
 
 
-def _named(name):
-    """Task names the dashboard shows (``daskfit-read-parquet-...``)."""
-    def wrap(func):
-        func.__name__ = name
-        return func
-    return wrap
-
-#: Properties that identify a file's version, best first (object stores, then POSIX).
-STAMP_KEYS = ("ETag", "etag", "md5Hash", "checksum", "crc32c", "mtime", "LastModified",
-              "last_modified", "updated", "modified")
-GLOB_CHARS = "*?["
-
-
 class Input:
     """The input of a run: where it is, which files, and their fingerprint."""
 
@@ -126,29 +113,11 @@ def read_table(config, source):
         raise DataProblem(f"Cannot read {source.url} as {source.format}: {exc}") from None
 
 
-@_named("daskfit-read-parquet")
-def _read_parquet_file(path, fs):
-    import pyarrow.parquet as pq
-
-    return pq.read_table(path, filesystem=fs).to_pandas()
-
-
 def _read_parquet_files(source):
-    """One partition per file, fixed before any optimisation.
+    """One partition per file (see :func:`daskfit.io.read_parquet` for why)."""
+    from ..io import read_parquet
 
-    ``dd.read_parquet`` may fuse small files into fewer partitions once columns
-    are projected, so the partitioning seen by a persisted collection and by
-    the next graph can differ (and persisted partitions then go missing).
-    Reading file by file keeps one partitioning for every pass; the
-    partition lengths learnt in the first pass stay valid.
-    """
-    import dask.dataframe as dd
-    import pyarrow.parquet as pq
-
-    fs, _ = fsspec.core.url_to_fs(source.url, **source.storage_options)
-    meta = pq.read_schema(source.files[0], filesystem=fs).empty_table().to_pandas()
-    return dd.from_map(_read_parquet_file, list(source.files), fs=fs, meta=meta,
-                       enforce_metadata=False)
+    return read_parquet(list(source.files), source.storage_options)
 
 
 def _read_zarr(config, source):
