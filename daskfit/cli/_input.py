@@ -19,6 +19,11 @@ from ._exit import ConfigError, DataProblem, InputMissing
 
 __all__ = ["Input", "find_input", "read_table"]
 
+#: Properties that identify a file's version, best first (object stores, then POSIX).
+STAMP_KEYS = ("ETag", "etag", "md5Hash", "checksum", "crc32c", "mtime", "LastModified",
+              "last_modified", "updated", "modified")
+GLOB_CHARS = "*?["
+
 
 class Input:
     """The input of a run: where it is, which files, and their fingerprint."""
