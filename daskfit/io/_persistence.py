@@ -322,8 +322,7 @@ class _Decoder:
                              f"{sorted(classes)}")
         cls = classes[name]
         params = {k: self.value(v, f"{where}.params.{k}") for k, v in node["params"].items()}
-        known = set(cls().get_params(deep=False)) if name != "TabularModel" else {
-            "encoder", "estimator", "target"}
+        known = set(cls().get_params(deep=False))
         unknown = sorted(set(params) - known)
         if unknown:
             self.fail(where, f"unknown parameters {unknown} for {name}")
