@@ -80,3 +80,76 @@ def test_no_pickle_is_ever_loaded(tmp_path):
     np.savez(tmp_path / "checkpoint-5.npz", theta=np.array([object()], dtype=object),
              header=np.array("{}"))
     assert saver.load() is None  # np.load(allow_pickle=False) refuses the object array
+
+
+# ------------------------------------------------------------- resumable fits
+
+import daskfit  # noqa: E402
+from daskfit._engine import Engine  # noqa: E402
+
+from conftest import as_kind, make_binary  # noqa: E402
+
+
+class _Killed(BaseException):
+    """Stands for the process dying: nothing in daskfit catches it."""
+
+
+def _die_on_pass(monkeypatch, number):
+    original = Engine.reduce
+    count = {"passes": 0}
+
+    def reduce(self, kernel, spec, label):
+        count["passes"] += 1
+        if count["passes"] == number:
+            raise _Killed
+        return original(self, kernel, spec, label)
+
+    monkeypatch.setattr(Engine, "reduce", reduce)
+
+
+@pytest.mark.parametrize("solver, exact", [("newton", True), ("lbfgs", False), ("gd", False)])
+def test_a_killed_fit_resumes_from_its_checkpoint_to_the_same_coefficients(
+        tmp_path, monkeypatch, solver, exact):
+    X, y, _ = make_binary(seed=41, n=400)
+    Xd, yd, _ = as_kind("dask", X, y, chunks=(100,) * 4)
+    params = dict(solver=solver, tol=1e-8, max_iter=500, C=100.0)
+    full = daskfit.LogisticRegression(**params).fit(Xd, yd)
+    assert full.n_iter_[0] >= 4
+    _die_on_pass(monkeypatch, full.n_passes_ - 1)
+    with pytest.raises(_Killed):
+        daskfit.LogisticRegression(**params).fit(
+            Xd, yd, checkpoint={"directory": tmp_path, "every": 2})
+    monkeypatch.undo()
+    (left,) = list(tmp_path.iterdir())  # exactly one verified checkpoint
+    resumed = daskfit.LogisticRegression(**params).fit(
+        Xd, yd, checkpoint={"directory": tmp_path, "every": 2})
+    assert resumed.resumed_from_ == int(left.stem.split("-")[1]) > 0
+    assert resumed.n_passes_ < full.n_passes_  # it did not start over
+    if exact:  # Newton's iterates depend on theta alone: the same path, bit for bit
+        np.testing.assert_array_equal(resumed.coef_, full.coef_)
+        assert resumed.n_iter_[0] == full.n_iter_[0]
+    else:  # memory / momentum restart: the same optimum within tol
+        np.testing.assert_allclose(resumed.coef_, full.coef_, rtol=1e-5, atol=1e-6)
+    assert not any(tmp_path.iterdir())  # a finished fit leaves nothing to resume
+
+
+def test_a_checkpoint_from_other_data_or_parameters_is_refused(tmp_path, monkeypatch):
+    X, y, _ = make_binary(seed=42, n=300)
+    _die_on_pass(monkeypatch, 5)
+    with pytest.raises(_Killed):
+        daskfit.LogisticRegression(solver="newton", C=100.0, tol=1e-10).fit(
+            X, y, checkpoint={"directory": tmp_path, "every": 1})
+    monkeypatch.undo()
+    assert any(tmp_path.iterdir())
+    with pytest.raises(CheckpointMismatch, match="other data or another configuration"):
+        daskfit.LogisticRegression(solver="newton", C=100.0, tol=1e-10).fit(
+            X[::-1], y[::-1], checkpoint=tmp_path)
+    with pytest.raises(CheckpointMismatch, match="other data or another configuration"):
+        daskfit.LogisticRegression(solver="newton", C=10.0, tol=1e-10).fit(
+            X, y, checkpoint=tmp_path)
+
+
+def test_one_pass_solvers_have_nothing_to_checkpoint(tmp_path):
+    X, y, _ = make_binary(seed=43)
+    with pytest.raises(ValueError, match="iterative solver"):
+        daskfit.LinearRegression(solver="normal").fit(X, y.astype(float), checkpoint=tmp_path)

@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._checkpoint import CheckpointMismatch, Checkpointer, fingerprint
 from .._data import as_chunked, is_dask_collection
 from .._engine import Engine, compute, current_client
 from .._holdout import SCORE_OF_LOSS, EarlyStopping, Holdout, offset_runs
@@ -116,7 +117,7 @@ class LinearModelBase(BaseEstimator):
                 "early_stopping=False.")
         self._validate_own_params()
 
-    def _fit(self, X, y, sample_weight, *, classifier):
+    def _fit(self, X, y, sample_weight, *, classifier, checkpoint=None):
         self._validate_common_params()
         if y is None:
             raise ValueError(
@@ -172,6 +173,9 @@ class LinearModelBase(BaseEstimator):
             plan.reasons.append(f"{objective.n_outputs} classes found in the first pass: {reason}")
         theta0 = np.zeros(objective.n_params)
         options = self._solver_options(name)
+        saver, resumed = self._open_checkpoint(checkpoint, data, name, objective)
+        if resumed is not None:
+            theta0 = resumed.theta
         monitor = None
         if holdout is not None:
             monitor = EarlyStopping(objective, n_iter_no_change=self.n_iter_no_change,
@@ -180,8 +184,18 @@ class LinearModelBase(BaseEstimator):
             reason += (f"; early stopping on {SCORE_OF_LOSS[objective.loss.name]} of "
                        f"{objective.holdout_counts['validation_samples']} held-out rows "
                        f"(keyed by {holdout.keyed_by})")
-        result = solve(name, objective, theta0, tol=self.tol, max_iter=self.max_iter,
-                       **options)
+        offset = 0 if resumed is None else resumed.iteration
+        if saver is not None:
+            earlier = 0 if resumed is None else resumed.passes
+            hook = saver.callback(lambda theta: theta, lambda: earlier + engine.passes, offset)
+            options["stop"] = _chain_stops(hook, options.get("stop"))
+        result = solve(name, objective, theta0, tol=self.tol,
+                       max_iter=self.max_iter - offset, **options)
+        if offset:
+            result.n_iter += offset
+        if saver is not None:
+            saver.clear()  # finished: nothing left to resume
+        self.resumed_from_ = offset
         self._check_result(name, result, early_stopped=monitor is not None and monitor.stopped)
         # MLP's choice, not SGD's: the best-scoring iterate is the model (it is
         # on the client already, so restoring it costs nothing).
@@ -197,6 +211,34 @@ class LinearModelBase(BaseEstimator):
         if engine.chunk_rows is not None:
             self.chunk_rows_ = engine.chunk_rows
         return self
+
+    def _open_checkpoint(self, checkpoint, data, solver, objective):
+        """``(Checkpointer or None, Checkpoint to resume from or None)``."""
+        if checkpoint is None:
+            return None, None
+        if not SOLVERS[solver].early_stopping:  # the solvers that take a stop hook
+            raise ValueError(
+                f"checkpoint= needs an iterative solver that reports its iterations; "
+                f"solver={solver!r} does not (one-pass and asynchronous solvers have no "
+                f"iterate to resume). Use one of "
+                f"{sorted(n for n, i in SOLVERS.items() if i.early_stopping)}.")
+        if isinstance(checkpoint, dict):
+            unknown = sorted(set(checkpoint) - {"directory", "every"})
+            if unknown or "directory" not in checkpoint:
+                raise ValueError("checkpoint must be a directory or a dict with 'directory' "
+                                 f"and optionally 'every'; got keys {sorted(checkpoint)}.")
+            directory, every = checkpoint["directory"], checkpoint.get("every", 10)
+        else:
+            directory, every = checkpoint, 10
+        params = self.get_params(deep=False)
+        digest = fingerprint(tokenize(data.X, data.y, data.sample_weight), params,
+                             type(self).__name__, solver, objective.n_params)
+        saver = Checkpointer(directory, digest, every=every)
+        resumed = saver.load()
+        if resumed is not None and resumed.theta.shape != (objective.n_params,):
+            raise CheckpointMismatch(f"The checkpoint {resumed.path} holds {resumed.theta.size} "
+                                     f"coefficients; this fit has {objective.n_params}.")
+        return saver, resumed
 
     def _fit_model_parallel(self, data, loss, penalty_rule, name, reason):
         """Coefficients sharded with X's column chunks (see ``solvers._sharded``)."""
@@ -300,6 +342,18 @@ class LinearModelBase(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _chain_stops(first, second):
+    """One ``stop(iteration, theta)`` hook running both; the first reason wins."""
+    if second is None:
+        return first
+
+    def stop(iteration, theta):
+        reason = first(iteration, theta)
+        return reason if reason is not None else second(iteration, theta)
+
+    return stop
 
 
 def _rows_per_block(X):

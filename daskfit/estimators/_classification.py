@@ -109,7 +109,7 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         return lambda sum_weights: Penalty(l1=ratio / (C * sum_weights),
                                            l2=(1 - ratio) / (C * sum_weights))
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, checkpoint=None):
         """Fit the model.
 
         Parameters
@@ -118,12 +118,17 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         y : array-like of shape (n_samples,)
             Class labels; two classes give the binary model, more the multinomial one.
         sample_weight : array-like of shape (n_samples,), default=None
+        checkpoint : str, Path or dict, default=None
+            A directory to checkpoint the iterative solvers into (every 10
+            iterations; ``{"directory": ..., "every": N}`` to choose). A
+            matching checkpoint found there is resumed from; one written for
+            other data or parameters is refused. See ``daskfit._checkpoint``.
 
         Returns
         -------
         self : object
         """
-        return self._fit(X, y, sample_weight, classifier=True)
+        return self._fit(X, y, sample_weight, classifier=True, checkpoint=checkpoint)
 
     def _set_fitted(self, objective, result, theta=None):
         self.classes_ = objective.classes

@@ -30,7 +30,7 @@ __all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "PoissonRegressor
 
 
 class _Regressor(RegressorMixin, LinearModelBase):
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, checkpoint=None):
         """Fit the model.
 
         Parameters
@@ -38,12 +38,17 @@ class _Regressor(RegressorMixin, LinearModelBase):
         X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
+        checkpoint : str, Path or dict, default=None
+            A directory to checkpoint the iterative solvers into (every 10
+            iterations; ``{"directory": ..., "every": N}`` to choose). A
+            matching checkpoint found there is resumed from; one written for
+            other data or parameters is refused. See ``daskfit._checkpoint``.
 
         Returns
         -------
         self : object
         """
-        return self._fit(X, y, sample_weight, classifier=False)
+        return self._fit(X, y, sample_weight, classifier=False, checkpoint=checkpoint)
 
     def predict(self, X):
         """Predict targets; NumPy for in-memory input, a lazy Dask array for Dask input.
