@@ -33,9 +33,35 @@ from ._engine import DataError
 from ._holdout import N_SUMS, accuracy_sums_at_zero
 from ._kernels import UNKNOWN_LABEL_TYPE, EvalSpec, class_stats_chunk, evaluate_chunk, moments_chunk, qr_chunk
 
-__all__ = ["Objective"]
+__all__ = ["Objective", "checked_classes", "penalty_mask"]
 
 _ORDER = {"value": 0, "grad": 1, "hess": 2}
+
+
+def penalty_mask(n_features, n_outputs, fit_intercept):
+    """Boolean mask over theta: True for coefficients, False for intercepts."""
+    width = n_features + int(fit_intercept)
+    mask = np.ones((n_outputs, width), dtype=bool)
+    if fit_intercept:
+        mask[:, -1] = False
+    return mask.ravel()
+
+
+def checked_classes(labels):
+    """The sorted distinct class labels, or scikit-learn's error for a bad target."""
+    try:
+        classes = np.array(sorted(set(labels)))
+    except TypeError:  # labels of mixed types across chunks (str and int)
+        raise DataError(UNKNOWN_LABEL_TYPE.format(kind="unknown")) from None
+    kind = type_of_target(classes)
+    if kind not in ("binary", "multiclass"):
+        raise DataError(UNKNOWN_LABEL_TYPE.format(kind=kind))
+    if len(classes) < 2:
+        raise DataError(
+            "This solver needs samples of at least 2 classes in the data, but the "
+            f"data contains only one class: {classes[0]!r}."
+        )
+    return classes
 
 
 class Objective:
@@ -192,19 +218,7 @@ class Objective:
         self.penalty = self.penalty_rule(self.sum_weights)
 
     def _set_classes(self, result):
-        labels = list(result.get("class_stats", {}))
-        try:
-            classes = np.array(sorted(labels))
-        except TypeError:  # labels of mixed types across chunks (str and int)
-            raise DataError(UNKNOWN_LABEL_TYPE.format(kind="unknown")) from None
-        kind = type_of_target(classes)
-        if kind not in ("binary", "multiclass"):
-            raise DataError(UNKNOWN_LABEL_TYPE.format(kind=kind))
-        if len(classes) < 2:
-            raise DataError(
-                "This solver needs samples of at least 2 classes in the data, but the "
-                f"data contains only one class: {classes[0]!r}."
-            )
+        classes = checked_classes(result.get("class_stats", {}))
         self.classes = classes
         self.n_outputs = 1 if len(classes) == 2 else len(classes)
         if self.n_outputs > 1 and self.loss.name == "logistic":
@@ -259,11 +273,7 @@ class Objective:
     @property
     def penalised(self):
         """Boolean mask over theta: True for coefficients, False for intercepts."""
-        width = self.n_features + int(self.fit_intercept)
-        mask = np.ones((self.n_outputs, width), dtype=bool)
-        if self.fit_intercept:
-            mask[:, -1] = False
-        return mask.ravel()
+        return penalty_mask(self.n_features, self.n_outputs, self.fit_intercept)
 
     def hessian_null_basis(self):
         """Orthonormal directions the multinomial objective is flat along.

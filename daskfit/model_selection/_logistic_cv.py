@@ -13,11 +13,11 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.multiclass import type_of_target
 
 from .._data import as_chunked
-from .._engine import Engine, compute
-from .._kernels import UNKNOWN_LABEL_TYPE, _label_problem
+from .._engine import DataError, Engine, compute
+from .._kernels import _label_problem
+from .._objective import checked_classes, penalty_mask
 from ..estimators._base import _rows_per_block, check_param
 from ..estimators._classification import LogisticRegression
 from ..solvers import hessian_stride
@@ -278,19 +278,8 @@ def _classes(y, lazy):
     values = np.concatenate([np.asarray(p) for p in parts]) if parts else np.array([])
     problem = _label_problem(values)
     if problem:
-        raise ValueError(problem)
-    try:
-        classes = np.unique(values)
-    except TypeError:
-        raise ValueError(UNKNOWN_LABEL_TYPE.format(kind="unknown")) from None
-    kind = type_of_target(classes)
-    if kind not in ("binary", "multiclass"):
-        raise ValueError(UNKNOWN_LABEL_TYPE.format(kind=kind))
-    if len(classes) < 2:
-        raise ValueError(
-            "This solver needs samples of at least 2 classes in the data, but the data "
-            f"contains only one class: {classes[0]!r}.")
-    return classes, int(lazy)
+        raise DataError(problem)
+    return checked_classes(values.tolist()), int(lazy)
 
 
 def _delayed_unique(block):
@@ -317,14 +306,11 @@ def _encode(block, classes):
 def _layout(p, K, fit_intercept):
     """Penalty mask (intercepts unpenalised) and the softmax's flat direction."""
     width = p + int(fit_intercept)
-    mask = np.ones((K, width), dtype=bool)
-    if fit_intercept:
-        mask[:, -1] = False
     null_basis = None
     if K > 1 and fit_intercept:
         null_basis = np.zeros((K * width, 1))
         null_basis[width - 1::width, 0] = 1.0 / np.sqrt(K)
-    return mask.ravel(), null_basis
+    return penalty_mask(p, K, fit_intercept), null_basis
 
 
 def _split_tables(layout):
