@@ -371,3 +371,23 @@ def test_bad_input_gives_clear_errors():
         diagnose(daskfit.Ridge(), X, y, sample_weight=np.ones(10))
     with pytest.raises(TypeError, match="scikit-learn style estimator"):
         diagnose("Ridge", X, y)
+
+
+def test_logistic_fast_path_equals_generic_path():
+    """LogisticRegression along C: every split's model advancing together gives the
+    scores of fitting each split and C separately."""
+    from daskfit.overfitting._scores import _generic, _logistic_fast_path
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(240, 6))
+    y = (X[:, 0] - X[:, 1] + rng.logistic(size=240) > 0).astype(int)
+    w = rng.uniform(0.5, 2.0, size=240)
+    splits = list(KFold(4, shuffle=True, random_state=0).split(X))
+    est = daskfit.LogisticRegression(tol=1e-10)
+    Cs = [1e-3, 0.1, 10.0]
+    for scoring in (None, "neg_log_loss"):
+        fast = _logistic_fast_path(est, "C", Cs, X, y, w, splits, scoring)
+        slow = _generic(est, "C", Cs, X, y, w, splits, scoring)
+        np.testing.assert_allclose(fast[0], slow[0], atol=1e-7)
+        np.testing.assert_allclose(fast[1], slow[1], atol=1e-7)
+    assert _logistic_fast_path(est, "C", Cs, X, y, w, splits, "roc_auc") is None

@@ -13,11 +13,13 @@ estimator type to a faster implementation that scores every split at every
 value, train and validation, from ONE pass over the data (the fold moments
 of ``daskfit.model_selection``): Ridge and LinearRegression (Ridge with
 alpha=0) through :class:`~daskfit.model_selection.RidgeCV`, Lasso and
-ElasticNet through coordinate-descent paths on each split's moments.
-A fast path returns ``None`` when it does not apply (another scorer, another
-parameter), and the generic path runs instead. To add one (e.g. a future
-``LogisticRegressionCV`` for ``C``), register a function with the signature of
-:func:`_ridge_fast_path`.
+ElasticNet through coordinate-descent paths on each split's moments;
+LogisticRegression (L2) along ``C`` through
+:class:`~daskfit.model_selection.LogisticRegressionCV`, every split's model
+advancing together (the passes of one path fit). A fast path returns
+``None`` when it does not apply (another scorer, another parameter), and the
+generic path runs instead. To add one, register a function with the
+signature of :func:`_ridge_fast_path`.
 """
 
 from __future__ import annotations
@@ -88,11 +90,35 @@ def _enet_fast_path(estimator, param_name, values, X, y, sample_weight, splits, 
     return scores.train_scores_, scores.test_scores_
 
 
+def _logistic_fast_path(estimator, param_name, values, X, y, sample_weight, splits, scoring):
+    """LogisticRegression (L2): every split along C in the passes of one path fit."""
+    from ..model_selection._logistic_cv import PATH_SCORERS, LogisticRegressionCV
+
+    params = estimator.get_params()
+    if (scoring is not None and scoring not in PATH_SCORERS) or params["l1_ratio"] != 0 \
+            or params.get("early_stopping"):
+        return None
+    if param_name is None:
+        Cs = [float(params["C"])]
+    elif param_name == "C":
+        Cs = [float(v) for v in values]
+    else:
+        return None
+    if not all(np.isfinite(Cs)):
+        return None  # C=inf (no penalty) is not on a regularisation path
+    cv = LogisticRegressionCV(Cs=Cs, cv=list(splits), scoring=scoring, refit=False,
+                              fit_intercept=params["fit_intercept"], tol=params["tol"],
+                              max_iter=params["max_iter"], split_every=params["split_every"])
+    cv.fit(X, y, sample_weight=sample_weight)
+    return cv.train_scores_[:, 0, :].T, cv.scores_[:, 0, :].T
+
+
 def _fast_paths():
-    from ..estimators import ElasticNet, Lasso, LinearRegression, Ridge
+    from ..estimators import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
 
     return {Ridge: _ridge_fast_path, LinearRegression: _ridge_fast_path,
-            Lasso: _enet_fast_path, ElasticNet: _enet_fast_path}
+            Lasso: _enet_fast_path, ElasticNet: _enet_fast_path,
+            LogisticRegression: _logistic_fast_path}
 
 
 #: Estimator type (exact, not subclasses) -> fast implementation of score_grid.
