@@ -450,13 +450,13 @@ def _shifted_moments(X, y, w, work, near):
     np.subtract(X, sx.astype(X.dtype), out=Z[:, :p])
     yd = y - sy
     Z[:, p] = yd
+    Z[:, p + 1] = 1
     if w is None:
-        Z[:, p + 1] = 1
         b, yy = float(yd.sum()), float(yd @ yd)
     else:
-        sq = np.sqrt(w)
-        Z[:, p + 1] = sq
-        np.multiply(Z[:, :p + 1], sq[:, None].astype(X.dtype), out=Z[:, :p + 1])
+        # Rows times sqrt(w), the column of ones included (it becomes sqrt(w)):
+        # one in-place pass over the contiguous buffer.
+        Z *= np.sqrt(w).astype(X.dtype)[:, None]
         wy = w * yd
         b, yy = float(wy.sum()), float(wy @ yd)
     # Upper triangle of [Xs, ys, 1]' W [Xs, ys, 1]: Xs'W Xs, Xs'W ys and Xs'w.
