@@ -96,6 +96,13 @@ REG_CONFIG = """
     """
 
 
+def key_prefix(key):
+    """'daskfit-gram-<hex>' or ('daskfit-gram-<hex>', 3) -> 'daskfit-gram'."""
+    name = key[0] if isinstance(key, tuple) else key
+    head, _, tail = str(name).rpartition("-")
+    return head if head and all(c in "0123456789abcdef" for c in tail) else str(name)
+
+
 def read_data(path):
     return pd.read_parquet(path)
 
@@ -111,9 +118,19 @@ def test_make_data_known_coefficients(workdir):
 
 
 def test_run_directory_metrics_and_idempotence(workdir, cluster):
+    from distributed import Client
+
     cfg = write_config(workdir / "ridge.toml", REG_CONFIG.format(alpha=2.0))
-    res = daskfit_cmd("run", cfg, "--scheduler", cluster.scheduler_address)
+    with Client(cluster) as watcher:
+        watcher.get_task_stream()   # installs the scheduler's task-stream recorder
+        t0 = __import__("time").time()
+        res = daskfit_cmd("run", cfg, "--scheduler", cluster.scheduler_address)
+        stream = watcher.get_task_stream(start=t0)
     assert res.returncode == OK, res.stderr
+    # The dashboard's task stream reads as the fit's structure.
+    prefixes = {key_prefix(t["key"]) for t in stream}
+    assert {"daskfit-read-parquet", "daskfit-gram"} <= prefixes, sorted(prefixes)
+    assert any(p.startswith("daskfit-") and ("encode" in p or "fused" in p) for p in prefixes)
     assert "Dask dashboard: http" in res.stdout
     (run_dir,) = (workdir / "runs").iterdir()
     assert run_dir.name.startswith("ridge-")
@@ -375,3 +392,104 @@ def test_help_documents_every_option_and_exit_code():
             assert f"  {key}: " in res.stdout, key
     for code in (OK, INTERNAL_ERROR, BAD_CONFIG, MISSING_INPUT, BAD_DATA, CLUSTER_UNREACHABLE):
         assert f"  {code}  " in res.stdout
+
+
+#: Per-worker memory limit of the out-of-core test. A worker with pandas,
+#: pyarrow, scikit-learn and daskfit imported already holds ~280-320 MB and
+#: distributed pauses a worker at 80% of its limit, so this leaves ~160 MB
+#: for the tasks in flight (one 8 MB partition each).
+WORKER_LIMIT = 600 * 2**20
+
+
+def _rss():
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+@pytest.mark.skipif(not os.environ.get("DASKFIT_MEMORY_TEST"),
+                    reason="writes and streams ~1.9 GB (minutes on 2 cores); "
+                           "run with DASKFIT_MEMORY_TEST=1")
+def test_run_on_data_three_times_cluster_memory(tmp_path):
+    """daskfit run streams data 3x the cluster's memory limit; workers stay under it."""
+    import threading
+
+    from distributed import Client, LocalCluster
+
+    n_features = 20
+    n_workers = 1   # the total limit, and so the data (3x it), as small as a worker allows
+    total_limit = n_workers * WORKER_LIMIT
+    rows = 3 * total_limit // (n_features * 8) + 1
+    res = daskfit_cmd("make-data", tmp_path / "big", "--rows", rows, "--features", n_features,
+                      "--segments", 3, "--partition-rows", 50_000, "--no-progress", timeout=900)
+    assert res.returncode == OK, res.stderr
+    cfg = write_config(tmp_path / "big.toml", """
+        [data]
+        path = "big"
+        target = "y"
+        [model]
+        estimator = "Ridge"
+        params = { alpha = 1.0 }
+        [cv]
+        folds = 0
+        """)
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address=":0",
+                      memory_limit=WORKER_LIMIT) as cluster, \
+            Client(cluster) as client:
+        client.run(lambda: __import__("daskfit"))   # the baseline the run will have
+        workers = set(client.scheduler_info()["workers"])
+        peaks = {w: 0 for w in workers}
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                try:
+                    for w, rss in client.run(_rss).items():
+                        peaks[w] = max(peaks.get(w, 0), rss)
+                except Exception:  # a worker restarting would show up as a new address
+                    pass
+                stop.wait(0.1)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            res = daskfit_cmd("run", cfg, "--scheduler", cluster.scheduler_address,
+                              "--no-progress", timeout=1200)
+        finally:
+            stop.set()
+            sampler.join()
+        assert res.returncode == OK, res.stderr
+        assert set(client.scheduler_info()["workers"]) == workers   # no worker was killed
+    assert set(peaks) == workers
+    print("peak worker RSS (MiB):", {w: round(p / 2**20) for w, p in peaks.items()})
+    assert max(peaks.values()) < WORKER_LIMIT, {w: p / 2**20 for w, p in peaks.items()}
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["input"]["rows"] == rows
+    assert rows * n_features * 8 >= 3 * total_limit
+    assert "streaming" in metrics["model"]["encoded_data"]
+    model = daskfit.load(run_dir / "model")
+    assert metrics["model"]["n_passes"] == model.estimator.n_passes_ <= 2
+    truth = json.loads((tmp_path / "big" / "_daskfit_truth.json").read_text())
+    coef = model.estimator.coef_[:n_features] / model.encoder.scale_
+    np.testing.assert_allclose(coef, truth["coef"], atol=2e-3)
+
+
+def test_csv_input_reads_the_same_table(workdir):
+    from daskfit.cli._config import load_config
+    from daskfit.cli._input import find_input, read_table
+
+    df = read_data(workdir / "reg")
+    (workdir / "csv").mkdir(exist_ok=True)
+    for i, part in enumerate([df.iloc[:2000], df.iloc[2000:4000], df.iloc[4000:]]):
+        part.to_csv(workdir / "csv" / f"part{i}.csv", index=False)
+    cfg = write_config(workdir / "csv.toml", '[data]\npath = "csv/*.csv"\ntarget = "y"\n'
+                                             '[model]\nestimator = "Ridge"\n')
+    config = load_config(cfg)
+    source = find_input(config)
+    assert source.format == "csv" and len(source.files) == 3
+    got = read_table(config, source).compute().reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, df, check_dtype=False, check_exact=False, rtol=1e-12)

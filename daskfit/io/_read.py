@@ -8,7 +8,8 @@ __all__ = ["read_parquet"]
 def _read_parquet_file(path, fs):
     import pyarrow.parquet as pq
 
-    return pq.read_table(path, filesystem=fs).to_pandas()
+    # One thread: the Dask worker thread is already the unit of parallelism.
+    return pq.read_table(path, filesystem=fs, use_threads=False).to_pandas()
 
 
 # The dashboard's task stream shows "daskfit-read-parquet".
