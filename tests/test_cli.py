@@ -47,8 +47,10 @@ def daskfit_cmd(*args, cwd=None, timeout=240):
 def many(argv_list, cwd=None):
     """Run several commands at once (each is mostly interpreter start-up)."""
     env = dict(os.environ, MPLBACKEND="Agg")
-    procs = [subprocess.Popen(command(*a), cwd=cwd, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env) for a in argv_list]
+    # An entry starting with the interpreter is run as is; others are daskfit arguments.
+    procs = [subprocess.Popen(list(map(str, a)) if a[0] == sys.executable else command(*a),
+                              cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for a in argv_list]
     out = []
     for p in procs:
         stdout, stderr = p.communicate(timeout=240)
@@ -311,6 +313,13 @@ def test_every_config_error_names_key_and_file(workdir):
         p.name.startswith("ridge-") for p in (workdir / "runs").iterdir())
 
 
+BOOM = ("import sys, daskfit.cli._run as r\n"
+        "def boom(): raise RuntimeError('simulated bug')\n"
+        "r.versions = boom\n"
+        "from daskfit.cli import main\n"
+        "main(sys.argv[1:])\n")
+
+
 def test_exit_codes(workdir, cluster):
     # Bad data: a NaN target, and a file that is not Parquet.
     nan_dir = workdir / "nan"
@@ -331,8 +340,12 @@ def test_exit_codes(workdir, cluster):
                                     f'[data]\npath = "reg"\ntarget = "y"\n{base}'
                                     '[cluster]\naddress = "tcp://127.0.0.1:9"\ntimeout = "2s"\n'),
     }
+    boom_cfg = write_config(workdir / "boom.toml", REG_CONFIG.format(alpha=5.0)
+                            + '[output]\ndir = "runs-boom"\n')
     sched = ("--scheduler", cluster.scheduler_address)
-    nan, junk_res, missing, unreachable, no_model, no_config, usage = many([
+    boom, nan, junk_res, missing, unreachable, no_model, no_config, usage = many([
+        # Internal error: a bug after the fit, just before the run directory is complete.
+        (sys.executable, "-c", BOOM, "run", boom_cfg, *sched, "--no-progress"),
         ("run", configs["nan"], *sched),
         ("run", configs["junk"], *sched),
         ("run", configs["missing"], *sched),
@@ -342,6 +355,11 @@ def test_exit_codes(workdir, cluster):
         ("run", workdir / "no-such.toml"),
         ("run", configs["nan"], "--no-such-option"),
     ])
+    assert boom.returncode == INTERNAL_ERROR, boom.stderr
+    assert "simulated bug" in boom.stderr and "Traceback" in boom.stderr
+    (failed_log,) = os.listdir(workdir / "runs-boom")
+    assert failed_log.endswith(".failed.log")  # and no run directory, no temporary one
+    assert "simulated bug" in (workdir / "runs-boom" / failed_log).read_text()
     assert nan.returncode == BAD_DATA and "NaN" in nan.stderr, nan.stderr
     assert junk_res.returncode == BAD_DATA, junk_res.stderr
     assert missing.returncode == MISSING_INPUT and "nowhere" in missing.stderr
@@ -357,26 +375,6 @@ def test_exit_codes(workdir, cluster):
     assert nan_log.startswith("nan-") and nan_log.endswith(".failed.log")
     assert unreachable_log.startswith("unreach-") and unreachable_log.endswith(".failed.log")
     assert "NaN" in (workdir / "runs-codes" / nan_log).read_text()
-
-
-def test_internal_error_exit_code_and_no_half_written_run(workdir, cluster):
-    cfg = write_config(workdir / "boom.toml", REG_CONFIG.format(alpha=5.0)
-                       + '[output]\ndir = "runs-boom"\n')
-    # A bug after the fit, just before the run directory is complete.
-    code = ("import sys, daskfit.cli._run as r\n"
-            "def boom(): raise RuntimeError('simulated bug')\n"
-            "r.versions = boom\n"
-            "from daskfit.cli import main\n"
-            "main(sys.argv[1:])\n")
-    res = subprocess.run([sys.executable, "-c", code, "run", str(cfg), "--scheduler",
-                          cluster.scheduler_address, "--no-progress"],
-                         capture_output=True, text=True, timeout=240,
-                         env=dict(os.environ, MPLBACKEND="Agg"))
-    assert res.returncode == INTERNAL_ERROR, res.stderr
-    assert "simulated bug" in res.stderr and "Traceback" in res.stderr
-    (failed_log,) = os.listdir(workdir / "runs-boom")
-    assert failed_log.endswith(".failed.log")  # and no run directory, no temporary one
-    assert "simulated bug" in (workdir / "runs-boom" / failed_log).read_text()
 
 
 def test_help_documents_every_option_and_exit_code():
