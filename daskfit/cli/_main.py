@@ -9,7 +9,8 @@ import traceback
 import click
 
 from ._config import schema_help
-from ._exit import BAD_CONFIG, INTERNAL_ERROR, MISSING_INPUT, CliError, exit_codes_help
+# BAD_CONFIG (2) is also the code of click's own usage errors.
+from ._exit import INTERNAL_ERROR, MISSING_INPUT, CliError, exit_codes_help
 
 __all__ = ["cli", "main"]
 
@@ -200,5 +201,3 @@ def main(argv=None):
         sys.exit(INTERNAL_ERROR)
     sys.exit(0)
 
-
-assert BAD_CONFIG == 2  # click's usage errors share the code
