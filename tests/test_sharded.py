@@ -412,27 +412,29 @@ def test_other_bad_input():
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_wide_ridge_streams_blocks_in_bounded_memory():
-    """20,000 x 20,000 float64 (3.2 GB) generated lazily and streamed, never persisted.
+    """12,000 x 12,000 float64 (1.15 GB) generated lazily and streamed, never persisted.
 
-    Six FISTA iterations of a ridge fit on 2,000 x 2,000 blocks (100 of them,
-    32 MB each) on 2 workers x 1 thread with 4 GiB each: a worker never holds
-    more than a few blocks. About 2 minutes on a 2-core machine.
+    Six FISTA iterations of a ridge fit on 2,000 x 2,000 blocks (36 of them,
+    32 MB each) on 2 workers x 1 thread with 2 GiB each: a worker never holds
+    more than a few blocks (X is 0.58 GB per worker, a column of blocks 192 MB).
+    About 40 s on a quiet 2-core machine; 20,000 x 20,000 (3.2 GB) behaves the
+    same at 2.8 times the time.
     """
     import threading
 
     from distributed import Client, LocalCluster, WorkerPlugin
 
-    n = p = 20_000
+    n = p = 12_000
     block = 2_000
-    limit = 4 * 2**30
+    limit = 2 * 2**30
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=":0", memory_limit=limit) as cluster, \
+                      dashboard_address="127.0.0.1:0", memory_limit=limit) as cluster, \
             Client(cluster) as client:
         X = da.random.default_rng(0).standard_normal((n, p), chunks=(block, block))
         rng = np.random.default_rng(1)
         truth = np.zeros(p)
-        support = rng.choice(p, 200, replace=False)
-        truth[support] = rng.normal(size=200)
+        support = rng.choice(p, 120, replace=False)
+        truth[support] = rng.normal(size=120)
         noise = da.random.default_rng(2).standard_normal(n, chunks=block)
         y = (X @ da.from_array(truth, chunks=block) + noise).persist()  # 160 kB
         client.compute(y.sum(), sync=True)
@@ -469,8 +471,7 @@ def test_wide_ridge_streams_blocks_in_bounded_memory():
     assert np.isfinite(result.loss) and result.loss < 0.1 * f0
     assert np.corrcoef(coef, truth)[0, 1] > 0.8
     # Blocks of X (32 MB) come and go: a worker holds a few at a time, far from
-    # the 320 MB of a whole column of blocks (1.6 GB of X per worker), and from
-    # the limit.
+    # the 0.58 GB of X per worker, and from the limit.
     assert max(peak.values()) < 0.5 * limit
     column = {}
     for per_worker in largest.values():
