@@ -37,7 +37,7 @@ def _fitted():
 def test_save_load_identical(index, tmp_path):
     est, X = _fitted()[index]
     daskfit.save(est, tmp_path / "model")
-    assert sorted(os.listdir(tmp_path / "model")) == ["arrays.npz", "model.json"]
+    assert sorted(os.listdir(tmp_path / "model")) == ["arrays.npz", "checksums.json", "model.json"]
     loaded = daskfit.load(tmp_path / "model")
     assert type(loaded) is type(est)
     assert loaded.get_params() == est.get_params()
@@ -131,12 +131,21 @@ def _saved(tmp_path):
     return daskfit.save(est, tmp_path / "model")
 
 
+def reseal(path):
+    """Rewrite the checksums after an edit, as an attacker who knows the format would: the
+    loader's own checks (allow-lists, dtypes, finiteness) must still refuse the content."""
+    from daskfit.io._persistence import CHECKSUMS, write_manifest
+
+    write_manifest(path, CHECKSUMS)
+
+
 def test_object_array_payload_in_npz_is_refused_and_never_runs(tmp_path):
     path = _saved(tmp_path)
     marker = tmp_path / "PWNED"
     arrays = dict(np.load(path / "arrays.npz"))
     arrays["estimator.coef_"] = np.array([_Payload(str(marker))], dtype=object)
     np.savez(path / "arrays.npz", **arrays)
+    reseal(path)
     with pytest.raises(ModelFormatError, match="allow_pickle"):
         daskfit.load(path)
     assert not marker.exists()
@@ -165,6 +174,7 @@ def test_non_daskfit_class_is_refused(tmp_path, cls):
     doc = json.loads((path / "model.json").read_text())
     doc["estimator"]["class"] = cls
     (path / "model.json").write_text(json.dumps(doc))
+    reseal(path)
     with pytest.raises(ModelFormatError, match="is not a daskfit estimator"):
         daskfit.load(path)
 
@@ -180,6 +190,7 @@ def test_tampered_json_is_refused(tmp_path, edit, message):
     doc = json.loads((path / "model.json").read_text())
     edit(doc)
     (path / "model.json").write_text(json.dumps(doc))
+    reseal(path)
     with pytest.raises(ModelFormatError, match=message):
         daskfit.load(path)
 
@@ -189,6 +200,7 @@ def test_non_finite_coefficients_on_disk_are_refused(tmp_path):
     arrays = dict(np.load(path / "arrays.npz"))
     arrays["estimator.coef_"] = arrays["estimator.coef_"] * np.nan
     np.savez(path / "arrays.npz", **arrays)
+    reseal(path)
     with pytest.raises(ModelFormatError, match="NaN or infinity"):
         daskfit.load(path)
 

@@ -82,10 +82,25 @@ SCHEMA = {
         "processes": Key(_bool, True, doc="LocalCluster workers as processes"),
         "dashboard_address": Key(_str, "127.0.0.1:8787", doc="LocalCluster dashboard"),
         "timeout": Key(_str + _int, "10s", doc="how long to wait for the scheduler"),
+        "security": Key(_str, doc="'temporary': throw-away TLS certificates for the "
+                                  "LocalCluster (the whole cluster speaks tls://)",
+                        choices=("temporary",)),
+        "tls_ca_file": Key(_str, doc="TLS: CA certificate (PEM path) of a remote scheduler"),
+        "tls_client_cert": Key(_str, doc="TLS: this client's certificate (PEM path)"),
+        "tls_client_key": Key(_str, doc="TLS: this client's private key (PEM path)"),
+        "require_encryption": Key(_bool, False, doc="refuse any unencrypted (tcp://) "
+                                                    "connection"),
+    },
+    "checkpoint": {
+        "every": Key(_int, 0, doc="checkpoint the fit every N iterations (iterative solvers "
+                                  "newton/lbfgs/gd/proximal; 0: never); `daskfit run --resume` "
+                                  "continues a killed run from the last one", low=0),
     },
 }
 
 REQUIRED_SECTIONS = ("data", "model")
+#: The [cluster] keys that are paths to PEM files (relative to the configuration file).
+TLS_FILES = ("tls_ca_file", "tls_client_cert", "tls_client_key")
 
 
 def schema_help():
@@ -144,6 +159,9 @@ def load_config(path):
             values[name] = _check(path, where, given[name], key)
         config[section] = values
     _check_lists(path, config)
+    from ._redact import register_secrets
+
+    register_secrets(config["data"]["storage_options"])
     config["_file"] = path.resolve()
     return config
 
@@ -189,6 +207,16 @@ def _check_lists(path, config):
         key = "overfitting.param_range" if over["param_range"] is None else "overfitting.param_name"
         raise ConfigError(path, key, "param_name and param_range go together: give both or neither")
     cluster = config["cluster"]
+    tls = [k for k in TLS_FILES if cluster[k] is not None]
+    if tls and cluster["security"] is not None:
+        raise ConfigError(path, f"cluster.{tls[0]}", "give certificate paths or "
+                          "security = 'temporary', not both")
+    if tls and len(tls) < len(TLS_FILES):
+        missing = sorted(set(TLS_FILES) - set(tls))
+        raise ConfigError(path, f"cluster.{missing[0]}", f"TLS needs all of {list(TLS_FILES)}")
+    if cluster["security"] is not None and cluster["address"] is not None:
+        raise ConfigError(path, "cluster.security", "'temporary' certificates are for a "
+                          "LocalCluster; for a remote scheduler give the tls_* paths")
     local = [k for k in ("n_workers", "threads_per_worker", "memory_limit")
              if cluster[k] is not None]
     if cluster["address"] is not None and local:

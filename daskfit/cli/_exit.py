@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __all__ = ["BAD_CONFIG", "BAD_DATA", "CLUSTER_UNREACHABLE", "CliError", "ConfigError",
            "DataProblem", "EXIT_CODES", "INTERNAL_ERROR", "InputMissing", "MISSING_INPUT", "OK",
-           "Unreachable"]
+           "Unreachable", "as_cli_error"]
 
 OK = 0
 #: A bug in daskfit or an environment problem nobody anticipated; the log has the traceback.
@@ -28,7 +28,8 @@ EXIT_CODES = {
     INTERNAL_ERROR: "internal error (the log has the traceback)",
     BAD_CONFIG: "bad configuration or usage (the message names the key and the file)",
     MISSING_INPUT: "missing input (data or model not found)",
-    BAD_DATA: "bad data (unreadable, NaN/inf, wrong types, divergent fit)",
+    BAD_DATA: "bad data (unreadable, NaN/inf, wrong types, a chunk that crashes every "
+              "worker, a divergent fit)",
     CLUSTER_UNREACHABLE: "cluster unreachable",
 }
 
@@ -64,3 +65,40 @@ class Unreachable(CliError):
 def exit_codes_help():
     """The table of exit codes, for ``--help`` and the README."""
     return "\n".join(f"  {code}  {text}" for code, text in sorted(EXIT_CODES.items()))
+
+
+def as_cli_error(exc, doing=""):
+    """The one place that maps an exception to the :class:`CliError` (and exit code) it means.
+
+    Returns ``None`` for exceptions that are not anticipated: those are
+    internal errors (exit 1, traceback). Order matters: ``ClusterUnreachable``
+    and a closed connection are ``OSError`` s, but the cluster's fault, not the
+    data's; a ``CheckpointMismatch`` is a ``ValueError``, but the fix is to
+    start over (run without ``--resume``), a configuration decision.
+    """
+    from distributed.comm.core import CommClosedError
+
+    from .._checkpoint import CheckpointCorrupt, CheckpointMismatch
+    from .._cluster import ClusterUnreachable
+    from .._engine import WorkerCrashError
+    from ..io._persistence import ModelFormatError
+
+    while_ = f" while {doing}" if doing else ""
+    if isinstance(exc, CliError):
+        return exc
+    if isinstance(exc, (ClusterUnreachable, CommClosedError)):
+        return Unreachable(f"Lost or could not reach the cluster{while_}: {exc}")
+    if isinstance(exc, (CheckpointMismatch, CheckpointCorrupt)):
+        error = CliError(f"Refusing to resume{while_}: {exc} Run again without --resume to "
+                         "start this run over (its checkpoints are then cleared).")
+        error.code = BAD_CONFIG
+        return error
+    if isinstance(exc, WorkerCrashError):
+        return DataProblem(f"A chunk crashed the workers{while_}: {exc}")
+    if isinstance(exc, ModelFormatError):
+        return DataProblem(str(exc))
+    if isinstance(exc, FileNotFoundError):
+        return InputMissing(f"Input disappeared{while_}: {exc}" if doing else str(exc))
+    if isinstance(exc, (ValueError, TypeError, FloatingPointError, OSError, KeyError)):
+        return DataProblem(f"Bad data{while_}: {type(exc).__name__}: {exc}")
+    return None

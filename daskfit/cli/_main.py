@@ -9,8 +9,9 @@ import traceback
 import click
 
 from ._config import schema_help
+from ._redact import RedactFilter, redact
 # BAD_CONFIG (2) is also the code of click's own usage errors.
-from ._exit import INTERNAL_ERROR, MISSING_INPUT, CliError, exit_codes_help
+from ._exit import INTERNAL_ERROR, CliError, as_cli_error, exit_codes_help
 
 __all__ = ["cli", "main"]
 
@@ -38,9 +39,12 @@ def cli():
               help="Attach to this Dask scheduler (overrides [cluster] address).")
 @click.option("--force", is_flag=True,
               help="Run again even if this run id's directory exists (it is replaced).")
+@click.option("--resume", is_flag=True,
+              help="Continue a killed run from its last checkpoint ([checkpoint] every); "
+                   "without it a run starts over and clears stale checkpoints.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar over the stages on stderr.")
-def run(config, scheduler, force, progress):
+def run(config, scheduler, force, resume, progress):
     """Fit the pipeline of CONFIG (TOML) and write a run directory.
 
     Reads the data, one-hot encodes and standardises it, fits the estimator,
@@ -52,7 +56,8 @@ def run(config, scheduler, force, progress):
     """
     from ._run import run as run_pipeline
 
-    run_pipeline(config, scheduler=scheduler, force=force, progress=progress, echo=click.echo)
+    run_pipeline(config, scheduler=scheduler, force=force, progress=progress, echo=click.echo,
+                 resume=resume)
 
 
 @cli.command()
@@ -78,7 +83,7 @@ def predict(model, input_, output, keep, proba, scheduler, progress):
                           "processes": True, "dashboard_address": "127.0.0.1:8787"}}
     client, cluster = connect_cluster(config, scheduler)
     try:
-        click.echo(f"Dask dashboard: {client.dashboard_link}")
+        # daskfit.connect printed the dashboard link.
         n = score(model, input_, output, keep=keep, proba=proba, client=client,
                   progress=progress)
     finally:
@@ -178,6 +183,7 @@ def main(argv=None):
         stderr.setLevel(logging.WARNING)
         stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         stderr.addFilter(lambda record: not record.name.startswith("daskfit.run"))
+        stderr.addFilter(RedactFilter())
         root.addHandler(stderr)
     try:
         cli.main(args=argv, prog_name="daskfit", standalone_mode=False)
@@ -189,15 +195,15 @@ def main(argv=None):
     except click.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(INTERNAL_ERROR)
-    except CliError as exc:
-        click.echo(f"daskfit: error: {exc}", err=True)
-        sys.exit(exc.code)
-    except FileNotFoundError as exc:
-        click.echo(f"daskfit: error: {exc}", err=True)
-        sys.exit(MISSING_INPUT)
-    except Exception:
-        click.echo("daskfit: internal error (please report it):\n" + traceback.format_exc(),
-                   err=True)
+    except Exception as exc:
+        # Every anticipated exception maps to its exit code in one place (_exit.as_cli_error).
+        error = as_cli_error(exc) if not isinstance(exc, CliError) else exc
+        if error is not None and (isinstance(exc, (CliError, FileNotFoundError))
+                                  or type(exc).__module__.startswith(("daskfit", "distributed"))):
+            click.echo(redact(f"daskfit: error: {error}"), err=True)
+            sys.exit(error.code)
+        click.echo(redact("daskfit: internal error (please report it):\n"
+                          + traceback.format_exc()), err=True)
         sys.exit(INTERNAL_ERROR)
     sys.exit(0)
 

@@ -91,7 +91,7 @@ def plan_run(config_path, *, scheduler=None, echo=print):
     features = _columns(config, frame)
     client, cluster = connect_cluster(config, scheduler)
     try:
-        echo(f"Dask dashboard: {client.dashboard_link}")
+        # daskfit.connect printed the dashboard link.
         with _data_errors("reading and encoding"):
             encoder = FrameEncoder(categorical=config["data"]["categorical"]).fit(frame[features])
             X = encoder.transform(frame[features]).to_dask_array(

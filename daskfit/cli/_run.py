@@ -27,24 +27,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ._exit import ConfigError, DataProblem, Unreachable
+from ._exit import ConfigError, Unreachable, as_cli_error
 from ._input import find_input, read_table
-from ._config import load_config, resolve_path
+from ._config import TLS_FILES, load_config, resolve_path
+from ._redact import RedactFilter, redact
 
 __all__ = ["run", "run_id", "connect_cluster", "build_model"]
 
 log = logging.getLogger("daskfit.run")
-
-#: Exceptions raised by daskfit and its readers on data they cannot use
-#: (NaN/inf, wrong types, unreadable files, a divergent solver).
-DATA_ERRORS = (ValueError, TypeError, FloatingPointError, OSError, KeyError)
 
 STAGES = ("input", "cluster", "encode", "fit", "score", "cv", "overfitting", "write")
 
 
 def run_id(config, fingerprint):
     """12 hex digits from the configuration (less [cluster]) and the input fingerprint."""
-    what = {k: v for k, v in config.items() if k not in ("cluster", "_file")}
+    what = {k: v for k, v in config.items() if k not in ("cluster", "checkpoint", "_file")}
     what["output"] = {"name": config["output"]["name"]}
     blob = json.dumps([what, fingerprint], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -88,23 +85,34 @@ def build_model(config):
 
 
 def connect_cluster(config, scheduler=None):
-    """A distributed Client: ``--scheduler``, ``[cluster] address``, or a loopback LocalCluster."""
-    from distributed import Client, LocalCluster
+    """A distributed Client (and the LocalCluster it started, or None) via :func:`daskfit.connect`.
+
+    ``--scheduler`` or ``[cluster] address``, else a loopback LocalCluster; TLS
+    from ``[cluster]`` (temporary certificates, or PEM paths relative to the
+    configuration file); a bounded wait, then :class:`Unreachable`.
+    """
+    from .._cluster import ClusterUnreachable, connect
 
     c = config["cluster"]
     address = scheduler or c["address"]
-    if address:
-        try:
-            return Client(address, timeout=c["timeout"]), None
-        except (OSError, TimeoutError) as exc:
-            raise Unreachable(f"Could not reach the Dask scheduler at {address!r} within "
-                              f"{c['timeout']}: {exc}. Is it running? Check the address "
-                              "(--scheduler or [cluster] address).") from None
-    options = {k: c[k] for k in ("n_workers", "threads_per_worker", "memory_limit")
-               if c[k] is not None}
-    cluster = LocalCluster(host="127.0.0.1", protocol="tcp://", processes=c["processes"],
-                           dashboard_address=c["dashboard_address"], **options)
-    return Client(cluster), cluster
+    security = c.get("security")
+    tls = {k: resolve_path(config, c[k]) for k in TLS_FILES if c.get(k)}
+    if tls:
+        security = tls
+    kwargs = {}
+    if not address:
+        kwargs = {k: c[k] for k in ("n_workers", "threads_per_worker", "memory_limit")
+                  if c[k] is not None}
+        kwargs.update(processes=c["processes"], dashboard_address=c["dashboard_address"])
+    try:
+        client = connect(address or None, security=security,
+                         require_encryption=bool(c.get("require_encryption")),
+                         timeout=c["timeout"], **kwargs)
+    except ClusterUnreachable as exc:
+        raise Unreachable(f"{exc} (--scheduler or [cluster] address)") from None
+    except (ValueError, TypeError) as exc:  # TLS settings that do not fit the address
+        raise ConfigError(config.get("_file", "--scheduler"), "cluster", str(exc)) from None
+    return client, (None if address else client.cluster)
 
 
 class _Stages:
@@ -187,10 +195,19 @@ def _splitter(estimator, folds, seed):
     return cls(n_splits=folds, shuffle=True, random_state=seed)
 
 
-def run(config_path, *, scheduler=None, force=False, progress=True, echo=None):
+def checkpoint_dir(out_dir, run_name):
+    """Where a run's checkpoints live: outside its run directory (which exists only once
+    complete), keyed by the run id, so they survive a killed run."""
+    return Path(out_dir) / ".checkpoints" / run_name
+
+
+def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, resume=False):
     """Run one pipeline; return the run directory (existing or new).
 
-    Raises the errors of :mod:`daskfit.cli._exit` (each with its exit code).
+    With ``resume`` a run killed mid-fit continues from its last checkpoint
+    (``[checkpoint] every``); without it, stale checkpoints of this run id are
+    cleared first. Raises the errors of :mod:`daskfit.cli._exit` (each with
+    its exit code).
     """
     import click
 
@@ -209,40 +226,57 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None):
         echo(f"Run {final.name} already complete ({final}); nothing to do. "
              "Use --force to run it again.")
         return final
+    checkpoints = checkpoint_dir(out_dir, final.name)
+    if not resume and checkpoints.exists():
+        log.info("clearing stale checkpoints %s (no --resume)", checkpoints)
+        shutil.rmtree(checkpoints)
+    if config["checkpoint"]["every"] and not hasattr(estimator, "_open_checkpoint"):
+        raise ConfigError(config["_file"], "checkpoint.every",
+                          f"{type(estimator).__name__} does not checkpoint; set every = 0")
+    checkpoint = ({"directory": str(checkpoints), "every": config["checkpoint"]["every"]}
+                  if config["checkpoint"]["every"] else None)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from ..io._persistence import make_temp_dir
+    from ..io._persistence import make_temp_dir, replace_dir, write_manifest
 
     tmp = make_temp_dir(out_dir, final.name)
     handler = logging.FileHandler(tmp / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("daskfit").addHandler(handler)
+    handler.addFilter(RedactFilter())
+    handlers = [(logging.getLogger("daskfit"), handler), (logging.getLogger("py.warnings"), handler)]
+    for logger, h in handlers:
+        logger.addHandler(h)
     logging.getLogger("daskfit").setLevel(logging.INFO)
     logging.captureWarnings(True)
-    logging.getLogger("py.warnings").addHandler(handler)
+
+    def detach():
+        for logger, h in handlers:
+            logger.removeHandler(h)
+        logging.captureWarnings(False)
+        handler.close()
+
     try:
         with _progress(progress) as bar:
             metrics = _run_stages(config, estimator, source, frame, features, rid, tmp,
-                                      scheduler, bar, echo)
+                                  scheduler, bar, echo, checkpoint)
         _write_json(tmp / "metrics.json", metrics)
         log.info("run %s complete", rid)
-        handler.flush()
-        from ..io._persistence import replace_dir
-
+        detach()   # run.log is final before its checksum goes into the manifest
+        write_manifest(tmp)
         replace_dir(tmp, final)
+        shutil.rmtree(checkpoints, ignore_errors=True)   # the run is complete
     except BaseException as exc:
-        log.error("run failed: %s", exc, exc_info=True)
-        handler.flush()
+        if handler in logging.getLogger("daskfit").handlers:
+            log.error("run failed: %s", exc, exc_info=True)
+            detach()
         # No run directory for a failed run; its log stays, next to where it would be.
         failed_log = out_dir / f"{final.name}.failed.log"
-        os.replace(tmp / "run.log", failed_log)
+        if (tmp / "run.log").exists():
+            os.replace(tmp / "run.log", failed_log)
         shutil.rmtree(tmp, ignore_errors=True)
         echo(f"Run failed; log: {failed_log}", err=True)
         raise
     finally:
-        logging.getLogger("daskfit").removeHandler(handler)
-        logging.getLogger("py.warnings").removeHandler(handler)
-        logging.captureWarnings(False)
-        handler.close()
+        detach()
     echo(f"Run directory: {final}")
     return final
 
@@ -259,7 +293,8 @@ def _progress(enabled):
         yield bar
 
 
-def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler, bar, echo):
+def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler, bar, echo,
+                checkpoint=None):
     from sklearn.base import clone
 
     from ..io import FrameEncoder, TabularModel, save
@@ -269,11 +304,12 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
     t_start = time.perf_counter()
     data, cv, over = config["data"], config["cv"], config["overfitting"]
     with stage("input"):
-        shutil.copyfile(config["_file"], tmp / "config.toml")
+        # The copy is redacted: storage_options values (credentials) are never saved.
+        (tmp / "config.toml").write_text(redact(Path(config["_file"]).read_text()))
     with stage("cluster"):
         client, cluster = connect_cluster(config, scheduler)
     try:
-        echo(f"Dask dashboard: {client.dashboard_link}")
+        # daskfit.connect printed the dashboard link.
         log.info("cluster %s, dashboard %s", client.scheduler.address, client.dashboard_link)
         model = TabularModel(encoder=FrameEncoder(numeric=None, categorical=data["categorical"],
                                                   standardize=config["model"]["standardize"]),
@@ -289,7 +325,11 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
         log.info("%d rows, %d encoded features %s", model.encoder.n_rows_, Xe.shape[1],
                  list(model.encoder.feature_names_out_))
         with stage("fit"), _data_errors("fitting"):
-            estimator.fit(Xe, ye, sample_weight=we)
+            if checkpoint is not None:
+                estimator.fit(Xe, ye, sample_weight=we, checkpoint=checkpoint)
+                log.info("fit resumed from iteration %s", getattr(estimator, "resumed_from_", 0))
+            else:
+                estimator.fit(Xe, ye, sample_weight=we)
             model.feature_names_in_ = np.array(features, dtype=object)
             model.n_features_in_ = len(features)
         with stage("score"), _data_errors("scoring"):
@@ -389,20 +429,17 @@ def _diagnose(config, estimator, X, y, w, tmp):
 
 @contextlib.contextmanager
 def _data_errors(doing):
-    """Errors daskfit raises on unusable data become ``DataProblem`` (exit code BAD_DATA)."""
-    from distributed.comm.core import CommClosedError
-
+    """Anticipated errors become their :class:`CliError` (see ``_exit.as_cli_error``)."""
     try:
         yield
-    except (ConfigError, Unreachable):
-        raise
-    except CommClosedError as exc:  # an OSError, but the cluster's fault, not the data's
-        raise Unreachable(f"Lost the connection to the cluster while {doing}: {exc}") from exc
-    except DATA_ERRORS as exc:
-        raise DataProblem(f"Bad data while {doing}: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:
+        error = as_cli_error(exc, doing)
+        if error is None or error is exc:
+            raise
+        raise error from exc
 
 
 def _write_json(path, obj):
     tmp = path.with_name("." + path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    tmp.write_text(redact(json.dumps(obj, indent=2, allow_nan=False)) + "\n")
     os.replace(tmp, path)

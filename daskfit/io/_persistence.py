@@ -13,6 +13,10 @@ A saved model is a directory holding exactly two files:
     Every numeric array, read back with ``numpy.load(allow_pickle=False)``:
     an object array (the way a pickle hides in an ``.npz``) is refused.
 
+``checksums.json``
+    The sha256 of the two files above, written last: ``load`` refuses a model
+    whose bytes changed after it was saved (a flipped bit, a hand edit).
+
 Loading refuses any other file in the directory, any array the JSON does not
 name, any unknown class, parameter or tag, and any non-finite coefficient,
 before an estimator is built. Nothing is unpickled or imported by name.
@@ -29,6 +33,7 @@ are listed under ``not_saved``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -40,14 +45,18 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator
 
-__all__ = ["ModelFormatError", "load", "save"]
+__all__ = ["ModelFormatError", "load", "save", "verify_manifest", "write_manifest"]
 
 FORMAT = "daskfit-model"
 FORMAT_VERSION = 1
 MODEL_JSON = "model.json"
 ARRAYS_NPZ = "arrays.npz"
+#: sha256 of model.json and arrays.npz, written last: a flipped byte or an edit is refused.
+CHECKSUMS = "checksums.json"
+#: A run directory's sha256 of every file in it (``daskfit run``), written last.
+MANIFEST = "manifest.json"
 #: The only files a model directory may hold.
-MODEL_FILES = frozenset({MODEL_JSON, ARRAYS_NPZ})
+MODEL_FILES = frozenset({MODEL_JSON, ARRAYS_NPZ, CHECKSUMS})
 #: Array dtypes stored in the .npz: booleans, integers, floats (never objects).
 NUMERIC_KINDS = "biuf"
 #: A fitted attribute name: identifier ending in "_", not private.
@@ -198,6 +207,7 @@ def save(estimator, path):
     try:
         (tmp / MODEL_JSON).write_text(text + "\n")
         np.savez(tmp / ARRAYS_NPZ, **encoder.arrays)
+        write_manifest(tmp, CHECKSUMS)
         replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -215,14 +225,78 @@ def make_temp_dir(parent, name):
 
 
 def replace_dir(tmp, path):
-    """Move the finished directory ``tmp`` to ``path``, replacing what was there."""
-    if path.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+    """Move the finished directory ``tmp`` to ``path``, replacing what was there.
+
+    If the final rename fails (a crash, a full disk), the previous directory
+    is put back, so ``path`` holds either the old artifact or the new one,
+    never neither; the caller removes ``tmp``.
+    """
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+    try:
         os.replace(path, old / "x")
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            os.replace(old / "x", path)   # put the previous artifact back
+            raise
+    finally:
         shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, path)
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(directory, name=MANIFEST):
+    """Write ``directory/name``: the sha256 of every other file under ``directory``.
+
+    Written last (to a temporary name, then renamed), so its presence means
+    every file it lists was complete. Returns the ``{relative path: sha256}``.
+    """
+    directory = Path(directory)
+    files = {p.relative_to(directory).as_posix(): _sha256(p)
+             for p in sorted(directory.rglob("*")) if p.is_file() and p.name != name}
+    tmp = directory / f".{name}.tmp"
+    tmp.write_text(json.dumps({"algorithm": "sha256", "files": files}, indent=2) + "\n")
+    os.replace(tmp, directory / name)
+    return files
+
+
+def verify_manifest(directory, name=MANIFEST, only=None):
+    """Check the files listed in ``directory/name`` against their sha256.
+
+    ``only``: a path prefix (``"model/"``) to check just those entries.
+    Raises :class:`ModelFormatError` naming the first file that differs or is
+    missing, or an unreadable manifest.
+    """
+    directory = Path(directory)
+    manifest = directory / name
+    try:
+        files = json.loads(manifest.read_text())["files"]
+        assert isinstance(files, dict)
+    except (OSError, ValueError, KeyError, TypeError, AssertionError) as exc:
+        raise ModelFormatError(f"{manifest} is missing or unreadable ({exc}); cannot verify "
+                               f"{directory}. Save or run again.") from None
+    for rel, expected in files.items():
+        if only is not None and not rel.startswith(only):
+            continue
+        target = directory / rel
+        if not target.is_file():
+            raise ModelFormatError(f"Refusing to load {directory}: {rel} is listed in {name} "
+                                   "but missing.")
+        if _sha256(target) != expected:
+            raise ModelFormatError(
+                f"Refusing to load {directory}: {rel} fails its sha256 checksum in {name} "
+                "(the file was changed or corrupted after it was written). Restore it from the "
+                "original artifact or save the model again.")
+    return files
 
 
 # --------------------------------------------------------------------- load
@@ -262,6 +336,10 @@ def load(path):
     json_path = path / MODEL_JSON
     if not json_path.is_file():
         raise FileNotFoundError(f"{json_path} is missing: {path} is not a daskfit model.")
+    verify_manifest(path, CHECKSUMS)
+    run_dir = path.parent
+    if (run_dir / MANIFEST).is_file():   # a run's model/: its run manifest must agree too
+        verify_manifest(run_dir, MANIFEST, only=path.name + "/")
     try:
         document = json.loads(json_path.read_text(), parse_constant=_reject_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
