@@ -17,7 +17,7 @@ import fsspec
 from ._config import resolve_path
 from ._exit import ConfigError, DataProblem, InputMissing
 
-__all__ = ["Input", "find_input", "read_table"]
+__all__ = ["Input", "explain_csv_error", "find_input", "read_table"]
 
 #: Properties that identify a file's version, best first (object stores, then POSIX).
 STAMP_KEYS = ("ETag", "etag", "md5Hash", "checksum", "crc32c", "mtime", "LastModified",
@@ -146,3 +146,31 @@ def _read_zarr(config, source):
               for c in columns]
     return dd.concat([dd.from_dask_array(a, columns=c) for a, c in zip(arrays, columns)],
                      axis=1)
+
+
+def explain_csv_error(source, meta):
+    """On a CSV read that failed on dtypes, the file and column to blame (or None).
+
+    Dask infers the column types from the first file's first rows and
+    reports a later mismatch without saying where it is. Only on that failure
+    path, each file is read with those types until one refuses: its name and
+    the column go into the error. Costs a read of the files up to the culprit.
+    """
+    import pandas as pd
+
+    dtypes = {str(c): t for c, t in meta.dtypes.items() if t.kind in "biuf"}
+    for path in source.files:
+        with fsspec.open(path, "rb", compression="infer", **source.storage_options) as handle:
+            frame = pd.read_csv(handle, usecols=lambda c: str(c) in dtypes)
+        for column in dtypes:
+            values = frame[column]
+            if values.dtype.kind in "biuf":
+                continue
+            bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+            row = int(bad.to_numpy().argmax())
+            return DataProblem(
+                f"CSV dtype drift: {path}, column {column!r}, data row {row + 1}: "
+                f"{values.iloc[row]!r} is not a number, but the column is "
+                f"{dtypes[column]} in the files read before. Fix or remove that value, or "
+                "exclude the file.")
+    return None

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ._exit import ConfigError, Unreachable, as_cli_error
-from ._input import find_input, read_table
+from ._input import explain_csv_error, find_input, read_table
 from ._config import TLS_FILES, load_config, resolve_path
 from ._redact import RedactFilter, redact
 
@@ -317,7 +317,7 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
         y = frame[data["target"]]
         w = frame[data["sample_weight"]] if data["sample_weight"] else None
         X = frame[features]
-        with stage("encode"), _data_errors("reading and encoding"):
+        with stage("encode"), _data_errors("reading and encoding", source, frame):
             model.encoder.fit(X)
             Xe, ye, we = model.encode(X, y, w)
             Xe, ye, we, persist_reason = _persist(client, Xe, ye, we)
@@ -374,6 +374,7 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
                   "persist_reason": getattr(estimator, "persist_reason_", None),
                   "encoded_data": persist_reason,
                   "n_iter": _plain(getattr(estimator, "n_iter_", None)),
+                  "resumed_from_iteration": _plain(getattr(estimator, "resumed_from_", None)),
                   "n_passes": _plain(getattr(estimator, "n_passes_", None)),
                   "converged": None if result is None else bool(result.converged)},
         "scores": {"train": train_score,
@@ -428,12 +429,19 @@ def _diagnose(config, estimator, X, y, w, tmp):
 
 
 @contextlib.contextmanager
-def _data_errors(doing):
-    """Anticipated errors become their :class:`CliError` (see ``_exit.as_cli_error``)."""
+def _data_errors(doing, source=None, frame=None):
+    """Anticipated errors become their :class:`CliError` (see ``_exit.as_cli_error``).
+
+    With the CSV ``source`` and its ``frame``, a dtype mismatch is traced to its file.
+    """
     try:
         yield
     except Exception as exc:
-        error = as_cli_error(exc, doing)
+        error = None
+        if (source is not None and source.format == "csv" and isinstance(exc, ValueError)
+                and "dtype" in str(exc)):
+            error = explain_csv_error(source, frame._meta)
+        error = error or as_cli_error(exc, doing)
         if error is None or error is exc:
             raise
         raise error from exc

@@ -243,7 +243,8 @@ def replace_dir(tmp, path):
             os.replace(old / "x", path)   # put the previous artifact back
             raise
     finally:
-        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():   # never delete the only copy, even if putting it back failed
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _sha256(path):

@@ -5,11 +5,39 @@ from __future__ import annotations
 __all__ = ["read_parquet"]
 
 
-def _read_parquet_file(path, fs):
+def _read_parquet_file(path, fs, schema=None, first=None):
     import pyarrow.parquet as pq
 
-    # One thread: the Dask worker thread is already the unit of parallelism.
-    return pq.read_table(path, filesystem=fs, use_threads=False).to_pandas()
+    from .._engine import DataError
+
+    try:
+        # One thread: the Dask worker thread is already the unit of parallelism.
+        table = pq.read_table(path, filesystem=fs, use_threads=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"Parquet file {path} was listed when the run was planned but is gone now (deleted "
+            "or moved while it ran). Run again once the input is complete.") from None
+    if schema is not None and not table.schema.equals(schema):
+        # Schema drift: name the file and the first column that differs, not a pandas error
+        # (or silently wrong values) further down.
+        problem = _schema_difference(schema, table.schema)
+        raise DataError(f"Parquet file {path} does not have the schema of {first}: {problem}. "
+                        "Rewrite that file with the same columns and types as the others, or "
+                        "leave it out of the input.")
+    return table.to_pandas()
+
+
+def _schema_difference(expected, found):
+    for field in expected:
+        if field.name not in found.names:
+            return f"column {field.name!r} is missing"
+        other = found.field(field.name).type
+        if other != field.type:
+            return f"column {field.name!r} has type {other}, expected {field.type}"
+    extra = [n for n in found.names if n not in expected.names]
+    if extra:
+        return f"it has extra columns {extra}"
+    return f"columns in another order: {found.names} instead of {expected.names}"
 
 
 # The dashboard's task stream shows "daskfit-read-parquet".
@@ -68,5 +96,24 @@ def read_parquet(files, storage_options=None):
             paths = [root]
     if not paths:
         raise FileNotFoundError(f"No Parquet files at {files!r}.")
-    meta = pq.read_schema(paths[0], filesystem=fs).empty_table().to_pandas()
-    return dd.from_map(_read_parquet_file, paths, fs=fs, meta=meta, enforce_metadata=False)
+    schema = pq.read_schema(paths[0], filesystem=fs)
+    # Only the fields: the pandas metadata (index, row counts) may differ between files.
+    schema = schema.remove_metadata()
+    meta = schema.empty_table().to_pandas()
+    return dd.from_map(_SchemaChecked(fs, schema, paths[0]), paths, meta=meta,
+                       enforce_metadata=False)
+
+
+class _SchemaChecked:
+    """Read one file and check it against the first file's schema (picklable for workers)."""
+
+    def __init__(self, fs, schema, first):
+        self.fs, self.schema, self.first = fs, schema, first
+        self.__name__ = "daskfit-read-parquet"
+
+    def __call__(self, path):
+        return _read_parquet_file(path, self.fs, self.schema, self.first)
+
+    def __dask_tokenize__(self):
+        return ("daskfit-read-parquet", self.first, str(self.schema),
+                type(self.fs).__name__, self.fs.storage_options)

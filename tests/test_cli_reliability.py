@@ -1,0 +1,372 @@
+"""``daskfit run`` under faults: exit codes, atomic checksummed artifacts, resume, TLS, secrets,
+bad data.
+
+Most runs are in-process (``daskfit.cli.main``) on the shared test cluster, to keep the
+interpreter start-up cost out; the resume test kills a real subprocess with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import daskfit
+from daskfit.cli import BAD_CONFIG, BAD_DATA, CLUSTER_UNREACHABLE, MISSING_INPUT, OK, main
+from daskfit.io._persistence import ModelFormatError
+
+
+def cli(capsys, *argv):
+    """Run ``daskfit ARGV`` in this process; return (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def write(path, text):
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def frame(rows, seed, classification=False):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, 3))
+    df = pd.DataFrame(X, columns=["x0", "x1", "x2"])
+    df["segment"] = rng.choice(["a", "b"], size=rows)
+    z = X @ np.array([1.5, -2.0, 0.5]) + (df["segment"] == "b") * 0.7
+    df["y"] = (rng.random(rows) < 1 / (1 + np.exp(-z))).astype(float) if classification \
+        else z + rng.normal(scale=0.3, size=rows)
+    return df
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """reg/: 3 Parquet files; clf/: 3 files of a logistic target (Newton iterates)."""
+    root = tmp_path_factory.mktemp("rel")
+    for name, classification in (("reg", False), ("clf", True)):
+        (root / name).mkdir()
+        for i in range(3):
+            frame(600, 10 * i + classification, classification).to_parquet(
+                root / name / f"part.{i}.parquet")
+    return root
+
+
+def config(root, name, *, path="reg", estimator="Ridge", params="{ alpha = 1.0 }", extra=""):
+    return write(root / f"{name}.toml", f"""
+        [data]
+        path = "{path}"
+        target = "y"
+        [model]
+        estimator = "{estimator}"
+        params = {params}
+        [cv]
+        folds = 0
+        [overfitting]
+        enabled = false
+        [output]
+        dir = "runs-{name}"
+        """ + textwrap.dedent(extra))
+
+
+def run_dirs(directory):
+    """The run directories (not the hidden checkpoint area, not failed logs)."""
+    return [p for p in Path(directory).iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+
+def only_failed_log(directory):
+    names = os.listdir(directory)
+    assert len(names) == 1 and names[0].endswith(".failed.log"), names
+    return directory / names[0]
+
+
+# --------------------------------------------------------------- exit codes
+def test_worker_crash_is_bad_data_naming_the_chunk_and_leaves_no_run(data, cluster, capsys,
+                                                                     monkeypatch):
+    # What the engine raises when Dask gives up on a chunk that killed every worker
+    # (the engine's side is tested on a real process cluster in test_faults.py).
+    killed = SimpleNamespace(task=("daskfit-gram-0123abcd", 2), allowed_failures=3)
+
+    def crash(self, *args, **kwargs):
+        raise daskfit.WorkerCrashError.from_killed(killed, 3)
+
+    monkeypatch.setattr(daskfit.Ridge, "fit", crash)
+    cfg = config(data, "crash")
+    code, out, err = cli(capsys, "run", cfg, "--scheduler", cluster.scheduler_address,
+                         "--no-progress")
+    assert code == BAD_DATA, err
+    assert "Row chunk 2 of 3" in err and "crashed 3 worker" in err and "Traceback" not in err
+    log = only_failed_log(data / "runs-crash")        # no run directory, no temporary one
+    assert "Row chunk 2 of 3" in log.read_text()
+
+
+def test_unreachable_scheduler_fails_fast_with_its_code(data, cluster, capsys):
+    cfg = config(data, "unreach", extra='[cluster]\ntimeout = "1s"\n')
+    t0 = time.perf_counter()
+    code, _, err = cli(capsys, "run", cfg, "--scheduler", "tcp://127.0.0.1:9", "--no-progress")
+    assert code == CLUSTER_UNREACHABLE and "tcp://127.0.0.1:9" in err, err
+    assert time.perf_counter() - t0 < 15          # bounded by the 1 s timeout, not 30 s retries
+    # require_encryption refuses a plain tcp:// scheduler (a live one) before sending anything.
+    enc = config(data, "enc", extra="[cluster]\nrequire_encryption = true\n")
+    code, _, err = cli(capsys, "run", enc, "--scheduler", cluster.scheduler_address,
+                       "--no-progress")
+    assert code == CLUSTER_UNREACHABLE and "require_encryption" in err, err
+
+
+def test_foreign_checkpoint_is_refused_with_bad_config(data, cluster, capsys):
+    from daskfit._checkpoint import Checkpointer
+    from daskfit.cli._run import checkpoint_dir
+
+    cfg = config(data, "foreign", path="clf", estimator="LogisticRegression",
+                 params='{ solver = "newton", tol = 1e-10 }', extra="[checkpoint]\nevery = 1\n")
+    # Plant a checkpoint written for other data where this run looks for its own.
+    code, out, _ = cli(capsys, "run", cfg, "--scheduler", cluster.scheduler_address,
+                       "--no-progress")
+    assert code == OK
+    (run_dir,) = run_dirs(data / "runs-foreign")
+    ckpt = checkpoint_dir(data / "runs-foreign", run_dir.name)
+    assert not ckpt.exists()                  # a complete run clears its checkpoints
+    Checkpointer(ckpt, "0" * 64).save(2, passes=3, theta=np.zeros(5))
+    code, _, err = cli(capsys, "run", cfg, "--scheduler", cluster.scheduler_address,
+                       "--force", "--resume", "--no-progress")
+    assert code == BAD_CONFIG and "other data or another configuration" in err, err
+    assert "without --resume" in err
+    # Without --resume the stale checkpoint is cleared and the run succeeds.
+    code, _, err = cli(capsys, "run", cfg, "--scheduler", cluster.scheduler_address,
+                       "--force", "--no-progress")
+    assert code == OK, err
+    assert not ckpt.exists()
+
+
+# ----------------------------------------------------------- atomic artifacts
+def sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_run_manifest_and_model_checksums_refuse_tampering(data, cluster, capsys, monkeypatch):
+    cfg = config(data, "manifest")
+    code, _, err = cli(capsys, "run", cfg, "--scheduler", cluster.scheduler_address,
+                       "--no-progress")
+    assert code == OK, err
+    (run_dir,) = run_dirs(data / "runs-manifest")
+    manifest = json.loads((run_dir / "manifest.json").read_text())["files"]
+    every = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")
+                   if p.is_file() and p.name != "manifest.json")
+    assert sorted(manifest) == every and "model/arrays.npz" in every and "run.log" in every
+    assert all(manifest[f] == sha(run_dir / f) for f in every)
+    model = daskfit.load(run_dir / "model")
+    coef = model.estimator.coef_.copy()
+
+    # An injected crash in the final rename of `run --force` keeps the previous run whole.
+    import daskfit.io._persistence as persistence
+
+    real = os.replace
+
+    def flaky(src, dst):
+        if Path(dst) == run_dir and Path(src).name.startswith(f".{run_dir.name}."):
+            raise OSError("disk full (injected)")
+        return real(src, dst)
+
+    monkeypatch.setattr(persistence.os, "replace", flaky)
+    code, _, err = cli(capsys, "run", cfg, "--scheduler", cluster.scheduler_address,
+                       "--force", "--no-progress")
+    monkeypatch.undo()
+    assert code != OK and "disk full" in err
+    names = sorted(os.listdir(data / "runs-manifest"))
+    assert names == sorted([run_dir.name, run_dir.name + ".failed.log"])   # no temp dirs
+    np.testing.assert_array_equal(daskfit.load(run_dir / "model").estimator.coef_, coef)
+
+    # A flipped byte in arrays.npz, or an edited model.json, is refused on load.
+    npz = run_dir / "model" / "arrays.npz"
+    original = npz.read_bytes()
+    flipped = bytearray(original)
+    flipped[len(flipped) // 2] ^= 0x01
+    npz.write_bytes(bytes(flipped))
+    with pytest.raises(ModelFormatError, match="arrays.npz fails its sha256"):
+        daskfit.load(run_dir / "model")
+    npz.write_bytes(original)
+    doc = run_dir / "model" / "model.json"
+    doc.write_text(doc.read_text().replace('"alpha": 1.0', '"alpha": 2.0'))
+    with pytest.raises(ModelFormatError, match="model.json fails its sha256"):
+        daskfit.load(run_dir / "model")
+    # Re-sealing the model's own checksums does not help: the run manifest disagrees.
+    persistence.write_manifest(run_dir / "model", persistence.CHECKSUMS)
+    with pytest.raises(ModelFormatError, match=r"model/(checksums|model)\.json fails its "
+                                               r"sha256 checksum in manifest\.json"):
+        daskfit.load(run_dir / "model")
+
+
+def test_save_crash_mid_write_keeps_previous_model_and_no_temp_files(tmp_path, monkeypatch):
+    import daskfit.io._persistence as persistence
+
+    X = np.arange(12.0).reshape(6, 2)
+    old = daskfit.save(daskfit.Ridge(alpha=1.0).fit(X, X @ [1.0, 2.0]), tmp_path / "model")
+    new = daskfit.Ridge(alpha=1.0).fit(X, X @ [-3.0, 4.0])
+    real = os.replace
+    def crash(src, dst):   # the rename of the new model into place fails
+        if Path(dst) == old and Path(src).parent == tmp_path and Path(src).name != "x":
+            raise OSError("crash (injected)")
+        return real(src, dst)
+
+    monkeypatch.setattr(persistence.os, "replace", crash)
+    with pytest.raises(OSError, match="injected"):
+        daskfit.save(new, old)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["model"]
+    np.testing.assert_allclose(daskfit.load(old).predict([[1.0, 1.0]]),
+                               daskfit.Ridge(alpha=1.0).fit(X, X @ [1.0, 2.0]).predict(
+                                   [[1.0, 1.0]]))
+
+
+# ------------------------------------------------------------------- resume
+RESUME_DRIVER = """
+import sys, time
+import daskfit._checkpoint as c
+real = c.Checkpointer.save
+def slow(self, *a, **k):
+    real(self, *a, **k)
+    time.sleep(30)        # a long iteration: the test kills the process here
+c.Checkpointer.save = slow
+from daskfit.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_resume_after_sigkill_gives_the_uninterrupted_coefficients(data, cluster, capsys):
+    from daskfit.cli._run import checkpoint_dir
+
+    params = '{ solver = "newton", tol = 1e-12, C = 0.5 }'
+    cfg = config(data, "resume", path="clf", estimator="LogisticRegression", params=params,
+                 extra="[checkpoint]\nevery = 1\n")
+    sched = ("--scheduler", cluster.scheduler_address)
+    proc = subprocess.Popen([sys.executable, "-c", RESUME_DRIVER, "run", str(cfg), *sched,
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, MPLBACKEND="Agg"))
+    out = data / "runs-resume"
+    deadline = time.monotonic() + 120
+    try:
+        while not list(out.glob(".checkpoints/*/checkpoint-*.npz")):
+            assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not run_dirs(out)
+    # Killed: no run directory, but the checkpoint (and a temporary directory) remain.
+    code, _, err = cli(capsys, "run", cfg, *sched, "--resume", "--no-progress")
+    assert code == OK, err
+    (run_dir,) = run_dirs(out)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["model"]["resumed_from_iteration"] >= 1
+    assert not checkpoint_dir(out, run_dir.name).exists()
+    # The same configuration run uninterrupted elsewhere: the same Newton coefficients. Two
+    # uninterrupted CLI runs already differ in the last bit or two (the library's resume is
+    # bitwise identical, test_checkpoint.py), so the tolerance is that noise floor.
+    fresh_cfg = config(data, "fresh", path="clf", estimator="LogisticRegression",
+                       params=params)
+    code, _, err = cli(capsys, "run", fresh_cfg, *sched, "--no-progress")
+    assert code == OK, err
+    (fresh_dir,) = run_dirs(data / "runs-fresh")
+    resumed = daskfit.load(run_dir / "model").estimator
+    fresh = daskfit.load(fresh_dir / "model").estimator
+    np.testing.assert_allclose(resumed.coef_, fresh.coef_, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(resumed.intercept_, fresh.intercept_, rtol=1e-12, atol=1e-14)
+    assert resumed.n_iter_ == fresh.n_iter_ and resumed.n_iter_ > 2
+
+
+# --------------------------------------------------------- security, secrets
+def test_tls_local_cluster_fit_equals_tcp_fit(data, cluster, capsys):
+    tcp = config(data, "tcp")
+    tls = config(data, "tls", extra='[cluster]\nsecurity = "temporary"\nn_workers = 1\n'
+                                    'processes = false\ndashboard_address = "127.0.0.1:0"\n')
+    code, _, err = cli(capsys, "run", tcp, "--scheduler", cluster.scheduler_address,
+                       "--no-progress")
+    assert code == OK, err
+    code, _, err = cli(capsys, "run", tls, "--no-progress")
+    assert code == OK, err
+    (tls_dir,) = run_dirs(data / "runs-tls")
+    assert "cluster tls://127.0.0.1:" in (tls_dir / "run.log").read_text()
+    (tcp_dir,) = run_dirs(data / "runs-tcp")
+    np.testing.assert_allclose(daskfit.load(tls_dir / "model").estimator.coef_,
+                               daskfit.load(tcp_dir / "model").estimator.coef_, rtol=1e-10)
+
+
+def test_storage_option_secrets_never_printed_or_saved(data, cluster, capsys):
+    cfg = config(data, "secret", extra='[cluster]\ntimeout = "5s"\n')
+    text = cfg.read_text().replace('target = "y"',
+                                   'target = "y"\nstorage_options = { key = "SECRET123" }')
+    cfg.write_text(text)
+    code, out, err = cli(capsys, "run", cfg, "--scheduler", cluster.scheduler_address,
+                         "--no-progress")
+    assert code == OK, err
+    (run_dir,) = run_dirs(data / "runs-secret")
+    saved = {p.name: p.read_text() for p in run_dir.iterdir() if p.suffix in (".log", ".json",
+                                                                              ".toml")}
+    assert set(saved) >= {"run.log", "metrics.json", "config.toml"}
+    assert "storage_options = { key = \"***\" }" in saved["config.toml"]
+    for where, written in dict(saved, stdout=out, stderr=err).items():
+        assert "SECRET123" not in written, where
+    # An error that quotes the options is redacted on stderr and in the failed log too.
+    bad = write(data / "secret-bad.toml", text.replace('path = "reg"',
+                                                       'path = "SECRET123-nowhere"'))
+    code, out, err = cli(capsys, "run", bad, "--scheduler", cluster.scheduler_address,
+                         "--no-progress")
+    assert code == MISSING_INPUT and "***-nowhere" in err, err
+    assert "SECRET123" not in err + out
+
+
+# ---------------------------------------------------------------- bad data
+def test_bad_data_names_the_file_with_its_exit_code(data, cluster, capsys, monkeypatch):
+    sched = ("--scheduler", cluster.scheduler_address, "--no-progress")
+    # CSV dtype drift: a string in a numeric column of the second file.
+    csv = data / "csv"
+    csv.mkdir()
+    frame(300, 1).to_csv(csv / "a.csv", index=False)
+    drift = frame(300, 2)
+    drift["x1"] = drift["x1"].astype(object)
+    drift.loc[250, "x1"] = "n/a?"
+    drift.to_csv(csv / "b.csv", index=False)
+    # Parquet schema drift: a column missing in one file, of another type in another.
+    for name, change in (("missing-col", lambda d: d.drop(columns="x2")),
+                         ("other-type", lambda d: d.assign(x0=d["x0"].astype(str)))):
+        (data / name).mkdir()
+        frame(200, 3).to_parquet(data / name / "part.0.parquet")
+        change(frame(200, 4)).to_parquet(data / name / "part.1.parquet")
+    cases = {
+        "csvdrift": ("csv/*.csv", BAD_DATA, ["b.csv", "'x1'", "row 251: 'n/a?'"]),
+        "schemamissing": ("missing-col", BAD_DATA, ["part.1.parquet", "'x2' is missing"]),
+        "schematype": ("other-type", BAD_DATA, ["part.1.parquet", "'x0' has type"]),
+        "noglob": ("reg/*.csv", MISSING_INPUT, ["reg/*.csv"]),
+    }
+    for name, (path, expected, words) in cases.items():
+        code, _, err = cli(capsys, "run", config(data, name, path=path), *sched)
+        assert code == expected, (name, err)
+        assert all(w in err for w in words) and "Traceback" not in err, (name, err)
+    # A file deleted between planning (listing, first file's schema) and reading.
+    (data / "vanish").mkdir()
+    for i in range(3):
+        frame(200, i).to_parquet(data / "vanish" / f"part.{i}.parquet")
+    import daskfit.cli._run as run_module
+
+    columns = run_module._columns
+
+    def delete_then_columns(*args):
+        (data / "vanish" / "part.2.parquet").unlink()
+        return columns(*args)
+
+    monkeypatch.setattr(run_module, "_columns", delete_then_columns)
+    code, _, err = cli(capsys, "run", config(data, "vanish", path="vanish"), *sched)
+    assert code == MISSING_INPUT and "part.2.parquet" in err and "is gone" in err, err
+    only_failed_log(data / "runs-vanish")
