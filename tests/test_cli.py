@@ -27,8 +27,8 @@ from daskfit.cli import (BAD_CONFIG, BAD_DATA, CLUSTER_UNREACHABLE, INTERNAL_ERR
                          MISSING_INPUT, OK)
 
 SCRIPT = Path(sys.executable).parent / "daskfit"
-RUN_FILES = ["config.toml", "metrics.json", "model", "overfitting.html", "overfitting.png",
-             "run.log"]
+RUN_FILES = ["config.toml", "manifest.json", "metrics.json", "model", "overfitting.html",
+             "overfitting.png", "run.log"]
 
 
 def command(*args):
