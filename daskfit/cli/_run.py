@@ -242,7 +242,7 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
     handler = logging.FileHandler(tmp / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactFilter())
-    handlers = [(logging.getLogger("daskfit"), handler), (logging.getLogger("py.warnings"), handler)]
+    handlers = [(logging.getLogger(name), handler) for name in ("daskfit", "py.warnings")]
     for logger, h in handlers:
         logger.addHandler(h)
     logging.getLogger("daskfit").setLevel(logging.INFO)
