@@ -380,7 +380,7 @@ def test_exit_codes(workdir, cluster):
 def test_help_documents_every_option_and_exit_code():
     res = daskfit_cmd("run", "--help")
     assert res.returncode == OK
-    for option in ("--scheduler", "--force", "--progress"):
+    for option in ("--scheduler", "--force", "--resume", "--progress"):
         assert option in res.stdout
     from daskfit.cli._config import SCHEMA
 
