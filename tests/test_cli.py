@@ -271,6 +271,16 @@ BAD_CONFIGS = {
                                   'estimator = "Ridge"\n[cluster]\naddress = "tcp://x:1"\n'
                                   'n_workers = 2\n', "cluster.n_workers"),
     "not TOML": ('[data\npath = "reg"\n', "line 1"),  # no key yet: the position
+    "negative checkpoint": ('[data]\npath = "reg"\ntarget = "y"\n[model]\nestimator = "Ridge"\n'
+                            '[checkpoint]\nevery = -1\n', "checkpoint.every"),
+    "no checkpoint in CV": ('[data]\npath = "reg"\ntarget = "y"\n[model]\n'
+                            'estimator = "RidgeCV"\n[checkpoint]\nevery = 5\n',
+                            "checkpoint.every"),
+    "half the TLS files": ('[data]\npath = "reg"\ntarget = "y"\n[model]\nestimator = "Ridge"\n'
+                           '[cluster]\ntls_ca_file = "ca.pem"\n', "cluster.tls_client_cert"),
+    "temporary TLS remote": ('[data]\npath = "reg"\ntarget = "y"\n[model]\n'
+                             'estimator = "Ridge"\n[cluster]\naddress = "tls://x:1"\n'
+                             'security = "temporary"\n', "cluster.security"),
 }
 
 

@@ -147,6 +147,12 @@ def test_foreign_checkpoint_is_refused_with_bad_config(data, cluster, capsys):
                        "--force", "--no-progress")
     assert code == OK, err
     assert not ckpt.exists()
+    # A one-pass solver has no iterate to checkpoint: a configuration error, naming the key.
+    normal = config(data, "normal", params='{ solver = "normal" }',
+                    extra="[checkpoint]\nevery = 1\n")
+    code, _, err = cli(capsys, "run", normal, "--scheduler", cluster.scheduler_address,
+                       "--no-progress")
+    assert code == BAD_CONFIG and "[checkpoint.every]" in err and "'normal'" in err, err
 
 
 # ----------------------------------------------------------- atomic artifacts

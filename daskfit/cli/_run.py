@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -72,8 +73,9 @@ def build_model(config):
                           f"{sorted(known)}")
     params = {k: (float("inf") if v == "inf" else v) for k, v in model["params"].items()}
     est = cls(**params)
-    validate = getattr(est, "_validate_common_params", None) or getattr(
-        est, "_validate_cv_params", None)
+    # CV estimators first: they inherit _validate_common_params but lack its parameters.
+    validate = getattr(est, "_validate_cv_params", None) or getattr(
+        est, "_validate_common_params", None)
     if validate is not None:
         try:
             validate()
@@ -230,9 +232,11 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
     if not resume and checkpoints.exists():
         log.info("clearing stale checkpoints %s (no --resume)", checkpoints)
         shutil.rmtree(checkpoints)
-    if config["checkpoint"]["every"] and not hasattr(estimator, "_open_checkpoint"):
+    if config["checkpoint"]["every"] and "checkpoint" not in inspect.signature(
+            estimator.fit).parameters:
         raise ConfigError(config["_file"], "checkpoint.every",
-                          f"{type(estimator).__name__} does not checkpoint; set every = 0")
+                          f"{type(estimator).__name__} does not checkpoint its fit; set "
+                          "every = 0")
     checkpoint = ({"directory": str(checkpoints), "every": config["checkpoint"]["every"]}
                   if config["checkpoint"]["every"] else None)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -326,7 +330,13 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
                  list(model.encoder.feature_names_out_))
         with stage("fit"), _data_errors("fitting"):
             if checkpoint is not None:
-                estimator.fit(Xe, ye, sample_weight=we, checkpoint=checkpoint)
+                try:
+                    estimator.fit(Xe, ye, sample_weight=we, checkpoint=checkpoint)
+                except ValueError as exc:  # a one-pass solver (chosen or "auto") has no iterate
+                    if "checkpoint=" not in str(exc):
+                        raise
+                    raise ConfigError(config["_file"], "checkpoint.every",
+                                      f"{exc} Or set every = 0.") from None
                 log.info("fit resumed from iteration %s", getattr(estimator, "resumed_from_", 0))
             else:
                 estimator.fit(Xe, ye, sample_weight=we)
