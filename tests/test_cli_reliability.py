@@ -376,3 +376,34 @@ def test_bad_data_names_the_file_with_its_exit_code(data, cluster, capsys, monke
     code, _, err = cli(capsys, "run", config(data, "vanish", path="vanish"), *sched)
     assert code == MISSING_INPUT and "part.2.parquet" in err and "is gone" in err, err
     only_failed_log(data / "runs-vanish")
+
+
+def test_a_file_that_kills_every_worker_is_named_and_leaves_no_run(data, capsys):
+    """A real crash: worker processes die (os._exit) reading one Parquet file."""
+    import dask
+    from distributed import Client, LocalCluster
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class Poison(WorkerPlugin):   # local class: pickled by value, so workers need no tests/
+        def setup(self, worker):
+            import daskfit.io._read as reader
+
+            real = reader._read_parquet_file
+
+            def poisoned(path, *args, **kwargs):
+                if str(path).endswith("part.1.parquet"):
+                    os._exit(13)
+                return real(path, *args, **kwargs)
+
+            reader._read_parquet_file = poisoned
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address="127.0.0.1:0") as poisoned_cluster, \
+            Client(poisoned_cluster) as client:
+        client.register_plugin(Poison())
+        code, _, err = cli(capsys, "run", config(data, "poison"), "--scheduler",
+                           poisoned_cluster.scheduler_address, "--no-progress")
+    assert code == BAD_DATA, err
+    assert "part.1.parquet" in err and "crashed 2 worker" in err and "Traceback" not in err
+    only_failed_log(data / "runs-poison")

@@ -76,6 +76,7 @@ def as_cli_error(exc, doing=""):
     data's; a ``CheckpointMismatch`` is a ``ValueError``, but the fix is to
     start over (run without ``--resume``), a configuration decision.
     """
+    from distributed import KilledWorker
     from distributed.comm.core import CommClosedError
 
     from .._checkpoint import CheckpointCorrupt, CheckpointMismatch
@@ -95,6 +96,15 @@ def as_cli_error(exc, doing=""):
         return error
     if isinstance(exc, WorkerCrashError):
         return DataProblem(f"A chunk crashed the workers{while_}: {exc}")
+    if isinstance(exc, KilledWorker):   # outside the engine: reading, encoding, scoring
+        allowed = getattr(exc, "allowed_failures", None)
+        # The scheduler gives up once a task has killed allowed_failures + 1 workers.
+        died = allowed + 1 if isinstance(allowed, int) else "several"
+        return DataProblem(
+            f"Task {getattr(exc, 'task', '?')!r} crashed {died} worker process(es) in a "
+            f"row{while_}, so "
+            "Dask gave up on it and nothing was written. The data it reads (or the reader) "
+            "kills the process: out of memory, or a crash in native code.")
     if isinstance(exc, ModelFormatError):
         return DataProblem(str(exc))
     if isinstance(exc, FileNotFoundError):

@@ -172,13 +172,26 @@ def plan(config, scheduler):
     plan_run(config, scheduler=scheduler, echo=click.echo)
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now (not the stream it found when created), so
+    in-process callers that swap stderr (tests, notebooks) never hit a closed stream."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def main(argv=None):
     """Entry point of the ``daskfit`` console script; returns (exits with) the exit code."""
     # stderr: warnings and errors only (the run's log file has the INFO lines).
     # The run's stage lines and tracebacks go to its run.log (see _run), not here.
     root = logging.getLogger()
     if not any(getattr(h, "_daskfit_cli", False) for h in root.handlers):
-        stderr = logging.StreamHandler()
+        stderr = _CurrentStderr()
         stderr._daskfit_cli = True
         stderr.setLevel(logging.WARNING)
         stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

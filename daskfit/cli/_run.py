@@ -452,6 +452,13 @@ def _data_errors(doing, source=None, frame=None):
                 and "dtype" in str(exc)):
             error = explain_csv_error(source, frame._meta)
         error = error or as_cli_error(exc, doing)
+        task = getattr(exc, "task", None)
+        if (source is not None and isinstance(task, tuple) and len(task) == 2
+                and isinstance(task[1], int) and "read" in str(task[0])
+                and task[1] < len(source.files) and len(source.files) > 1):
+            # One partition per input file: name the file that kills the workers.
+            error = type(error)(f"Reading input file {source.files[task[1]]} "
+                                f"(partition {task[1]}): {error}")
         if error is None or error is exc:
             raise
         raise error from exc
