@@ -133,7 +133,10 @@ def section_workers(args):
     Xn = rng.normal(size=(n, p))
     yn = (rng.uniform(size=n) < 0.5).astype(float)
     w = np.full(p, 0.01)
-    floor, _, _ = median_time(lambda: Xn.T @ (expit(Xn @ w + 0.01) - yn), args.repeats)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # one core, as one worker thread has
+        floor, _, _ = median_time(lambda: Xn.T @ (expit(Xn @ w + 0.01) - yn), args.repeats)
     rows = []
     for workers in (1, 2, 4, 8):
         lc, client = cluster(workers, memory_limit=f"{max(1, 8 // workers)}GiB")
