@@ -407,3 +407,19 @@ def test_a_file_that_kills_every_worker_is_named_and_leaves_no_run(data, capsys)
     assert code == BAD_DATA, err
     assert "part.1.parquet" in err and "crashed 2 worker" in err and "Traceback" not in err
     only_failed_log(data / "runs-poison")
+
+
+def test_password_in_the_data_url_is_redacted(tmp_path):
+    from daskfit.cli._config import load_config
+    from daskfit.cli._redact import redact
+
+    cfg = write(tmp_path / "url.toml", """
+        [data]
+        path = "s3://reader:PASSW0RD-xyz@bucket/table"
+        target = "y"
+        [model]
+        estimator = "Ridge"
+        """)
+    config = load_config(cfg)
+    assert redact(f"No input at {config['data']['path']}") == \
+        "No input at s3://reader:***@bucket/table"

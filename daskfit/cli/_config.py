@@ -162,6 +162,10 @@ def load_config(path):
     from ._redact import register_secrets
 
     register_secrets(config["data"]["storage_options"])
+    from urllib.parse import urlsplit
+
+    # A password inside the URL (s3://user:secret@host/...) is a secret too.
+    register_secrets({"url_password": urlsplit(config["data"]["path"]).password})
     config["_file"] = path.resolve()
     return config
 
