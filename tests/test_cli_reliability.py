@@ -191,6 +191,8 @@ def test_run_manifest_and_model_checksums_refuse_tampering(data, cluster, capsys
     assert code != OK and "disk full" in err
     names = sorted(os.listdir(data / "runs-manifest"))
     assert names == sorted([run_dir.name, run_dir.name + ".failed.log"])   # no temp dirs
+    failed_log = (data / "runs-manifest" / (run_dir.name + ".failed.log")).read_text()
+    assert "run failed while committing: disk full (injected)" in failed_log
     np.testing.assert_array_equal(daskfit.load(run_dir / "model").estimator.coef_, coef)
 
     # A flipped byte in arrays.npz, or an edited model.json, is refused on load.

@@ -272,6 +272,13 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
         if handler in logging.getLogger("daskfit").handlers:
             log.error("run failed: %s", exc, exc_info=True)
             detach()
+        elif (tmp / "run.log").exists():   # failed while committing: the log was closed
+            import traceback
+
+            with open(tmp / "run.log", "a") as failed:
+                failed.write(redact(f"{time.strftime('%Y-%m-%d %H:%M:%S')} ERROR daskfit.run: "
+                                    f"run failed while committing: {exc}\n"
+                                    + "".join(traceback.format_exception(exc))))
         # No run directory for a failed run; its log stays, next to where it would be.
         failed_log = out_dir / f"{final.name}.failed.log"
         if (tmp / "run.log").exists():
