@@ -425,3 +425,22 @@ def test_password_in_the_data_url_is_redacted(tmp_path):
     config = load_config(cfg)
     assert redact(f"No input at {config['data']['path']}") == \
         "No input at s3://reader:***@bucket/table"
+
+
+def test_divergence_raises_before_any_nan_coefficient_is_returned_or_saved(
+        data, tmp_path, capsys):
+    """A solver that diverges (parameter averaging with an absurd learning rate)
+    raises in the library, leaving the estimator unfitted, and in the CLI exits
+    with the bad-data code and saves no model."""
+    df = pd.concat([pd.read_parquet(data / "reg" / f"part.{i}.parquet") for i in range(3)])
+    est = daskfit.Ridge(solver="averaging", solver_options={"learning_rate": 1e6},
+                        max_iter=20)
+    with pytest.raises(FloatingPointError, match="diverged|overflow|learning_rate"):
+        est.fit(df[["x0", "x1", "x2"]], df["y"])
+    assert not hasattr(est, "coef_")
+    cfg = config(data, "diverges", params='{ solver = "averaging", max_iter = 20, '
+                                          'solver_options = { learning_rate = 1e6 } }')
+    code, out, err = cli(capsys, "run", cfg, "--no-progress")
+    assert code == BAD_DATA, err
+    assert "FloatingPointError" in err or "diverged" in err
+    assert not list((data / "runs-diverges").glob("*/model"))
