@@ -30,7 +30,7 @@ Usage::
 
     python benchmarks/bench_scale.py                  # everything (~5 min)
     python benchmarks/bench_scale.py --section chunks --repeats 5
-    python benchmarks/bench_scale.py --section ooc --worker-memory 400MB
+    python benchmarks/bench_scale.py --section ooc --worker-memory 600MB
 """
 
 from __future__ import annotations
@@ -235,6 +235,7 @@ def section_ooc(args):
     from dask.utils import parse_bytes
 
     import daskfit
+    from daskfit.io import read_parquet as read_files  # one partition per file
 
     limit = parse_bytes(args.worker_memory)
     total_limit = 2 * limit
@@ -261,7 +262,7 @@ def section_ooc(args):
         with dask.config.set(scheduler="threads", num_workers=2):
             frame.to_parquet(parquet, write_index=False)
             zarr_path = os.path.join(workdir, "X.zarr")
-            dd.read_parquet(parquet)[[f"x{j}" for j in range(p)]].to_dask_array(
+            read_files(parquet)[[f"x{j}" for j in range(p)]].to_dask_array(
                 lengths=True).rechunk((chunk, p)).to_zarr(zarr_path)
         on_disk = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(workdir)
                       for f in fs)
@@ -275,17 +276,18 @@ def section_ooc(args):
                 return df[features + ["y"]].sum().compute()
 
             def linear():
-                df = dd.read_parquet(parquet)
+                df = read_files(parquet)
                 return daskfit.LinearRegression(persist=False).fit(df[features], df["y"])
 
             def logistic():
-                df = dd.read_parquet(parquet)
+                df = read_files(parquet)
                 return daskfit.LogisticRegression(persist=False).fit(df[features], df["label"])
+
+            y_zarr = read_files(parquet)["y"].to_dask_array(lengths=True).rechunk((chunk,))
 
             def zarr_linear():
                 X = da.from_zarr(zarr_path)
-                y = dd.read_parquet(parquet, columns=["y"])["y"].to_dask_array(lengths=True)
-                return daskfit.LinearRegression(persist=False).fit(X, y.rechunk((X.chunks[0],)))
+                return daskfit.LinearRegression(persist=False).fit(X, y_zarr)
 
             def zarr_read_sum():
                 return da.from_zarr(zarr_path).sum(axis=0).compute()
@@ -326,7 +328,7 @@ def main(argv=None):
     parser.add_argument("--section", choices=sorted(SECTIONS), action="append")
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--worker-memory", default="400MB")
+    parser.add_argument("--worker-memory", default="600MB")
     args = parser.parse_args(argv)
     print(f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python "
           f"{sys.version.split()[0]}; command: python benchmarks/bench_scale.py "
