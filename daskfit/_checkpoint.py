@@ -145,7 +145,7 @@ class Checkpointer:
             if number != iteration:
                 path.unlink(missing_ok=True)
 
-    def callback(self, theta_of, passes_of, offset=0):
+    def callback(self, passes_of, offset=0):
         """A solver ``stop(iteration, theta)`` hook that saves and never stops.
 
         ``offset`` is the iteration a resumed fit started from, so numbers
@@ -155,7 +155,7 @@ class Checkpointer:
         def hook(iteration, theta):
             total = offset + iteration
             if iteration > 0 and total % self.every == 0:
-                self.save(total, passes=passes_of(), theta=theta_of(theta))
+                self.save(total, passes=passes_of(), theta=theta)
             return None
 
         return hook

@@ -187,7 +187,7 @@ class LinearModelBase(BaseEstimator):
         offset = 0 if resumed is None else resumed.iteration
         if saver is not None:
             earlier = 0 if resumed is None else resumed.passes
-            hook = saver.callback(lambda theta: theta, lambda: earlier + engine.passes, offset)
+            hook = saver.callback(lambda: earlier + engine.passes, offset)
             options["stop"] = _chain_stops(hook, options.get("stop"))
         result = solve(name, objective, theta0, tol=self.tol,
                        max_iter=self.max_iter - offset, **options)

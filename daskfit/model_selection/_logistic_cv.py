@@ -11,6 +11,8 @@ from __future__ import annotations
 import numbers
 import warnings
 
+import dask
+
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
@@ -283,8 +285,6 @@ def _classes(y, lazy):
 
 
 def _delayed_unique(block):
-    import dask
-
     return dask.delayed(_unique_or_nan)(block)
 
 

@@ -153,7 +153,7 @@ def _advance(model, Cs, tol, max_iter):
         return
 
 
-def _model_data(result, j, n_outputs):
+def _model_data(result, j):
     """One model's share of a pass result."""
     hess = result.get(f"hess{j}")
     stats = {key: float(result[key][j]) for key in
@@ -182,7 +182,7 @@ def run_path(engine, models, splits, Cs, *, n_features, n_outputs, fit_intercept
             hessian_stride=hessian_stride)
         result = engine.reduce(path_chunk, spec, "cv-path" if not first else "cv-path-labels")
         for j, model in enumerate(active):
-            data = _model_data(result, j, n_outputs)
+            data = _model_data(result, j)
             if first:
                 model.sum_weights = data["stats"]["train_sw"]
                 if not model.sum_weights > 0:
