@@ -5,26 +5,27 @@ from __future__ import annotations
 __all__ = ["read_parquet"]
 
 
-def _read_parquet_file(path, fs, schema=None, first=None):
+def _read_parquet_file(path, fs, schema=None, first=None, columns=None):
     import pyarrow.parquet as pq
 
     from .._engine import DataError
 
     try:
-        # One thread: the Dask worker thread is already the unit of parallelism.
-        table = pq.read_table(path, filesystem=fs, use_threads=False)
+        parquet = pq.ParquetFile(path, filesystem=fs)
     except FileNotFoundError:
         raise FileNotFoundError(
             f"Parquet file {path} was listed when the run was planned but is gone now (deleted "
             "or moved while it ran). Run again once the input is complete.") from None
-    if schema is not None and not table.schema.equals(schema):
+    if schema is not None and not parquet.schema_arrow.equals(schema):
         # Schema drift: name the file and the first column that differs, not a pandas error
-        # (or silently wrong values) further down.
-        problem = _schema_difference(schema, table.schema)
+        # (or silently wrong values) further down. The whole schema is checked (it is in
+        # the footer, already read) even when only some columns are read.
+        problem = _schema_difference(schema, parquet.schema_arrow)
         raise DataError(f"Parquet file {path} does not have the schema of {first}: {problem}. "
                         "Rewrite that file with the same columns and types as the others, or "
                         "leave it out of the input.")
-    return table.to_pandas()
+    # One thread: the Dask worker thread is already the unit of parallelism.
+    return parquet.read(columns=columns, use_threads=False).to_pandas()
 
 
 def _schema_difference(expected, found):
@@ -111,8 +112,11 @@ class _SchemaChecked:
         self.fs, self.schema, self.first = fs, schema, first
         self.__name__ = "daskfit-read-parquet"
 
-    def __call__(self, path):
-        return _read_parquet_file(path, self.fs, self.schema, self.first)
+    def __call__(self, path, columns=None):
+        # ``columns``: Dask projects a column selection into the read (from_map
+        # looks for this keyword), so ``df["y"]`` reads one column of each file,
+        # not all of them, when X and y are taken from the same files.
+        return _read_parquet_file(path, self.fs, self.schema, self.first, columns)
 
     def __dask_tokenize__(self):
         return ("daskfit-read-parquet", self.first, str(self.schema),
