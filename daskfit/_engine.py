@@ -88,10 +88,16 @@ def persist_decision(persist, nbytes, is_lazy, client, expected_passes):
     if expected_passes <= 1:
         return False, "one-pass solver: streaming is cheaper than persisting"
     budget = PERSIST_MEMORY_FRACTION * memory_available(client)
+    if math.isnan(nbytes):
+        # A Dask DataFrame's row count is unknown before a pass: persisting it
+        # could exceed the cluster's memory, so the safe choice is to stream.
+        return False, (f"data size unknown before the first pass (row counts of a Dask "
+                       f"DataFrame), so it cannot be checked against {PERSIST_MEMORY_FRACTION:.0%} "
+                       f"of {where} memory ({budget / 2**20:.0f} MiB): streaming from the source "
+                       "every pass (pass persist=True if it fits)")
     if not (nbytes <= budget):
-        size = "unknown size" if math.isnan(nbytes) else f"{nbytes / 2**20:.0f} MiB"
-        return False, (f"data ({size}) exceeds {PERSIST_MEMORY_FRACTION:.0%} of {where} "
-                       f"memory ({budget / 2**20:.0f} MiB): streaming from the source "
+        return False, (f"data ({nbytes / 2**20:.0f} MiB) exceeds {PERSIST_MEMORY_FRACTION:.0%} "
+                       f"of {where} memory ({budget / 2**20:.0f} MiB): streaming from the source "
                        "every pass")
     return True, f"persisted once ({where} memory)"
 

@@ -125,3 +125,14 @@ def test_the_count_sees_persisted_chunks(client, live_chunks):
     assert est.n_passes_ >= 3
     assert sum(s["made"] for s in stats.values()) == N_CHUNKS
     assert sum(s["peak"] for s in stats.values()) == N_CHUNKS, stats
+
+
+def test_a_dask_dataframe_of_unknown_length_streams_and_says_why(client):
+    from conftest import PROBLEMS, as_kind
+
+    X, y, _ = PROBLEMS["binary"]()
+    Xf, yf, _ = as_kind("ddf", X, y, None, (100, 100, 100))
+    est = daskfit.LogisticRegression().fit(Xf, yf)
+    assert est.n_passes_ >= 3
+    assert "unknown before the first pass" in est.persist_reason_
+    assert "streaming" in est.persist_reason_ and "persist=True" in est.persist_reason_
