@@ -62,10 +62,20 @@ def current_client():
     return client if client.status == "running" else None
 
 
+def cluster_workers(client):
+    """Every worker's identity (address -> info), fetched from the scheduler now.
+
+    ``Client.scheduler_info()`` returns a cache that the client's periodic
+    refresh overwrites with a worker-less summary (it asks for 0 workers), so
+    a call that races the refresh can see a cluster with no workers at all.
+    """
+    return client.sync(client.scheduler.identity, n_workers=-1)["workers"]
+
+
 def memory_available(client):
     """Total worker memory limit of the cluster, or this machine's free memory."""
     if client is not None:
-        info = client.scheduler_info(n_workers=-1)["workers"].values()
+        info = cluster_workers(client).values()
         return float(sum(w.get("memory_limit", 0) or 0 for w in info))
     import psutil
 
@@ -331,7 +341,7 @@ class Engine:
     def _threads(self):
         if self.client is None:
             return os.cpu_count() or 1
-        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        workers = cluster_workers(self.client).values()
         return max(1, sum(w.get("nthreads", 1) for w in workers))
 
     def _chunks_in_memory(self):

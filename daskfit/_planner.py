@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._engine import current_client, memory_available, persist_decision
+from ._engine import cluster_workers, current_client, memory_available, persist_decision
 from ._losses import LOSSES
 from .solvers import GRAM_MAX_FEATURES, NEWTON_MAX_PARAMS, SOLVERS
 
@@ -131,7 +131,7 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
     """
     n_params = n_outputs * (n_features + int(fit_intercept))
     nbytes = n_rows * n_features * itemsize if np.isfinite(n_rows) else math.nan
-    n_workers = len(client.scheduler_info(n_workers=-1)["workers"]) if client else 1
+    n_workers = len(cluster_workers(client)) if client else 1
     reasons = []
     wide = n_features > MODEL_PARALLEL_MIN_FEATURES
     if solver != "auto":

@@ -23,6 +23,7 @@ import sklearn.metrics
 from sklearn.model_selection import KFold
 
 import daskfit
+from daskfit._engine import cluster_workers
 from daskfit.cli import (BAD_CONFIG, BAD_DATA, CLUSTER_UNREACHABLE, INTERNAL_ERROR,
                          MISSING_INPUT, OK)
 
@@ -448,7 +449,7 @@ def test_run_on_data_three_times_cluster_memory(tmp_path):
                       memory_limit=WORKER_LIMIT) as cluster, \
             Client(cluster) as client:
         client.run(lambda: __import__("daskfit"))   # the baseline the run will have
-        workers = set(client.scheduler_info()["workers"])
+        workers = set(cluster_workers(client))
         peaks = {w: 0 for w in workers}
         stop = threading.Event()
 
@@ -470,7 +471,7 @@ def test_run_on_data_three_times_cluster_memory(tmp_path):
             stop.set()
             sampler.join()
         assert res.returncode == OK, res.stderr
-        assert set(client.scheduler_info()["workers"]) == workers   # no worker was killed
+        assert set(cluster_workers(client)) == workers   # no worker was killed
     assert set(peaks) == workers
     print("peak worker RSS (MiB):", {w: round(p / 2**20) for w, p in peaks.items()})
     assert max(peaks.values()) < WORKER_LIMIT, {w: p / 2**20 for w, p in peaks.items()}

@@ -27,7 +27,7 @@ import pytest
 from distributed import Client, LocalCluster, futures_of
 
 import daskfit
-from daskfit._engine import Engine
+from daskfit._engine import Engine, cluster_workers
 
 from conftest import make_binary
 
@@ -77,7 +77,7 @@ def _kill_on_pass(monkeypatch, client, pass_number, *, during, victim=None):
     def reduce(self, kernel, spec, label):
         seen["passes"] += 1
         if seen["passes"] == pass_number:
-            address = victim or sorted(client.scheduler_info()["workers"])[0]
+            address = victim or sorted(cluster_workers(client))[0]
             who_has = client.who_has(futures_of(self.data.X))  # empty unless persisted
             seen["held"] = [k for k, where in who_has.items() if address in where]
             if during:
@@ -165,12 +165,12 @@ def _wait_for_restart(client, killed_pid, timeout=120):
     """Both workers up again, the killed one replaced by its nanny."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = set(client.run(os.getpid).values()) if client.scheduler_info()["workers"] else set()
+        pids = set(client.run(os.getpid).values()) if cluster_workers(client) else set()
         if len(pids) == 2 and killed_pid not in pids:
             return
         time.sleep(0.2)
     raise AssertionError(f"workers did not come back within {timeout} s: "
-                         f"{client.scheduler_info()['workers'].keys()}")
+                         f"{cluster_workers(client).keys()}")
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ import pytest
 from distributed import Client
 
 import daskfit
+from daskfit._engine import cluster_workers
 
 from conftest import make_binary
 
@@ -64,7 +65,8 @@ def test_a_fit_over_tls_equals_the_fit_over_tcp(client):
                           processes=False, dashboard_address=":0")
     try:
         assert tls.scheduler.address.startswith("tls://127.0.0.1:")
-        assert all(a.startswith("tls://") for a in tls.scheduler_info()["workers"])
+        workers = cluster_workers(tls)
+        assert len(workers) == 2 and all(a.startswith("tls://") for a in workers)
         with tls.as_current():
             over_tls = _fit(tls, Xd, yd)
         # Equal up to BLAS round-off (in-process vs process workers).

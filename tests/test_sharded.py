@@ -16,6 +16,7 @@ import pytest
 from dask.callbacks import Callback
 
 import daskfit
+from daskfit._engine import cluster_workers
 import daskfit._sharded as sharded
 from daskfit._engine import DataError
 from daskfit._losses import LOSSES
@@ -442,7 +443,7 @@ def test_wide_ridge_streams_blocks_in_bounded_memory():
 
         def poll():
             while not stop.is_set():
-                for addr, w in client.scheduler_info(n_workers=-1)["workers"].items():
+                for addr, w in cluster_workers(client).items():
                     peak[addr] = max(peak.get(addr, 0), w["metrics"]["memory"])
                 stop.wait(0.25)
 

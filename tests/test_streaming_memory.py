@@ -136,3 +136,18 @@ def test_a_dask_dataframe_of_unknown_length_streams_and_says_why(client):
     assert est.n_passes_ >= 3
     assert "unknown before the first pass" in est.persist_reason_
     assert "streaming" in est.persist_reason_ and "persist=True" in est.persist_reason_
+
+
+def test_worker_count_is_fetched_not_read_from_a_cache_the_client_refreshes(client):
+    # Client.scheduler_info() returns a cache that the client's periodic
+    # refresh replaces with a summary without workers; a fit planned at that
+    # moment saw a cluster of 0 workers and divided by zero (the planner, the
+    # engine's thread count and the memory budget now all use
+    # cluster_workers). With the cache just refreshed to no workers:
+    from daskfit._engine import cluster_workers
+    from distributed.client import SchedulerInfo
+
+    client.sync(client._update_scheduler_info, n_workers=0)
+    assert client._scheduler_identity["workers"] == {}
+    assert isinstance(client._scheduler_identity, SchedulerInfo)
+    assert len(cluster_workers(client)) == 2
