@@ -24,6 +24,7 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ._kernels import bundle_chunks, combine, run_batch
+from ._streaming import plan_streamed_batches, streamed_batch_task
 
 __all__ = ["DataError", "Engine", "WorkerCrashError", "compute", "current_client", "memory_available", "persist_decision",
            "DEFAULT_SPLIT_EVERY"]
@@ -155,11 +156,21 @@ class WorkerCrashError(RuntimeError):
     """One chunk's task killed every worker that ran it (Dask's ``KilledWorker``)."""
 
     @classmethod
-    def from_killed(cls, exc, n_chunks):
+    def from_killed(cls, exc, n_chunks, batches=None):
         key = getattr(exc, "task", None)
-        chunk = key[1] if isinstance(key, tuple) and len(key) > 1 else None
-        where = (f"Row chunk {chunk} of {n_chunks}" if isinstance(chunk, int)
-                 else "A task")
+        task = key[1] if isinstance(key, tuple) and len(key) > 1 else None
+        where = "A task"
+        if isinstance(task, int) and batches is not None and len(batches) < n_chunks:
+            members = batches[task]  # a batch task: name its chunks
+            if len(members) == 1:
+                where = f"Row chunk {members[0]} of {n_chunks}"
+            else:
+                contiguous = members == list(range(members[0], members[-1] + 1))
+                listed = (f"{members[0]}-{members[-1]}" if contiguous else
+                          ", ".join(map(str, members[:5])) + (", ..." if len(members) > 5 else ""))
+                where = f"One of row chunks {listed} of {n_chunks}"
+        elif isinstance(task, int):
+            where = f"Row chunk {task} of {n_chunks}"
         return cls(
             f"{where} (task {key!r}) crashed {getattr(exc, 'allowed_failures', '?')} worker "
             "process(es) in a row, so Dask gave up on it and nothing was fitted. The chunk, "
@@ -213,6 +224,7 @@ class Engine:
         self.chunk_rows = None
         self._batches = None
         self._bundle_list = None
+        self._streamed_plans = None
 
     # ------------------------------------------------------------- persist
     def prepare(self, expected_passes):
@@ -262,7 +274,15 @@ class Engine:
         )
         layer = {}
         batches = self.batches()
-        if len(batches) < data.n_chunks:
+        if self._streamed_plans is not None:
+            # Streamed batches: each task makes its chunks one at a time from
+            # the source's per-chunk graph (see daskfit._streaming).
+            chunk_keys = list(zip(xkeys, ykeys, wkeys))
+            for b, members in enumerate(batches):
+                layer[(name, b)] = streamed_batch_task(kernel, members, chunk_keys,
+                                                       self._streamed_plans[b], spec)
+            deps = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
+        elif len(batches) < data.n_chunks:
             # Each task reads one persisted bundle: a pass graph of a few keys,
             # not one reference per chunk (which costs the scheduler as much
             # as a task would).
@@ -322,21 +342,45 @@ class Engine:
         millisecond per task whatever the task does, which would otherwise
         dominate a pass over thousands of small chunks. Persisted chunks are
         batched with the chunks held by the same worker, so a batch runs
-        where its data already is. Chunks streamed from storage are never
-        batched: a batch would hold all its chunks in memory at once.
+        where its data already is. Streamed chunks are batched too when
+        their source's per-chunk graph can travel inside the batch task
+        (:mod:`daskfit._streaming`): the task makes and reduces one chunk at
+        a time, so a batch never holds more than one of them.
         """
         if self._batches is not None:
             return self._batches
         n = self.data.n_chunks
         target = max(1, self._threads() * TASKS_PER_THREAD)
         groups = self._chunks_in_memory() if n > target else None
+        if groups is None and n > target:
+            groups = self._streamed_groups(target)
         if groups is None:
             self._batches = [[i] for i in range(n)]
         else:
             size = math.ceil(n / target)
             self._batches = [group[j:j + size] for group in groups
                              for j in range(0, len(group), size)]
+            if self._streamed_plans is not None:
+                self._streamed_plans = self._plan_streamed(self._batches)
+                if self._streamed_plans is None:  # the source cannot be inlined
+                    self._batches = [[i] for i in range(n)]
         return self._batches
+
+    def _streamed_groups(self, target):
+        """All chunks as one group to cut into batches, when they are streamed."""
+        if not self.data.is_lazy or self.persisted:
+            return None
+        self._streamed_plans = "pending"
+        return [list(range(self.data.n_chunks))]
+
+    def _plan_streamed(self, batches):
+        data = self.data
+        arrays = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
+        xkeys = [row[0] for row in data.X.__dask_keys__()]
+        ykeys = data.y.__dask_keys__() if data.y is not None else [None] * len(xkeys)
+        wkeys = (data.sample_weight.__dask_keys__() if data.sample_weight is not None
+                 else [None] * len(xkeys))
+        return plan_streamed_batches(arrays, list(zip(xkeys, ykeys, wkeys)), batches)
 
     def _threads(self):
         if self.client is None:
@@ -409,7 +453,7 @@ class Engine:
         try:
             return future.result()
         except KilledWorker as exc:
-            raise WorkerCrashError.from_killed(exc, self.data.n_chunks) from None
+            raise WorkerCrashError.from_killed(exc, self.data.n_chunks, self._batches) from None
 
     # ------------------------------------------------------ asynchronous
     def map_chunks_as_completed(self, kernel, next_spec, label):

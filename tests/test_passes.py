@@ -84,11 +84,11 @@ def test_reduction_depth_is_logarithmic(n_chunks, split_every, in_memory):
     kernel_tasks = [k for k in graph if isinstance(k, tuple) and len(k) == 2
                     and k[0].startswith("daskfit-gram-")]
     assert depth == max(1, math.ceil(math.log(len(kernel_tasks), split_every) - 1e-12))
-    # One fused task per chunk; chunks already in memory are batched into a
-    # few tasks per thread once they outnumber them (streamed ones never are,
-    # a batch would hold all its chunks at once). Every chunk in one task.
+    # One task per chunk; once chunks outnumber the threads' few tasks each
+    # they are batched, in memory or streamed (a streamed batch makes its
+    # chunks one at a time inside the task). Every chunk in one task.
     target = (os.cpu_count() or 1) * TASKS_PER_THREAD
-    if in_memory and n_chunks > target:
+    if n_chunks > target:
         assert len(kernel_tasks) == pytest.approx(target, abs=1)
     else:
         assert len(kernel_tasks) == n_chunks
