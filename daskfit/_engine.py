@@ -156,11 +156,25 @@ class WorkerCrashError(RuntimeError):
     """One chunk's task killed every worker that ran it (Dask's ``KilledWorker``)."""
 
     @classmethod
-    def from_killed(cls, exc, n_chunks, batches=None):
-        key = getattr(exc, "task", None)
+    def from_killed(cls, exc, n_chunks, batches=None, killed=()):
+        """The error for Dask's ``KilledWorker`` ``exc``, naming the chunk to blame.
+
+        ``killed`` lists every task the scheduler gave up on after the same
+        crashes. Tasks that merely shared a dying worker fail with the culprit
+        (with few allowed failures), and any of them may be the one ``exc``
+        names; a chunk's reader or source task (a key outside daskfit's pass)
+        is blamed before a daskfit kernel.
+        """
+        candidates = [exc.task if hasattr(exc, "task") else None]
+        candidates += [k for k in killed if k != candidates[0]]
+        sources = [k for k in candidates if isinstance(k, tuple) and len(k) > 1
+                   and isinstance(k[1], int) and not str(k[0]).startswith("daskfit-")]
+        key = sources[0] if sources else candidates[0]
         task = key[1] if isinstance(key, tuple) and len(key) > 1 else None
+        batched = (batches is not None and len(batches) < n_chunks
+                   and isinstance(key, tuple) and str(key[0]).startswith("daskfit-"))
         where = "A task"
-        if isinstance(task, int) and batches is not None and len(batches) < n_chunks:
+        if isinstance(task, int) and batched:
             members = batches[task]  # a batch task: name its chunks
             if len(members) == 1:
                 where = f"Row chunk {members[0]} of {n_chunks}"
@@ -453,7 +467,20 @@ class Engine:
         try:
             return future.result()
         except KilledWorker as exc:
-            raise WorkerCrashError.from_killed(exc, self.data.n_chunks, self._batches) from None
+            raise WorkerCrashError.from_killed(exc, self.data.n_chunks, self._batches,
+                                               self._killed_tasks()) from None
+
+    def _killed_tasks(self):
+        """Keys the scheduler gave up on after worker deaths (for the error's blame)."""
+
+        def erred_after_deaths(dask_scheduler):
+            return [ts.key for ts in dask_scheduler.tasks.values()
+                    if ts.state == "erred" and ts.suspicious]
+
+        try:
+            return self.client.run_on_scheduler(erred_after_deaths)
+        except OSError:  # the scheduler is gone too: blame what KilledWorker names
+            return []
 
     # ------------------------------------------------------ asynchronous
     def map_chunks_as_completed(self, kernel, next_spec, label):

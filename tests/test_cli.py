@@ -133,7 +133,8 @@ def test_run_directory_metrics_and_idempotence(workdir, cluster):
     # The dashboard's task stream reads as the fit's structure.
     prefixes = {key_prefix(t["key"]) for t in stream}
     assert {"daskfit-read-parquet", "daskfit-gram"} <= prefixes, sorted(prefixes)
-    assert any(p.startswith("daskfit-") and ("encode" in p or "fused" in p) for p in prefixes)
+    # (Encoding shows no task of its own: streamed passes over more files than
+    # 4 per worker thread read and encode each file inside their batch tasks.)
     assert "Dask dashboard: http" in res.stdout
     (run_dir,) = (workdir / "runs").iterdir()
     assert run_dir.name.startswith("ridge-")

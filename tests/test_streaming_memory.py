@@ -172,3 +172,17 @@ def test_a_crash_in_a_batch_task_names_the_chunks_of_that_batch():
     message = str(WorkerCrashError.from_killed(KilledWorker(("daskfit-gram-ab", 2), None, 2),
                                                3, unbatched))
     assert message.startswith("Row chunk 2 of 3")
+
+
+def test_a_crash_blames_the_chunks_source_before_a_kernel_that_shared_its_worker():
+    # With few allowed failures a kernel task queued on the dying workers is
+    # given up on too, and Dask may report it first: the source is blamed.
+    from distributed import KilledWorker
+
+    from daskfit import WorkerCrashError
+
+    collateral = KilledWorker(("daskfit-labels-ab", 5), None, 1)
+    killed = [("daskfit-labels-ab", 5), ("_poison-cd", 3, 0)]
+    message = str(WorkerCrashError.from_killed(collateral, 6, [[i] for i in range(6)], killed))
+    assert message.startswith("Row chunk 3 of 6 (task ('_poison-cd', 3, 0))")
+    assert "Row chunk 5" in str(WorkerCrashError.from_killed(collateral, 6))
