@@ -279,19 +279,13 @@ class Engine:
         data = self.data
         token = uuid.uuid4().hex
         name = f"daskfit-{label}-{token}"
-        xkeys = [row[0] for row in data.X.__dask_keys__()]
-        ykeys = data.y.__dask_keys__() if data.y is not None else [None] * len(xkeys)
-        wkeys = (
-            data.sample_weight.__dask_keys__()
-            if data.sample_weight is not None
-            else [None] * len(xkeys)
-        )
+        chunk_keys = self._chunk_keys()
+        xkeys, ykeys, wkeys = zip(*chunk_keys)
         layer = {}
         batches = self.batches()
         if self._streamed_plans is not None:
             # Streamed batches: each task makes its chunks one at a time from
             # the source's per-chunk graph (see daskfit._streaming).
-            chunk_keys = list(zip(xkeys, ykeys, wkeys))
             for b, members in enumerate(batches):
                 layer[(name, b)] = streamed_batch_task(kernel, members, chunk_keys,
                                                        self._streamed_plans[b], spec)
@@ -366,35 +360,33 @@ class Engine:
         n = self.data.n_chunks
         target = max(1, self._threads() * TASKS_PER_THREAD)
         groups = self._chunks_in_memory() if n > target else None
-        if groups is None and n > target:
-            groups = self._streamed_groups(target)
+        streamed = (n > target and groups is None and self.data.is_lazy
+                    and not self.persisted)
+        if streamed:
+            groups = [list(range(n))]
         if groups is None:
             self._batches = [[i] for i in range(n)]
         else:
             size = math.ceil(n / target)
             self._batches = [group[j:j + size] for group in groups
                              for j in range(0, len(group), size)]
-            if self._streamed_plans is not None:
-                self._streamed_plans = self._plan_streamed(self._batches)
-                if self._streamed_plans is None:  # the source cannot be inlined
-                    self._batches = [[i] for i in range(n)]
+        if streamed:
+            data = self.data
+            arrays = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
+            self._streamed_plans = plan_streamed_batches(arrays, self._chunk_keys(),
+                                                         self._batches)
+            if self._streamed_plans is None:  # the source cannot be inlined
+                self._batches = [[i] for i in range(n)]
         return self._batches
 
-    def _streamed_groups(self, target):
-        """All chunks as one group to cut into batches, when they are streamed."""
-        if not self.data.is_lazy or self.persisted:
-            return None
-        self._streamed_plans = "pending"
-        return [list(range(self.data.n_chunks))]
-
-    def _plan_streamed(self, batches):
+    def _chunk_keys(self):
+        """``(x_key, y_key, w_key)`` per row chunk, ``None`` where an input is absent."""
         data = self.data
-        arrays = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
         xkeys = [row[0] for row in data.X.__dask_keys__()]
         ykeys = data.y.__dask_keys__() if data.y is not None else [None] * len(xkeys)
         wkeys = (data.sample_weight.__dask_keys__() if data.sample_weight is not None
                  else [None] * len(xkeys))
-        return plan_streamed_batches(arrays, list(zip(xkeys, ykeys, wkeys)), batches)
+        return list(zip(xkeys, ykeys, wkeys))
 
     def _threads(self):
         if self.client is None:
@@ -514,15 +506,12 @@ class Engine:
         """
         data = self.data
         n_chunks = data.n_chunks
-        xkeys = [row[0] for row in data.X.__dask_keys__()]
-        ykeys = data.y.__dask_keys__() if data.y is not None else [None] * n_chunks
-        wkeys = (data.sample_weight.__dask_keys__() if data.sample_weight is not None
-                 else [None] * n_chunks)
+        chunk_keys = self._chunk_keys()
         deps = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
 
         def task(index, spec):
             key = (f"daskfit-{label}-{uuid.uuid4().hex}", index)
-            layer = {key: (kernel, index, xkeys[index], ykeys[index], wkeys[index], spec)}
+            layer = {key: (kernel, index, *chunk_keys[index], spec)}
             return Delayed(key, HighLevelGraph.from_collections(key[0], layer,
                                                                 dependencies=deps),
                            layer=key[0])

@@ -87,8 +87,9 @@ def _reachable(graph, keys):
 
 
 def _holds_future(node):
-    value = getattr(node, "value", None)
-    return isinstance(node, DataNode) and type(value).__name__ == "Future"
+    from distributed import Future
+
+    return isinstance(node, DataNode) and isinstance(node.value, Future)
 
 
 def streamed_batch_task(kernel, members, chunk_keys, plan, spec):
