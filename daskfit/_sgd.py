@@ -85,7 +85,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import EvalSpec, _quiet, diagnose_chunk, evaluate_chunk
+from ._kernels import EvalSpec, diagnose_chunk, evaluate_chunk, whole_chunk_kernel
 
 __all__ = ["LocalSGDSpec", "local_sgd_chunk", "SCHEDULES", "learning_rate_factor"]
 
@@ -291,7 +291,7 @@ def default_learning_rate(standard, n, w, spec, rng, curvature, scale):
 
 
 # ------------------------------------------------------------------ kernel
-@_quiet
+@whole_chunk_kernel
 def local_sgd_chunk(index, X, y, w, spec: LocalSGDSpec):
     """Evaluate at ``spec.theta``, then run local SGD; return sums to merge.
 

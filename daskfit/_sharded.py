@@ -64,7 +64,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ._data import ChunkedData
 from ._engine import DEFAULT_SPLIT_EVERY, DataError, Engine, payload_bytes
-from ._kernels import UNKNOWN_LABEL_TYPE, _label_problem, diagnose_chunk, weighted_gram
+from ._kernels import UNKNOWN_LABEL_TYPE, _label_problem, diagnose_chunk, weighted_gram, whole_chunk_kernel
 
 __all__ = ["COLUMN_SPACE", "IDX", "OBSERVERS", "W", "Y", "Each", "Round", "ShardedData",
            "ShardedEngine", "Start", "Vec", "validating_pass"]
@@ -506,15 +506,6 @@ class ShardedEngine:
 # ---------------------------------------------------------------- kernels
 
 
-def _quiet(fn):
-    @functools.wraps(fn)
-    def wrapper(*args):
-        with np.errstate(all="ignore"):
-            return fn(*args)
-
-    return wrapper
-
-
 def encode(loss, y, classes):
     """Targets as float64 (0/1 for the logistic loss)."""
     return loss.encode(y, classes) if classes is not None else np.asarray(y, dtype=np.float64)
@@ -525,7 +516,7 @@ def encode(loss, y, classes):
 _MAX_LABELS = 3
 
 
-@_quiet
+@whole_chunk_kernel
 def check_rows(index, n_rows, y, w, classify):
     """First pass, per row chunk: counts, weights, target statistics, input errors."""
     out = {"n": n_rows, "errors": []}
@@ -572,7 +563,7 @@ def check_rows(index, n_rows, y, w, classify):
     return out
 
 
-@_quiet
+@whole_chunk_kernel
 def check_pair(i, j, X, y, w, classify, gram):
     """First pass, per ``(i, j)``: ``X_ij^T w``, ``X_ij^T (w y)`` (per label), Gram."""
     n = X.shape[0]
@@ -624,7 +615,7 @@ def _bundle(*pairs):
     return dict(zip(pairs[::2], pairs[1::2]))
 
 
-@_quiet
+@whole_chunk_kernel
 def row_derivatives(y, w, margin, intercept, loss, classes, order):
     """Loss, ``w * dloss/draw`` (and ``w * d2loss/draw2``) of one row chunk."""
     yv = encode(loss, y, classes)
@@ -648,7 +639,7 @@ def row_scalars(derivs):
     return {k: derivs[k] for k in _ROW_SCALARS if k in derivs}
 
 
-@_quiet
+@whole_chunk_kernel
 def pair_gradient(X, derivs, order, with_stats):
     """``X_ij^T r_i`` and, for ``order >= 2``, ``X_ij^T diag(h_i) X_ij`` and ``X_ij^T h_i``.
 
@@ -666,7 +657,7 @@ def pair_gradient(X, derivs, order, with_stats):
     return out
 
 
-@_quiet
+@whole_chunk_kernel
 def pair_matvec(X, d):
     """``X_ij @ d_j`` (``d_j`` of shape ``(p_j,)`` or ``(p_j, k)``)."""
     return (X @ np.asarray(d).astype(X.dtype)).astype(np.float64)
@@ -696,7 +687,7 @@ def loss_difference(name, y, z, delta):
     raise ValueError(f"No loss difference for the {name!r} loss.")
 
 
-@_quiet
+@whole_chunk_kernel
 def row_line_search(y, w, margin, intercept, q, dc, cols, taus, loss, classes):
     """Loss changes of one row chunk at ``margin + tau * (q[:, col] + dc[col])``.
 
@@ -715,7 +706,7 @@ def row_line_search(y, w, margin, intercept, q, dc, cols, taus, loss, classes):
     return {"dl": dl, "adl": adl}
 
 
-@_quiet
+@whole_chunk_kernel
 def row_loss(y, w, margin, intercept, loss, classes):
     """Loss sum of one row chunk at ``margin + intercept``."""
     lv = loss.value(encode(loss, y, classes), margin + intercept)
@@ -726,14 +717,14 @@ def zeros(n):
     return np.zeros(n)
 
 
-@_quiet
+@whole_chunk_kernel
 def axpy(x, d, col, tau):
     """``x + tau * d[:, col]`` (``d`` of shape ``(n,)`` or ``(n, k)``)."""
     d = d if d.ndim == 1 else d[:, col]
     return x + tau * d
 
 
-@_quiet
+@whole_chunk_kernel
 def extrapolate(x, previous, beta):
     """``x + beta * (x - previous)``."""
     return x + beta * (x - previous)

@@ -8,6 +8,8 @@ path it replaces.
 """
 
 import numpy as np
+
+from daskfit import _alignment as alignment
 import pytest
 from sklearn.model_selection import GroupKFold, KFold, ShuffleSplit, TimeSeriesSplit
 
@@ -36,7 +38,7 @@ def assert_moments_close(got, ref, rtol):
 @pytest.fixture
 def small_blocks(monkeypatch):
     """64-row blocks so that a few thousand rows make many blocks."""
-    monkeypatch.setattr(kernels, "BLOCK_BYTES", 64 * 4 * 8)
+    monkeypatch.setattr(alignment, "BLOCK_BYTES", 64 * 4 * 8)
 
 
 def data(n, means, rng, drift_after=None):

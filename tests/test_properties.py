@@ -10,6 +10,8 @@ from __future__ import annotations
 import dask
 import dask.array as da
 import numpy as np
+
+from daskfit import _alignment as alignment
 import pytest
 
 import daskfit
@@ -195,7 +197,7 @@ def test_subsampled_newton_hessian_reaches_the_same_optimum(monkeypatch):
     import daskfit._kernels as kernels
     import sklearn.linear_model as sk
 
-    monkeypatch.setattr(kernels, "BLOCK_BYTES", 64 * 3 * 8)  # 64-row blocks
+    monkeypatch.setattr(alignment, "BLOCK_BYTES", 64 * 3 * 8)  # 64-row blocks
     rng = np.random.default_rng(3)
     X = rng.normal(size=(60_000, 3))
     y = (rng.uniform(size=60_000) < 1 / (1 + np.exp(-X @ [1.0, -2.0, 0.5]))).astype(int)

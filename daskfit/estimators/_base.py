@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._alignment import aligned_blocks, rows_per_block
 from .._checkpoint import CheckpointMismatch, Checkpointer, fingerprint
 from .._data import as_chunked, is_dask_collection
 from .._engine import Engine, compute, current_client
@@ -357,15 +358,18 @@ def _chain_stops(first, second):
 
 
 def _rows_per_block(X):
-    from .._kernels import BLOCK_BYTES
-
-    return max(1, BLOCK_BYTES // max(1, X.shape[1] * X.dtype.itemsize))
+    return rows_per_block(X.shape[1], X.dtype.itemsize)
 
 
 def _checked_linear(block, coef, intercept):
     if not np.isfinite(block).all():
         raise ValueError("Input X contains NaN or infinity; predictions need finite features.")
-    return block @ coef.astype(block.dtype) + intercept
+    coef = coef.astype(block.dtype)
+    out = np.empty((block.shape[0], coef.shape[1]), dtype=np.result_type(block, intercept))
+    # Row blocks realigned when the chunk arrived misaligned (see daskfit._alignment).
+    for _, rows, Xb in aligned_blocks(block):
+        out[rows] = Xb @ coef
+    return out + intercept
 
 
 def ravel_output(raw):

@@ -26,7 +26,7 @@ from .._kernels import (
     MomentsWork,
     _basic_checks,
     _merge_moments,
-    _quiet,
+    chunk_kernel,
     diagnose_chunk,
     row_blocks,
     rows_moments,
@@ -124,7 +124,7 @@ def _runs(codes):
     return [(int(ordered[a]), order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-@_quiet
+@chunk_kernel
 def fold_moments_chunk(index, X, yc, w, spec: FoldSpec):
     """Centred weighted moments of the rows of each code, in one read of X.
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import log_expit, logsumexp, softmax
 
-from .._kernels import _basic_checks, _quiet, diagnose_chunk, hessian_block, row_blocks, weighted_gram
+from .._alignment import aligned_blocks
+from .._kernels import _basic_checks, chunk_kernel, diagnose_chunk, hessian_block, weighted_gram
 
 __all__ = ["PathSpec", "path_chunk", "TRAIN", "VALIDATE"]
 
@@ -115,7 +116,7 @@ def _coefficients(spec, dtype):
     return coef, intercept
 
 
-@_quiet
+@chunk_kernel
 def path_chunk(index, X, yc, w, spec: PathSpec):
     """Per model: loss, gradient (and Hessian) sums on its training rows; per
     fold model: loss and correct counts on its validation rows."""
@@ -140,8 +141,8 @@ def path_chunk(index, X, yc, w, spec: PathSpec):
     val_loss = np.zeros(M)
     val_sw = np.zeros(M)
     val_correct = np.zeros(M)
-    for number, block in enumerate(row_blocks(X)):
-        Xb, yb = X[block], labels[block]
+    for number, block, Xb in aligned_blocks(X):
+        yb = labels[block]
         wb = None if w is None else w[block]
         roles = roles_all[block]
         Wt = _model_weights(roles, wb, spec.models, S)
