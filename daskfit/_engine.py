@@ -14,9 +14,9 @@ The engine counts passes; tests wrap it to assert the cost of a fit.
 from __future__ import annotations
 
 import math
-import os
 import time
 import uuid
+from contextlib import contextmanager
 
 import dask
 import numpy as np
@@ -24,6 +24,7 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ._kernels import bundle_chunks, combine, run_batch
+from ._placement import client_override, local_scheduler, placement_note, usable_cores
 from ._streaming import plan_streamed_batches, streamed_batch_task
 
 __all__ = ["DataError", "Engine", "WorkerCrashError", "compute", "current_client", "memory_available", "persist_decision",
@@ -49,8 +50,8 @@ TASKS_PER_THREAD = 4
 PERSIST_MEMORY_FRACTION = 0.5
 
 
-def current_client():
-    """The default distributed ``Client`` if one exists, else ``None``."""
+def default_client_or_none():
+    """The default distributed ``Client`` if one exists and runs, else ``None``."""
     try:
         from distributed import default_client
     except ImportError:  # pragma: no cover - distributed is a dependency
@@ -61,6 +62,33 @@ def current_client():
         return None
     # A closed client can linger as the default; it cannot run anything.
     return client if client.status == "running" else None
+
+
+def current_client():
+    """The Client this call computes on, or ``None`` for Dask's local schedulers.
+
+    Inside a public call, :mod:`daskfit._placement` may have decided
+    otherwise than the default client (in-memory input fitted in-process, a
+    fit inside a Dask task); outside one, the default client.
+    """
+    decided, client = client_override()
+    return client if decided else default_client_or_none()
+
+
+@contextmanager
+def local_blas_threads(scheduler):
+    """One BLAS thread per kernel while Dask's threaded scheduler runs passes here.
+
+    Each scheduler thread runs a kernel whose products would otherwise start
+    a BLAS thread per core: threads x cores threads on the same cores.
+    """
+    if scheduler != "threads":
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def cluster_workers(client):
@@ -87,8 +115,16 @@ def persist_decision(persist, nbytes, is_lazy, client, expected_passes):
     """Whether to read the data into memory once before the first pass, and why.
 
     ``persist`` is the user's setting (``"auto"``, True or False); ``nbytes``
-    the size of X (NaN when unknown). Returns ``(bool, reason)``.
+    the size of X (NaN when unknown). Returns ``(bool, reason)``; the reason
+    starts with where the call computes when :mod:`daskfit._placement`
+    decided it.
     """
+    do_persist, reason = _persist_decision(persist, nbytes, is_lazy, client, expected_passes)
+    note = placement_note()
+    return do_persist, (f"{note}; {reason}" if note else reason)
+
+
+def _persist_decision(persist, nbytes, is_lazy, client, expected_passes):
     if persist is False:
         return False, "persist=False: streaming from the source every pass"
     if persist is True:
@@ -145,7 +181,9 @@ def compute(*collections):
     client = current_client()
     if client is not None:
         return tuple(client.compute(list(collections), sync=True))
-    return dask.compute(*collections, scheduler="threads")
+    scheduler = local_scheduler()
+    with local_blas_threads(scheduler):
+        return dask.compute(*collections, scheduler=scheduler)
 
 
 class DataError(ValueError):
@@ -253,7 +291,9 @@ class Engine:
         if self.client is not None:
             persisted = self.client.persist(arrays, retries=TRANSIENT_RETRIES)
         else:
-            persisted = dask.persist(*arrays, scheduler="threads")
+            scheduler = local_scheduler()
+            with local_blas_threads(scheduler):
+                persisted = dask.persist(*arrays, scheduler=scheduler)
         it = iter(persisted)
         data.X = next(it)
         data.y = next(it) if data.y is not None else None
@@ -337,7 +377,7 @@ class Engine:
             if self.client is not None:
                 self._bundle_list = self.client.persist(bundles, retries=TRANSIENT_RETRIES)
             else:
-                self._bundle_list = list(dask.persist(*bundles, scheduler="threads"))
+                self._bundle_list = list(dask.persist(*bundles, scheduler=local_scheduler()))
         return self._bundle_list
 
     def batches(self):
@@ -390,7 +430,7 @@ class Engine:
 
     def _threads(self):
         if self.client is None:
-            return os.cpu_count() or 1
+            return 1 if local_scheduler() == "sync" else usable_cores()
         workers = cluster_workers(self.client).values()
         return max(1, sum(w.get("nthreads", 1) for w in workers))
 
@@ -428,8 +468,9 @@ class Engine:
         if self.client is not None:
             result = self._computed(self.client.compute(delayed, retries=TRANSIENT_RETRIES))
         else:
-            scheduler = "sync" if self.data.n_chunks == 1 else "threads"
-            (result,) = dask.compute(delayed, scheduler=scheduler)
+            scheduler = "sync" if self.data.n_chunks == 1 else local_scheduler()
+            with local_blas_threads(scheduler):
+                (result,) = dask.compute(delayed, scheduler=scheduler)
         self.passes += 1
         self.pass_log.append((label, time.perf_counter() - started))
         # The spec travels into every task and a partial comes out of it.

@@ -64,6 +64,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ._data import ChunkedData
 from ._engine import DEFAULT_SPLIT_EVERY, DataError, Engine, payload_bytes
+from ._placement import local_scheduler
 from ._kernels import UNKNOWN_LABEL_TYPE, _label_problem, diagnose_chunk, weighted_gram, whole_chunk_kernel
 
 __all__ = ["COLUMN_SPACE", "IDX", "OBSERVERS", "W", "Y", "Each", "Round", "ShardedData",
@@ -487,7 +488,7 @@ class ShardedEngine:
             return []
         if self.client is not None:
             return list(self.client.persist(delayeds))
-        return list(dask.persist(*delayeds, scheduler="threads"))
+        return list(dask.persist(*delayeds, scheduler=local_scheduler()))
 
     def gather(self, handle):
         if self.client is not None:

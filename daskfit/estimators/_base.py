@@ -232,7 +232,7 @@ class LinearModelBase(BaseEstimator):
         else:
             directory, every = checkpoint, 10
         params = self.get_params(deep=False)
-        digest = fingerprint(tokenize(data.X, data.y, data.sample_weight), params,
+        digest = fingerprint(data.token(), params,
                              type(self).__name__, solver, objective.n_params)
         saver = Checkpointer(directory, digest, every=every)
         resumed = saver.load()

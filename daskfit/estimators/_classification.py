@@ -19,6 +19,7 @@ from sklearn.base import ClassifierMixin
 from .._data import as_chunked, is_dask_collection
 from .._penalties import Penalty
 from ._base import LinearModelBase, check_param, ravel_output, weighted_mean
+from .._placement import placed
 
 __all__ = ["LogisticRegression"]
 
@@ -109,6 +110,7 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         return lambda sum_weights: Penalty(l1=ratio / (C * sum_weights),
                                            l2=(1 - ratio) / (C * sum_weights))
 
+    @placed
     def fit(self, X, y, sample_weight=None, *, checkpoint=None):
         """Fit the model.
 
@@ -169,6 +171,7 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
                                   name=f"daskfit-predict-label-{tokenize(raw, classes)}")
         return _labels(raw, classes)
 
+    @placed
     def score(self, X, y, sample_weight=None):
         """Mean accuracy, as a float (computed for Dask input)."""
         if not is_dask_collection(X):

@@ -25,11 +25,13 @@ from .._data import as_chunked, is_dask_collection
 from .._engine import compute
 from .._penalties import Penalty
 from ._base import LinearModelBase, check_param, ravel_output, weighted_mean
+from .._placement import placed
 
 __all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "PoissonRegressor"]
 
 
 class _Regressor(RegressorMixin, LinearModelBase):
+    @placed
     def fit(self, X, y, sample_weight=None, *, checkpoint=None):
         """Fit the model.
 
@@ -59,6 +61,7 @@ class _Regressor(RegressorMixin, LinearModelBase):
         """
         return ravel_output(self._raw_prediction(X))
 
+    @placed
     def score(self, X, y, sample_weight=None):
         """Coefficient of determination R^2, as a float (computed for Dask input)."""
         if not is_dask_collection(X):
@@ -385,6 +388,7 @@ class PoissonRegressor(_Regressor):
         raw = ravel_output(self._raw_prediction(X))
         return da.exp(raw) if isinstance(raw, da.Array) else np.exp(raw)
 
+    @placed
     def score(self, X, y, sample_weight=None):
         """D^2, the fraction of Poisson deviance explained (as scikit-learn's)."""
         if not is_dask_collection(X):

@@ -43,6 +43,7 @@ from ..estimators._regression import _Regressor
 from ..solvers._normal import _coordinate_descent
 from ._fold_kernels import FoldSpec, fold_moments_chunk
 from ._split import fold_pass_data
+from .._placement import placed
 
 __all__ = ["RidgeCV", "LassoCV", "ElasticNetCV", "MOMENT_SCORERS"]
 
@@ -196,6 +197,7 @@ def alpha_grid(total, l1_ratio, fit_intercept, eps, n_alphas):
 class _FoldMomentsCV(_Regressor):
     """One pass for the fold moments, then a client-side search (not public)."""
 
+    @placed
     def fit(self, X, y, sample_weight=None, groups=None):
         """Choose the regularisation by cross-validation and refit, in one pass.
 

@@ -26,6 +26,7 @@ from ..solvers import hessian_stride
 from ._logistic_path import PathModel, run_path
 from ._path_kernel import TRAIN, VALIDATE
 from ._split import fold_pass_data
+from .._placement import placed
 
 __all__ = ["LogisticRegressionCV", "PATH_SCORERS"]
 
@@ -161,6 +162,7 @@ class LogisticRegressionCV(LogisticRegression):
         return Cs
 
     # --------------------------------------------------------------- fit
+    @placed
     def fit(self, X, y, sample_weight=None, groups=None):
         """Choose C by cross-validation and refit, with the folds fitted together.
 

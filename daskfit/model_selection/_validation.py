@@ -12,10 +12,12 @@ from sklearn.metrics import check_scoring
 from .._data import is_dask_collection
 from .._engine import compute
 from ._split import needs_target, resolve_splits, row_lengths, take_rows
+from .._placement import placed
 
 __all__ = ["cross_validate"]
 
 
+@placed
 def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
                    return_train_score=False, return_estimator=False, return_indices=False,
                    sample_weight=None):

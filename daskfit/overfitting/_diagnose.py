@@ -11,10 +11,12 @@ from ._params import resolve_regularisation
 from ._report import DiagnosisReport
 from ._scores import baseline_scores, score_grid, scoring_info
 from ._verdict import judge
+from .._placement import placed
 
 __all__ = ["diagnose"]
 
 
+@placed
 def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=None,
              param_name=None, param_range=None, train_sizes=(0.1, 0.325, 0.55, 0.775, 1.0),
              random_state=0):
