@@ -46,7 +46,7 @@ from sklearn.model_selection import (
 )
 from sklearn.utils import check_random_state
 
-from .._data import ChunkedData, is_dask_collection
+from .._data import ALIGN_HINT, ChunkedData, co_partition, is_dask_collection
 from .._engine import compute
 from .._kernels import _merge_moments
 from ._fold_kernels import code_type, codes_dtype, pack_codes
@@ -132,8 +132,7 @@ def row_lengths(X, y, need_y):
     if _n_row_blocks(X) != yarr.numblocks[0]:
         raise ValueError(
             f"X has {_n_row_blocks(X)} row chunks of unknown size but y has "
-            f"{yarr.numblocks[0]}: they cannot be aligned. Take X and y from the same "
-            "Dask DataFrame, or call to_dask_array(lengths=True) on both.")
+            f"{yarr.numblocks[0]}: they cannot be aligned. {ALIGN_HINT}")
     values = compute(*yarr.to_delayed().ravel())
     lengths = tuple(len(v) for v in values)
     return lengths, np.concatenate([np.asarray(v) for v in values]), 1
@@ -580,6 +579,7 @@ def train_test_split(*arrays, test_size=0.25, random_state=None, shuffle=True):
             "chunk is split where it lives.")
     if not isinstance(shuffle, (bool, np.bool_)):
         raise ValueError(f"The 'shuffle' parameter must be of type bool; got {shuffle!r}.")
+    arrays = co_partition(*arrays)   # columns of one Dask DataFrame: its partitions
     first = arrays[0]
     lengths = None
     if isinstance(first, da.Array) and not any(math.isnan(c) for c in first.chunks[0]):
