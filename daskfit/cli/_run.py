@@ -322,8 +322,12 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
     try:
         # daskfit.connect printed the dashboard link.
         log.info("cluster %s, dashboard %s", client.scheduler.address, client.dashboard_link)
+        # A reference level per categorical column when the model has an intercept:
+        # the design stays full rank (no singular Gram matrix, no extra QR pass).
+        drop = "first" if getattr(estimator, "fit_intercept", True) else None
         model = TabularModel(encoder=FrameEncoder(numeric=None, categorical=data["categorical"],
-                                                  standardize=config["model"]["standardize"]),
+                                                  standardize=config["model"]["standardize"],
+                                                  drop=drop),
                              estimator=estimator, target=data["target"])
         y = frame[data["target"]]
         w = frame[data["sample_weight"]] if data["sample_weight"] else None
