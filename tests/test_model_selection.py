@@ -278,8 +278,9 @@ def test_each_chunk_task_holds_only_its_own_codes():
     from daskfit._data import as_chunked
 
     chunked = as_chunked(data, *as_kind("dask", X, y, None, CHUNKINGS["7"])[:2])
-    fold_data, layout, _, passes = fold_pass_data(chunked, KFold(5, shuffle=True,
-                                                                 random_state=0), None)
+    # Seeded by a RandomState, the folds cannot be remade on a worker: literals.
+    fold_data, layout, _, passes = fold_pass_data(
+        chunked, KFold(5, shuffle=True, random_state=np.random.RandomState(0)), None)
     assert passes == 0 and layout.mode == "atoms"
     graph = dict(fold_data.y.__dask_graph__())
     literals = [v for v in graph.values() if isinstance(v, np.ndarray) and v.dtype.names]
