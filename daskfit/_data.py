@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import column_or_1d, validate_data
 
-__all__ = ["ChunkedData", "as_chunked", "is_dask_collection", "target_chunks"]
+__all__ = ["ChunkedData", "as_chunked", "co_partition", "is_dask_collection", "target_chunks"]
 
 # A NumPy input is cut into chunks of about this many bytes when it goes to a
 # cluster: small enough that every worker thread gets several chunks, large
@@ -39,6 +39,79 @@ def _is_dask_dataframe(obj) -> bool:
 def is_dask_collection(obj) -> bool:
     """True for Dask arrays, DataFrames and Series."""
     return isinstance(obj, da.Array) or _is_dask_dataframe(obj)
+
+
+#: How to fix inputs that co_partition cannot align (tested to work in test_model_selection).
+ALIGN_HINT = ("Take both from the same Dask DataFrame (df.drop(columns=target), df[target]), "
+              "or give both known chunk sizes: v.to_dask_array().compute_chunk_sizes().")
+
+#: Column names under which co_partition carries the vectors beside X.
+_CARRIED = "__daskfit_vector_{}"
+
+
+def co_partition(X, *vectors):
+    """``X`` and the vectors with one partitioning when they come from one Dask DataFrame.
+
+    ``X, y = df.drop(columns="label"), df["label"]`` on a multi-file
+    ``dd.read_parquet`` frame gives two expressions that Dask optimises
+    separately: reading the one column of ``y`` is cheap, so Dask fuses its
+    files into fewer partitions than those of ``X`` (3 and 2, say), and the
+    two cannot be zipped chunk by chunk. Expressions that Dask itself can
+    align (the same source, no repartition: ``are_co_aligned``) are rebuilt
+    from ONE frame holding all their columns, each taken out by an opaque
+    per-partition selection that Dask cannot push into the read, so all of
+    them keep that frame's partitions. Dask DataFrames are returned optimised
+    (their ``npartitions`` is then the number of chunks Dask will make);
+    inputs that are not Dask DataFrames are returned unchanged, and frames of
+    different sources are not aligned (the usual checks then explain what is
+    wrong).
+    """
+    import dask.dataframe as dd
+
+    frames = [v for v in (X,) + vectors if _is_dask_dataframe(v)]
+    if len(frames) < 2 or not isinstance(X, dd.DataFrame):
+        return (X,) + vectors
+    from dask.dataframe.dask_expr._expr import are_co_aligned
+
+    if len({f.optimize().npartitions for f in frames}) == 1 or not are_co_aligned(
+            *(f.expr for f in frames)):
+        # Optimised, so that ``npartitions`` already counts the chunks that the
+        # arrays made from them will have.
+        return tuple(v.optimize() if _is_dask_dataframe(v) else v for v in (X,) + vectors)
+    carried = {}
+    for i, v in enumerate(vectors):
+        if not _is_dask_dataframe(v):
+            continue
+        if isinstance(v, dd.DataFrame):
+            carried.update({(i, c): v[c] for c in v.columns})
+        else:
+            carried[(i, None)] = v
+    names = {key: _CARRIED.format(n) for n, key in enumerate(carried)}
+    combined = X.assign(**{names[key]: v for key, v in carried.items()})
+    out = [combined.map_partitions(_columns_of, list(X.columns), meta=X._meta)]
+    for i, v in enumerate(vectors):
+        if not _is_dask_dataframe(v):
+            out.append(v)
+        elif isinstance(v, dd.DataFrame):
+            out.append(combined.map_partitions(
+                _renamed_columns, [names[(i, c)] for c in v.columns], list(v.columns),
+                meta=v._meta))
+        else:
+            out.append(combined.map_partitions(_renamed_series, names[(i, None)], v.name,
+                                               meta=v._meta))
+    return tuple(v.optimize() if _is_dask_dataframe(v) else v for v in out)
+
+
+def _columns_of(part, columns):
+    return part[columns]
+
+
+def _renamed_columns(part, carried, columns):
+    return part[carried].set_axis(columns, axis=1)
+
+
+def _renamed_series(part, carried, name):
+    return part[carried].rename(name)
 
 
 @dataclass
@@ -278,8 +351,7 @@ def _as_dask_vector(v, X, name, numeric):
         raise ValueError(
             f"X and {name} are chunked differently and the chunk sizes are unknown "
             f"(X row chunks: {chunks}, {name} chunks: {v.chunks[0]}), so they cannot be "
-            "aligned. Take both from the same Dask DataFrame, or call "
-            "to_dask_array(lengths=True) on both."
+            f"aligned. {ALIGN_HINT}"
         )
     # In memory.
     arr = np.asarray(v) if not isinstance(v, (pd.Series, pd.DataFrame)) else v.to_numpy()
@@ -339,6 +411,7 @@ def as_chunked(
     """
     if y is None and reset and sample_weight is not None:
         raise ValueError("sample_weight was given without y.")
+    X, y, sample_weight = co_partition(X, y, sample_weight)
     Xd, names, lazy = _as_dask_X(estimator, X, reset, n_chunks_hint)
     if lazy:
         _record_features(estimator, Xd.shape[1], names, reset)

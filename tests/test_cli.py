@@ -235,7 +235,7 @@ def test_plan_prints_the_planner_choice(workdir, cluster):
     res = daskfit_cmd("plan", cfg, "--scheduler", cluster.scheduler_address)
     assert res.returncode == OK, res.stderr
     assert "daskfit plan:" in res.stdout and "solver='normal'" in res.stdout
-    assert "6000 rows, 7 encoded features" in res.stdout
+    assert "6000 rows, 6 encoded features" in res.stdout
 
 
 BAD_CONFIGS = {

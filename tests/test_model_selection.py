@@ -278,8 +278,9 @@ def test_each_chunk_task_holds_only_its_own_codes():
     from daskfit._data import as_chunked
 
     chunked = as_chunked(data, *as_kind("dask", X, y, None, CHUNKINGS["7"])[:2])
-    fold_data, layout, _, passes = fold_pass_data(chunked, KFold(5, shuffle=True,
-                                                                 random_state=0), None)
+    # Seeded by a RandomState, the folds cannot be remade on a worker: literals.
+    fold_data, layout, _, passes = fold_pass_data(
+        chunked, KFold(5, shuffle=True, random_state=np.random.RandomState(0)), None)
     assert passes == 0 and layout.mode == "atoms"
     graph = dict(fold_data.y.__dask_graph__())
     literals = [v for v in graph.values() if isinstance(v, np.ndarray) and v.dtype.names]
@@ -445,3 +446,59 @@ def test_on_a_process_cluster(client):
 @parametrize_with_checks([RidgeCV(), LassoCV(alphas=10), ElasticNetCV(alphas=10)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+# ------------------------------------------------------------------ one multi-file frame
+
+
+@pytest.fixture(scope="module")
+def parquet_frame(tmp_path_factory):
+    """X and y taken from one Parquet dataset of several files, as the README does.
+
+    Dask reads the one column of ``y`` with fewer partitions than ``X`` (it
+    fuses small projected files), which is what made them unalignable.
+    """
+    import dask.dataframe as dd
+    import pandas as pd
+
+    X, y, w = make_regression(seed=21)
+    labels = (y > np.median(y)).astype(int)
+    path = tmp_path_factory.mktemp("multi-file")
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+    frame["label"], frame["w"], frame["cls"] = y, w, labels
+    for i, (a, b) in enumerate([(0, 100), (100, 230), (230, len(X))]):
+        frame.iloc[a:b].to_parquet(path / f"part.{i}.parquet")
+    return dd.read_parquet(path), X, y, w, labels
+
+
+def test_x_and_y_from_one_multi_file_parquet_frame(parquet_frame):
+    df, X, y, w, labels = parquet_frame
+    Xf, yf, wf = df.drop(columns=["label", "w", "cls"]), df["label"], df["w"]
+    assert Xf.optimize().npartitions != yf.optimize().npartitions  # the trap is set
+    cv = KFold(3, shuffle=True, random_state=0)
+    ref = sk_cross_validate(sk.Ridge(), X, y, cv=cv)["test_score"]
+    np.testing.assert_allclose(cross_validate(daskfit.Ridge(), Xf, yf, cv=cv)["test_score"],
+                               ref, rtol=1e-8)
+    ours = RidgeCV(alphas=[0.1, 10.0], cv=cv).fit(Xf, yf, sample_weight=wf)
+    theirs = RidgeCV(alphas=[0.1, 10.0], cv=cv).fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-8)
+    np.testing.assert_allclose(daskfit.Ridge().fit(Xf, yf).coef_,
+                               sk.Ridge().fit(X, y).coef_, rtol=1e-8)
+    report = daskfit.overfitting.diagnose(daskfit.Ridge(), Xf, yf, cv=3,
+                                          param_range=[0.1, 1.0, 10.0], train_sizes=[0.5, 1.0])
+    expected = daskfit.overfitting.diagnose(daskfit.Ridge(), X, y, cv=3,
+                                            param_range=[0.1, 1.0, 10.0], train_sizes=[0.5, 1.0])
+    np.testing.assert_allclose(report.folds["validation"], expected.folds["validation"],
+                               rtol=1e-8)
+    np.testing.assert_allclose(report.learning_curve["validation_scores"],
+                               expected.learning_curve["validation_scores"], rtol=1e-8)
+    clf = daskfit.LogisticRegression(tol=1e-8)
+    np.testing.assert_allclose(
+        cross_validate(clf, Xf, df["cls"], cv=3, scoring="accuracy")["test_score"],
+        sk_cross_validate(clf, X, labels, cv=3, scoring="accuracy")["test_score"])
+    Xtr, Xte, ytr, yte = train_test_split(Xf, yf, random_state=0)
+    assert len(Xtr.compute()) == len(ytr.compute())
+    # The fix the error message suggests for frames of different sources works too.
+    Xa, ya = (v.to_dask_array().compute_chunk_sizes() for v in (Xf, yf))
+    np.testing.assert_allclose(cross_validate(daskfit.Ridge(), Xa, ya, cv=cv)["test_score"],
+                               ref, rtol=1e-8)

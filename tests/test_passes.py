@@ -33,6 +33,21 @@ def test_normal_solver_reads_the_data_once(make, kind, count_reductions):
     assert est.n_passes_ == 1
 
 
+def test_qr_fallback_pass_is_counted_and_told(count_reductions):
+    """A singular Gram matrix (one-hot levels that sum to the intercept) costs the
+    normal equations a QR pass: n_passes_ and solver_reason_ say so."""
+    X, y, _ = PROBLEMS["regression"]()
+    dummies = np.eye(3)[np.arange(len(X)) % 3]
+    est = daskfit.LinearRegression().fit(np.column_stack([X, dummies]), y)
+    assert len(count_reductions) == est.n_passes_ == 2
+    assert "QR" in est.solver_reason_ and "2 passes" in est.solver_reason_
+    full_rank = daskfit.LinearRegression().fit(np.column_stack([X, dummies[:, 1:]]), y)
+    assert full_rank.n_passes_ == 1 and "QR" not in full_rank.solver_reason_
+    np.testing.assert_allclose(est.predict(np.column_stack([X, dummies])),
+                               full_rank.predict(np.column_stack([X, dummies[:, 1:]])),
+                               rtol=1e-9)
+
+
 @pytest.mark.parametrize("problem,make", [
     ("binary", lambda: daskfit.LogisticRegression(solver="newton", tol=1e-10)),
     ("multiclass", lambda: daskfit.LogisticRegression(solver="newton", tol=1e-10)),

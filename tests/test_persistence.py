@@ -78,20 +78,58 @@ def test_tabular_model_round_trip_on_dask_frame(tmp_path):
     np.testing.assert_array_equal(loaded.predict(df), model.predict(df))
     np.testing.assert_array_equal(loaded.predict(ddf).compute(), model.predict(df))
     # The encoding is the oracle's: standardised numerics, one 0/1 column per category
-    # (collinear with the intercept, so compare the unique fitted values, not coefficients).
+    # but the first (pandas' drop_first), so the design is full rank.
     Xe = np.column_stack([(df["a"] - df["a"].mean()) / df["a"].std(ddof=0),
                           (df["b"] - df["b"].mean()) / df["b"].std(ddof=0),
-                          pd.get_dummies(df["g"]).to_numpy(float)])
+                          pd.get_dummies(df["g"], drop_first=True).to_numpy(float)])
     ref = sklearn.linear_model.LinearRegression().fit(Xe, y)
     np.testing.assert_allclose(loaded.predict(df), ref.predict(Xe), rtol=1e-8, atol=1e-8)
-    np.testing.assert_allclose(loaded.estimator.coef_[:2], ref.coef_[:2], rtol=1e-8)
+    np.testing.assert_allclose(loaded.estimator.coef_, ref.coef_, rtol=1e-8)
+    assert loaded.encoder.dropped_ == {"g": "x"}
+
+
+def test_reference_level_keeps_the_fit_to_one_pass():
+    """With every level beside the intercept the Gram matrix is singular and the
+    normal equations need a QR pass; dropping the reference level avoids it."""
+    df, y = _table(n=600)
+    ddf = dd.from_pandas(df.assign(y=y), npartitions=3)
+    model = TabularModel(estimator=daskfit.LinearRegression()).fit(ddf[["a", "b", "g"]],
+                                                                   ddf["y"])
+    assert list(model.encoder.feature_names_out_) == ["a", "b", "g=y", "g=z"]
+    assert model.estimator.n_passes_ == 1
+    np.testing.assert_allclose(model.estimator.coef_[2:], [0.0, 2.0], atol=0.03)
+    # drop=None keeps every level (a model without intercept needs them) and then
+    # costs the QR pass, which n_passes_ and solver_reason_ own up to.
+    every = TabularModel(encoder=FrameEncoder(drop=None),
+                         estimator=daskfit.LinearRegression()).fit(ddf[["a", "b", "g"]],
+                                                                   ddf["y"])
+    assert list(every.encoder.feature_names_out_)[2:] == ["g=x", "g=y", "g=z"]
+    assert every.estimator.n_passes_ == 2
+    assert "QR" in every.estimator.solver_reason_
+    np.testing.assert_allclose(every.predict(df), model.predict(df), rtol=1e-8)
+    with pytest.raises(ValueError, match="drop"):
+        FrameEncoder(drop="last").fit(df)
+
+
+def test_model_saved_before_reference_levels_still_encodes_every_level(tmp_path):
+    df, y = _table()
+    model = TabularModel(encoder=FrameEncoder(drop=None),
+                         estimator=daskfit.LinearRegression()).fit(df, y)
+    # As saved by a version without drop: no dropped_, and loading it gives the
+    # parameter its new default.
+    del model.encoder.dropped_
+    model.encoder.drop = "first"
+    daskfit.save(model, tmp_path / "old")
+    loaded = daskfit.load(tmp_path / "old")
+    assert loaded.encoder.transform(df).shape[1] == 5
+    np.testing.assert_allclose(loaded.predict(df), model.predict(df), rtol=1e-12)
 
 
 def test_unseen_category_encodes_as_zeros():
     df, y = _table()
     enc = FrameEncoder().fit(df)
     out = enc.transform(pd.DataFrame({"a": [0.0], "b": [5.0], "g": ["never-seen"]}))
-    assert out[["g=x", "g=y", "g=z"]].to_numpy().tolist() == [[0.0, 0.0, 0.0]]
+    assert out[["g=y", "g=z"]].to_numpy().tolist() == [[0.0, 0.0]]   # the reference level
 
 
 def test_save_replaces_atomically(tmp_path):

@@ -189,14 +189,6 @@ def _plain(value):
     return value
 
 
-def _splitter(estimator, folds, seed):
-    from sklearn.base import is_classifier
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    cls = StratifiedKFold if is_classifier(estimator) else KFold
-    return cls(n_splits=folds, shuffle=True, random_state=seed)
-
-
 def checkpoint_dir(out_dir, run_name):
     """Where a run's checkpoints live: outside its run directory (which exists only once
     complete), keyed by the run id, so they survive a killed run."""
@@ -306,10 +298,8 @@ def _progress(enabled):
 
 def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler, bar, echo,
                 checkpoint=None):
-    from sklearn.base import clone
 
     from ..io import FrameEncoder, TabularModel, save
-    from ..model_selection import cross_validate
 
     stage = _Stages(bar)
     t_start = time.perf_counter()
@@ -322,8 +312,12 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
     try:
         # daskfit.connect printed the dashboard link.
         log.info("cluster %s, dashboard %s", client.scheduler.address, client.dashboard_link)
+        # A reference level per categorical column when the model has an intercept:
+        # the design stays full rank (no singular Gram matrix, no extra QR pass).
+        drop = "first" if getattr(estimator, "fit_intercept", True) else None
         model = TabularModel(encoder=FrameEncoder(numeric=None, categorical=data["categorical"],
-                                                  standardize=config["model"]["standardize"]),
+                                                  standardize=config["model"]["standardize"],
+                                                  drop=drop),
                              estimator=estimator, target=data["target"])
         y = frame[data["target"]]
         w = frame[data["sample_weight"]] if data["sample_weight"] else None
@@ -353,21 +347,21 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
             train_score = float(estimator.score(Xe, ye, sample_weight=we))
         folds = cv["folds"]
         cv_out = {"skipped": "cv.folds < 2"}
+        report = None
         with stage("cv"), _data_errors("cross-validating"):
-            if folds >= 2:
-                res = cross_validate(clone(estimator), Xe, ye, cv=_splitter(
-                    estimator, folds, cv["random_state"]), scoring=cv["scoring"],
-                    return_train_score=True, sample_weight=we)
-                cv_out = {k: _plain(v) for k, v in res.items()}
-                cv_out.update(folds=folds, scoring=cv["scoring"] or "estimator.score",
-                              mean_test_score=float(np.mean(res["test_score"])),
-                              std_test_score=float(np.std(res["test_score"])),
-                              mean_train_score=float(np.mean(res["train_score"])))
+            if folds >= 2 and over["enabled"]:
+                # The diagnosis scores the same folds (same splitter, seed and
+                # scoring): its per-fold scores ARE the cross-validation.
+                report = _diagnosis(config, estimator, Xe, ye, we)
+                cv_out = _cv_summary(report.folds["train"], report.folds["validation"],
+                                     folds, cv["scoring"], "overfitting diagnosis")
+            elif folds >= 2:
+                cv_out = _cross_validate(estimator, Xe, ye, we, folds, cv)
         over_out = {"skipped": "overfitting.enabled = false" if not over["enabled"]
                     else "cv.folds < 2"}
         with stage("overfitting"), _data_errors("diagnosing overfitting"):
-            if over["enabled"] and folds >= 2:
-                over_out = _diagnose(config, estimator, Xe, ye, we, tmp)
+            if report is not None:
+                over_out = _write_diagnosis(report, tmp)
         with stage("write"):
             save(model, tmp / "model")
     finally:
@@ -421,7 +415,41 @@ def _persist(client, X, y, w):
     return X, y, w, reason
 
 
-def _diagnose(config, estimator, X, y, w, tmp):
+def _cv_summary(train, test, folds, scoring, source):
+    """The cv section of metrics.json from per-fold train and validation scores."""
+    return {"test_score": _plain(np.asarray(test)), "train_score": _plain(np.asarray(train)),
+            "folds": folds, "scoring": scoring or "estimator.score", "source": source,
+            "mean_test_score": float(np.mean(test)), "std_test_score": float(np.std(test)),
+            "mean_train_score": float(np.mean(train))}
+
+
+def _cross_validate(estimator, X, y, w, folds, cv):
+    """Per-fold scores without a diagnosis: the fold-moments pass where the estimator
+    has one (one pass, fold codes made on the workers), else ``cross_validate``."""
+    from ..overfitting._folds import make_splits
+    from ..overfitting._scores import score_grid
+
+    _, y_values, _ = _row_info(X, y)
+    splits = make_splits(folds, len(y_values), y_values, None, _is_classifier(estimator),
+                         cv["random_state"])
+    train, test = (a[0] for a in score_grid(estimator, None, None, X, y, w, splits,
+                                            cv["scoring"]))
+    return _cv_summary(train, test, folds, cv["scoring"], "cross-validation")
+
+
+def _row_info(X, y):
+    from ..model_selection._split import row_lengths
+
+    return row_lengths(X, y, True)
+
+
+def _is_classifier(estimator):
+    from sklearn.base import is_classifier
+
+    return is_classifier(estimator)
+
+
+def _diagnosis(config, estimator, X, y, w):
     from sklearn.base import clone
 
     from ..overfitting import diagnose
@@ -439,6 +467,10 @@ def _diagnose(config, estimator, X, y, w, tmp):
         if over["param_name"] and over["param_name"] in str(exc):
             raise ConfigError(config["_file"], "overfitting.param_name", str(exc)) from None
         raise
+    return report
+
+
+def _write_diagnosis(report, tmp):
     report.to_html(tmp / "overfitting.html")
     report.plot().savefig(tmp / "overfitting.png", dpi=100)
     log.info("overfitting verdict: %s (%s)", report.verdict, report.rule)

@@ -204,7 +204,8 @@ class LinearModelBase(BaseEstimator):
                          theta=None if monitor is None else monitor.best_theta)
         self._set_validation(monitor, objective)
         self.solver_ = name
-        self.solver_reason_ = reason
+        # What the solver did when it differs from the plan (an extra QR pass).
+        self.solver_reason_ = f"{reason}; but {result.fallback}" if result.fallback else reason
         self.persist_reason_ = engine.persist_reason
         self.fit_result_ = result
         self.n_passes_ = result.passes

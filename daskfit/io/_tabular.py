@@ -5,10 +5,17 @@ Dask DataFrame (a single ``dask.compute`` of the numeric columns' means and
 variances, each categorical column's value counts, and the partition
 lengths), then encodes each partition independently (a task named
 ``daskfit-encode``): numeric columns become ``(x - mean_) / scale_``,
-categorical columns one 0/1 column per category seen in training (a
-category not seen in training encodes as all zeros, like scikit-learn's
-``OneHotEncoder(handle_unknown="ignore")``). Dummy columns are not
-standardised, so coefficients on them stay "effect of this category".
+categorical columns one 0/1 column per category seen in training except the
+first (sorted) one, the *reference level* (scikit-learn's
+``OneHotEncoder(drop="first")``, pandas' ``get_dummies(drop_first=True)``).
+With an intercept, a dummy for every level would make the columns sum to the
+intercept's: a singular Gram matrix, which the normal-equations solver can
+only handle with an extra QR pass. A category not seen in training encodes
+as all zeros, i.e. as the reference level (``drop=None`` keeps every level,
+and an unseen category is then all zeros, like scikit-learn's
+``handle_unknown="ignore"``). Dummy columns are not standardised, so the
+coefficient of ``column=category`` is "effect of this category relative to
+the reference level".
 
 :class:`TabularModel` pairs a fitted encoder with a fitted estimator, so a
 saved model predicts from the raw table, and scores a Dask DataFrame out of
@@ -36,16 +43,19 @@ def _named(name):
 
 
 @_named("daskfit-encode")
-def _encode_partition(pdf, numeric, mean, scale, categorical, categories, names):
+def _encode_partition(pdf, numeric, mean, scale, categorical, categories, names, skip=None):
+    """One partition encoded; ``skip[col]`` leading categories of ``col`` get no column."""
     parts = []
     if numeric:
         values = pdf[numeric].to_numpy(dtype=np.float64)
         parts.append((values - mean) / scale)
     for col in categorical:
         cats = categories[col]
-        # -1 for a value not seen in training (and for missing values): all zeros.
-        codes = pd.Index(cats).get_indexer(pdf[col].to_numpy())
-        onehot = np.zeros((len(pdf), len(cats)))
+        first = (skip or {}).get(col, 0)
+        # -1 for a value not seen in training (and for missing values), like
+        # the dropped reference level: all zeros.
+        codes = pd.Index(cats).get_indexer(pdf[col].to_numpy()) - first
+        onehot = np.zeros((len(pdf), len(cats) - first))
         seen = codes >= 0
         onehot[np.flatnonzero(seen), codes[seen]] = 1.0
         parts.append(onehot)
@@ -70,15 +80,23 @@ class FrameEncoder(BaseEstimator):
         categorical or boolean dtype.
     standardize : bool, default=True
         Centre and scale the numeric columns (a constant column gets scale 1).
+    drop : {"first", None}, default="first"
+        ``"first"``: no column for the first (sorted) category of each
+        categorical column, the reference level that the intercept absorbs
+        (keeps the design full rank). ``None``: a column for every category,
+        for a model without intercept.
 
     Attributes
     ----------
     numeric_, categorical_ : list of str
     categories_ : dict of str to ndarray
         The sorted categories of each categorical column seen in training.
+    dropped_ : dict of str to object
+        The reference level of each categorical column that has no column
+        (``None`` when ``drop=None``).
     mean_, scale_ : ndarray of shape (len(numeric_),)
     feature_names_out_ : ndarray of str
-        ``numeric_`` then ``column=category`` for each category.
+        ``numeric_`` then ``column=category`` for each category kept.
     n_rows_ : int
         Rows seen in ``fit``.
 
@@ -88,19 +106,22 @@ class FrameEncoder(BaseEstimator):
     >>> from daskfit.io import FrameEncoder
     >>> df = pd.DataFrame({"size": [1.0, 2.0, 3.0], "color": ["red", "blue", "red"]})
     >>> enc = FrameEncoder().fit(df)
-    >>> list(enc.feature_names_out_)
-    ['size', 'color=blue', 'color=red']
+    >>> list(enc.feature_names_out_), enc.dropped_
+    (['size', 'color=red'], {'color': 'blue'})
     >>> enc.transform(df).round(3).to_numpy().tolist()
-    [[-1.225, 0.0, 1.0], [0.0, 1.0, 0.0], [1.225, 0.0, 1.0]]
+    [[-1.225, 1.0], [0.0, 0.0], [1.225, 1.0]]
     """
 
-    def __init__(self, numeric=None, categorical=None, standardize=True):
+    def __init__(self, numeric=None, categorical=None, standardize=True, drop="first"):
         self.numeric = numeric
         self.categorical = categorical
         self.standardize = standardize
+        self.drop = drop
 
     def fit(self, X, y=None):
         """Learn categories, means and scales in one pass over ``X`` (pandas or Dask)."""
+        if self.drop not in ("first", None):
+            raise ValueError(f"drop must be 'first' or None; got {self.drop!r}.")
         columns = [str(c) for c in X.columns]
         if columns != list(X.columns):
             raise ValueError(f"Column names must be strings; got {list(X.columns)!r}.")
@@ -143,13 +164,24 @@ class FrameEncoder(BaseEstimator):
         # A constant column (std 0) is only centred, as scikit-learn's StandardScaler does.
         self.mean_, self.scale_ = mean, np.where(std > 0, std, 1.0)
         self.categories_ = {c: _category_array(stats[f"counts:{c}"].index, c) for c in categorical}
+        self.dropped_ = {c: (_plain_value(self.categories_[c][0])
+                             if self.drop == "first" and len(self.categories_[c]) else None)
+                         for c in categorical}
+        skip = self._skip()
         self.feature_names_out_ = np.array(
-            numeric + [f"{c}={v}" for c in categorical for v in self.categories_[c]], dtype=object)
+            numeric + [f"{c}={v}" for c in categorical for v in self.categories_[c][skip[c]:]],
+            dtype=object)
         return self
+
+    def _skip(self):
+        """Leading categories without a column, per column (none for a model saved
+        before ``drop`` existed: it has no ``dropped_``)."""
+        dropped = getattr(self, "dropped_", None) or {}
+        return {c: int(dropped.get(c) is not None) for c in self.categorical_}
 
     def _args(self):
         return (self.numeric_, self.mean_, self.scale_, self.categorical_, self.categories_,
-                list(self.feature_names_out_))
+                list(self.feature_names_out_), self._skip())
 
     def transform(self, X):
         """Encoded float64 frame (pandas for pandas input, lazy Dask for Dask input)."""
@@ -167,6 +199,11 @@ class FrameEncoder(BaseEstimator):
 def _is_categorical(dtype):
     return (isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype)
             or pd.api.types.is_string_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+
+
+def _plain_value(v):
+    """A category as a plain Python value (saved as JSON with the model)."""
+    return v.item() if isinstance(v, np.generic) else v
 
 
 def _category_array(index, column):

@@ -9,18 +9,31 @@ integer *codes*:
   rows with the same train/test role in every split share one code, so each
   row is read once and every training set is a union of atoms. K-fold has K
   atoms; a time-series split K + 1.
+- **nested** (the learning curve: splits that share a test set and whose
+  training sets grow one inside the next): one grouping per test set, a
+  row's code is the first of those splits that trains on it (``m`` for the
+  test set, ``m + 1`` for neither), so each row is read once per test set,
+  not once per split.
 - **per split** (shuffle splits, whose rows fall in many role patterns):
   grouping ``s`` gives every row code 0 (train), 1 (test) or 2 (neither) in
   split ``s``; each row is read once per split, still in one pass.
 
-The codes of a row chunk travel only in that chunk's task (``n`` small ints
-in all). For Dask input with unknown chunk sizes (Dask DataFrames), the chunk
+The codes never travel in the graph when the client can say how to remake
+them: a splitter whose folds follow from ``n_samples`` and ``y`` alone (an
+int ``random_state`` or no shuffling, no ``groups``) is a
+:class:`SplitRecipe`, and ONE task rebuilds the layout's codes on a worker
+(from ``y``'s chunks, already on the cluster), checks them against the
+client's digest, and hands each chunk task its slice: the graph holds the
+recipe (bytes), not ``n`` codes. Splits given as row numbers (an iterable, a
+splitter seeded by a ``RandomState``, group splitters) still ship each
+chunk's codes in that chunk's task only (``n`` small ints in all). For Dask input with unknown chunk sizes (Dask DataFrames), the chunk
 sizes come from one cheap pass over ``y`` alone (``n`` floats to the client),
 which also serves a stratified splitter.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
 import uuid
@@ -40,18 +53,22 @@ from sklearn.model_selection import (
     LeavePOut,
     PredefinedSplit,
     RepeatedKFold,
+    RepeatedStratifiedKFold,
     ShuffleSplit,
+    StratifiedKFold,
+    StratifiedShuffleSplit,
     TimeSeriesSplit,
     check_cv,
 )
 from sklearn.utils import check_random_state
 
-from .._data import ChunkedData, is_dask_collection
+from .._data import ALIGN_HINT, ChunkedData, co_partition, is_dask_collection
 from .._engine import compute
 from .._kernels import _merge_moments
 from ._fold_kernels import code_type, codes_dtype, pack_codes
 
-__all__ = ["FoldLayout", "fold_pass_data", "resolve_splits", "take_rows", "train_test_split"]
+__all__ = ["FoldLayout", "SeededSplits", "SplitRecipe", "fold_pass_data", "resolve_splits",
+           "take_rows", "train_test_split"]
 
 #: Splitters whose folds depend on n_samples (and groups) only, never on y:
 #: for these the target is read on the client only when chunk sizes are unknown.
@@ -132,8 +149,7 @@ def row_lengths(X, y, need_y):
     if _n_row_blocks(X) != yarr.numblocks[0]:
         raise ValueError(
             f"X has {_n_row_blocks(X)} row chunks of unknown size but y has "
-            f"{yarr.numblocks[0]}: they cannot be aligned. Take X and y from the same "
-            "Dask DataFrame, or call to_dask_array(lengths=True) on both.")
+            f"{yarr.numblocks[0]}: they cannot be aligned. {ALIGN_HINT}")
     values = compute(*yarr.to_delayed().ravel())
     lengths = tuple(len(v) for v in values)
     return lengths, np.concatenate([np.asarray(v) for v in values]), 1
@@ -264,6 +280,9 @@ class FoldLayout:
                 train=[[(0, a) for a in np.flatnonzero(atom_roles[:, s] == 1)] for s in range(S)],
                 test=[[(0, a) for a in np.flatnonzero(atom_roles[:, s] == 2)] for s in range(S)],
                 total=[(0, a) for a in range(n_atoms)], mode="atoms")
+        nested = _nested_layout(splits, n_samples)
+        if nested is not None:
+            return nested
         # Role 1 (train) -> code 0, 2 (test) -> 1, 0 (neither) -> 2.
         run_codes = np.array([2, 0, 1], dtype=np.int8)[roles]
         return cls(starts=starts, run_codes=run_codes, n_samples=n_samples,
@@ -324,6 +343,43 @@ class FoldLayout:
                     f"The {which} set of split {s} has zero total sample weight; "
                     "use other folds or positive weights.")
         return train, test, merged(self.total)
+
+
+def _nested_layout(splits, n_samples):
+    """The "nested" :class:`FoldLayout` of ``splits``, or None when they are not nested.
+
+    Splits are grouped by test set; within a group, ordered by training size,
+    each training set must contain the previous one. Row codes of a group:
+    ``j`` for rows first trained on by its ``j``-th split, ``m`` (its number
+    of splits) for the test rows, ``m + 1`` for the others.
+    """
+    groups = {}
+    for s, (_, test) in enumerate(splits):
+        groups.setdefault(_codes_digest(np.sort(test)), []).append(s)
+    if len(groups) == len(splits):
+        return None   # no test set shared: nothing to nest
+    members = [sorted(g, key=lambda s: len(splits[s][0])) for g in groups.values()]
+    largest = max(len(m) for m in members)
+    codes = np.empty((n_samples, len(members)), dtype=code_type(largest + 1))
+    train, test = [None] * len(splits), [None] * len(splits)
+    for g, group in enumerate(members):
+        m = len(group)
+        column = np.full(n_samples, m + 1, dtype=codes.dtype)
+        column[splits[group[0]][1]] = m
+        for j, s in enumerate(group):
+            tr = splits[s][0]
+            fresh = tr[column[tr] == m + 1]
+            column[fresh] = j
+            # Nested: every training row is coded <= j, and no other row is.
+            if np.any(column[tr] > j) or np.count_nonzero(column <= j) != len(tr):
+                return None
+            train[s] = [(g, c) for c in range(j + 1)]
+            test[s] = [(g, m)]
+        codes[:, g] = column
+    starts = _run_starts(np.any(codes[1:] != codes[:-1], axis=1))
+    return FoldLayout(starts=starts, run_codes=codes[starts], n_samples=n_samples,
+                      n_codes=tuple(len(m) + 2 for m in members), train=train, test=test,
+                      total=[(0, c) for c in range(len(members[0]) + 2)], mode="nested")
 
 
 def _run_starts(changes):
@@ -442,6 +498,100 @@ def _mark_split(s, train, test, n_samples, mark):
                 "fold moments; use a splitter whose folds are sets of rows.")
 
 
+@dataclass(frozen=True)
+class SplitRecipe:
+    """How to remake a list of splits anywhere: a seeded splitter, ``n``, and a transform.
+
+    ``splits(y)`` runs the scikit-learn splitter on ``n`` row numbers (and
+    ``y`` when it stratifies), then ``transform(splits, *transform_args)``
+    when given (the learning curve's nested training subsets). Deterministic
+    by construction (see :func:`recipe_for`), so a worker gets the same
+    splits as the client; the fold pass checks that with a digest.
+    """
+
+    splitter: object
+    n_samples: int
+    classifier: bool = False
+    needs_y: bool = False
+    transform: object = None
+    transform_args: tuple = ()
+
+    def splits(self, y=None):
+        splits = resolve_splits(self.splitter, self.n_samples, y, None,
+                                classifier=self.classifier)
+        if self.transform is not None:
+            splits = self.transform(splits, *self.transform_args)
+        return splits
+
+    def then(self, transform, *args):
+        """The same recipe followed by ``transform(splits, *args)`` (picklable)."""
+        return SplitRecipe(self.splitter, self.n_samples, self.classifier, self.needs_y,
+                           transform, args)
+
+
+class SeededSplits(list):
+    """Resolved ``(train, test)`` splits that also carry the :class:`SplitRecipe`
+    that makes them, so a fold pass can rebuild their codes on the workers."""
+
+    def __init__(self, splits, recipe):
+        super().__init__(splits)
+        self.recipe = recipe
+
+
+#: Splitters that, with an int random_state (or without shuffling), give the
+#: same folds for the same n_samples and y on any machine.
+_SEEDABLE = (KFold, StratifiedKFold, TimeSeriesSplit, RepeatedKFold, RepeatedStratifiedKFold,
+             ShuffleSplit, StratifiedShuffleSplit)
+
+
+def recipe_for(cv, n_samples, groups=None, y=None, *, classifier=False):
+    """A :class:`SplitRecipe` for ``cv`` when its folds can be remade from a seed, else None."""
+    if groups is not None:
+        return None   # group labels are client data: their codes ship as literals
+    if cv is None or (isinstance(cv, numbers.Integral) and not isinstance(cv, bool)):
+        splitter = check_cv(cv, y, classifier=classifier)   # as resolve_splits does
+    elif isinstance(cv, _SEEDABLE):
+        splitter = cv
+    else:
+        return None
+    shuffles = isinstance(splitter, (ShuffleSplit, StratifiedShuffleSplit, RepeatedKFold,
+                                     RepeatedStratifiedKFold)) or getattr(
+        splitter, "shuffle", False)
+    seed = getattr(splitter, "random_state", None)
+    if shuffles and not (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
+        return None
+    return SplitRecipe(splitter, int(n_samples), classifier,
+                       needs_y=needs_target(splitter, classifier))
+
+
+def _codes_digest(codes):
+    return hashlib.blake2b(np.ascontiguousarray(codes).tobytes(), digest_size=16).hexdigest()
+
+
+def _remade_codes(recipe, digest, *y_chunks):
+    """The layout's per-row codes, rebuilt on a worker from the recipe (and ``y``)."""
+    y = np.concatenate([np.asarray(c) for c in y_chunks]) if recipe.needs_y else None
+    splits = recipe.splits(y)
+    kfold = plain_kfold(recipe.splitter, recipe.n_samples) if recipe.transform is None \
+        else None
+    layout = FoldLayout.from_kfold(kfold) if kfold is not None else FoldLayout.from_splits(
+        splits, recipe.n_samples)
+    codes = layout.codes
+    if _codes_digest(codes) != digest:
+        raise RuntimeError(
+            "The folds rebuilt on a worker differ from the client's (different NumPy or "
+            "scikit-learn versions on the workers?): install the same versions everywhere.")
+    return codes
+
+
+def _codes_slice(codes, start, stop):
+    """One chunk's codes in the compact literal's per-row form (see FoldLayout.chunk_codes)."""
+    part = codes[start:stop]
+    out = np.empty(len(part), dtype=[("codes", part.dtype, part.shape[1:])])
+    out["codes"] = part
+    return out
+
+
 def fold_pass_data(data: ChunkedData, cv, groups, *, classifier=False):
     """Engine input for the fold pass, the layout, and the splits.
 
@@ -452,18 +602,24 @@ def fold_pass_data(data: ChunkedData, cv, groups, *, classifier=False):
     folds are contiguous (a few bytes) or one small int per row.
     """
     known = data.chunks_known
-    need_y = needs_target(cv, classifier)
+    recipe = getattr(cv, "recipe", None)
+    need_y = needs_target(cv, classifier) if recipe is None else False
     if known and not need_y:
         lengths, y_values, target_passes = tuple(int(c) for c in data.X.chunks[0]), None, 0
     else:
         lengths, y_values, target_passes = row_lengths(data.X, data.y, need_y)
     n = int(sum(lengths))
-    splits = plain_kfold(check_cv(cv, y_values, classifier=classifier), n)
-    if splits is not None:
-        layout = FoldLayout.from_kfold(splits)
+    if recipe is not None:   # resolved by the caller (SeededSplits)
+        splits, layout = list(cv), FoldLayout.from_splits(list(cv), n)
     else:
-        splits = resolve_splits(cv, n, y_values, _vector_numpy(groups), classifier=classifier)
-        layout = FoldLayout.from_splits(splits, n)
+        recipe = recipe_for(cv, n, groups, y_values, classifier=classifier)
+        splits = plain_kfold(check_cv(cv, y_values, classifier=classifier), n)
+        if splits is not None:
+            layout = FoldLayout.from_kfold(splits)
+        else:
+            splits = resolve_splits(cv, n, y_values, _vector_numpy(groups),
+                                    classifier=classifier)
+            layout = FoldLayout.from_splits(splits, n)
     X = with_row_chunks(data.X, lengths)
     y = with_row_chunks(data.y, lengths)
     w = with_row_chunks(data.sample_weight, lengths)
@@ -471,8 +627,16 @@ def fold_pass_data(data: ChunkedData, cv, groups, *, classifier=False):
     codes_name, name = f"daskfit-fold-codes-{token}", f"daskfit-fold-y-{token}"
     layer = {}
     offsets = np.concatenate([[0], np.cumsum(lengths)])
+    # Few runs (plain K-fold) make literals of a few bytes per chunk: cheaper than a task.
+    remake = recipe is not None and len(layout.starts) > len(lengths) * 4
+    if remake:
+        remade = f"daskfit-fold-layout-{token}"
+        ykeys = list(y.__dask_keys__()) if recipe.needs_y else []
+        layer[remade] = (_remade_codes, recipe, _codes_digest(layout.codes), *ykeys)
     for i, (ykey, rows) in enumerate(zip(y.__dask_keys__(), lengths)):
-        layer[(codes_name, i)] = layout.chunk_codes(int(offsets[i]), int(offsets[i + 1]))
+        a, b = int(offsets[i]), int(offsets[i + 1])
+        layer[(codes_name, i)] = ((_codes_slice, remade, a, b) if remake
+                                  else layout.chunk_codes(a, b))
         layer[(name, i)] = (pack_codes, ykey, (codes_name, i), int(rows))
     dtype = codes_dtype(layout.run_codes.shape[1], max(layout.n_codes) - 1)
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[y])
@@ -580,6 +744,7 @@ def train_test_split(*arrays, test_size=0.25, random_state=None, shuffle=True):
             "chunk is split where it lives.")
     if not isinstance(shuffle, (bool, np.bool_)):
         raise ValueError(f"The 'shuffle' parameter must be of type bool; got {shuffle!r}.")
+    arrays = co_partition(*arrays)   # columns of one Dask DataFrame: its partitions
     first = arrays[0]
     lengths = None
     if isinstance(first, da.Array) and not any(math.isnan(c) for c in first.chunks[0]):

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.metrics import check_scoring
 
-from .._data import is_dask_collection
+from .._data import co_partition, is_dask_collection
 from .._engine import compute
 from ._split import needs_target, resolve_splits, row_lengths, take_rows
 from .._placement import placed
@@ -72,6 +72,7 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
     >>> np.round(out["test_score"], 6)
     array([1., 1., 1., 1.])
     """
+    X, y, sample_weight, groups = co_partition(X, y, sample_weight, groups)
     lazy = any(is_dask_collection(v) for v in (X, y, sample_weight, groups))
     if not lazy and sample_weight is None:
         from sklearn.model_selection import cross_validate as sk_cross_validate

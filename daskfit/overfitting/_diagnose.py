@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import clone, is_classifier
 
+from .._data import co_partition
 from ._folds import (client_vectors, known_lengths, learning_curve_splits, make_splits,
                      translate_train_sizes)
 from ._params import resolve_regularisation
@@ -99,6 +100,8 @@ def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=
     classifier = is_classifier(estimator)
     score_name, best_possible, explicit_scorer = scoring_info(estimator, scoring)
     reg = resolve_regularisation(estimator, param_name, param_range)
+    # Columns of one multi-file Dask DataFrame: one partitioning for all of them.
+    X, y, sample_weight, groups = co_partition(X, y, sample_weight, groups)
     n, y_values, w_values, group_values, lengths = client_vectors(X, y, sample_weight, groups)
     X, y, sample_weight = known_lengths(lengths, X, y, sample_weight)
     splits = make_splits(cv, n, y_values, group_values, classifier, random_state)

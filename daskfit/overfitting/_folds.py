@@ -18,7 +18,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils import check_random_state
 
 from .._data import is_dask_collection
-from ..model_selection._split import resolve_splits, row_lengths
+from ..model_selection._split import SeededSplits, recipe_for, resolve_splits, row_lengths
 
 __all__ = ["client_vectors", "known_lengths", "learning_curve_splits", "make_splits",
            "translate_train_sizes"]
@@ -101,7 +101,9 @@ def make_splits(cv, n, y, groups, classifier, random_state):
     for s, (train, test) in enumerate(splits):
         if len(train) == 0 or len(test) == 0:
             raise ValueError(f"cv: split {s} has an empty training or validation set.")
-    return splits
+    recipe = recipe_for(splitter, n, groups, y, classifier=classifier)
+    # With a recipe, fold passes rebuild the codes on the workers (see SplitRecipe).
+    return splits if recipe is None else SeededSplits(splits, recipe)
 
 
 def translate_train_sizes(train_sizes, n_max):
@@ -122,7 +124,21 @@ def translate_train_sizes(train_sizes, n_max):
 
 
 def learning_curve_splits(splits, sizes, random_state):
-    """One ``(train subset, test)`` pair per (size, split), size-major."""
+    """One ``(train subset, test)`` pair per (size, split), size-major.
+
+    Splits that carry a recipe, with an int ``random_state``, keep one (the
+    subsets are then remade on the workers as well).
+    """
+    out = _subsets(splits, sizes, random_state)
+    recipe = getattr(splits, "recipe", None)
+    if recipe is None or recipe.transform is not None or not (
+            isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)):
+        return out
+    return SeededSplits(out, recipe.then(_subsets, np.asarray(sizes).tolist(),
+                                         int(random_state)))
+
+
+def _subsets(splits, sizes, random_state):
     rng = check_random_state(random_state)
     permuted = [rng.permutation(train) for train, _ in splits]
     return [(np.sort(perm[:n]), test) for n in sizes

@@ -60,7 +60,7 @@ def _ridge_fast_path(estimator, param_name, values, X, y, sample_weight, splits,
     else:
         return None
     params = estimator.get_params()
-    cv = RidgeCV(alphas=alphas, fit_intercept=params["fit_intercept"], cv=list(splits),
+    cv = RidgeCV(alphas=alphas, fit_intercept=params["fit_intercept"], cv=splits,
                  scoring=scoring, split_every=params["split_every"], return_train_score=True)
     cv.fit(X, y, sample_weight=sample_weight)
     res = cv.cv_results_
@@ -84,7 +84,7 @@ def _enet_fast_path(estimator, param_name, values, X, y, sample_weight, splits, 
         return None
     scores = _ElasticNetFoldScores(
         alphas, l1_ratio=float(estimator.l1_ratio), fit_intercept=params["fit_intercept"],
-        cv=list(splits), scoring=scoring, tol=params["tol"], max_iter=params["max_iter"],
+        cv=splits, scoring=scoring, tol=params["tol"], max_iter=params["max_iter"],
         split_every=params["split_every"])
     scores.fit(X, y, sample_weight=sample_weight)
     return scores.train_scores_, scores.test_scores_
@@ -106,7 +106,7 @@ def _logistic_fast_path(estimator, param_name, values, X, y, sample_weight, spli
         return None
     if not all(np.isfinite(Cs)):
         return None  # C=inf (no penalty) is not on a regularisation path
-    cv = LogisticRegressionCV(Cs=Cs, cv=list(splits), scoring=scoring, refit=False,
+    cv = LogisticRegressionCV(Cs=Cs, cv=splits, scoring=scoring, refit=False,
                               fit_intercept=params["fit_intercept"], tol=params["tol"],
                               max_iter=params["max_iter"], split_every=params["split_every"])
     cv.fit(X, y, sample_weight=sample_weight)

@@ -70,14 +70,18 @@ def solve_normal(objective, coef0, *, tol=1e-4, max_iter=DEFAULT_MAX_SWEEPS):
     # Mean-scale system: (Sxx / sw + l2 I) b = Sxy / sw.
     A = Sxx / sw
     c = Sxy / sw
+    fallback = ""
     if penalty.l1 > 0:
         coef, n_iter, converged, gmax = _coordinate_descent(
             A, c, penalty.l1, penalty.l2, coef0[: len(c)], tol, max_iter)
         message = (f"coordinate descent on the Gram matrix, {n_iter} sweeps"
                    + ("" if converged else " (max_iter reached)"))
     else:
+        passes_before = objective.passes
         coef, message = _direct(objective, A, c, penalty.l2)
         n_iter, converged, gmax = 0, True, np.nan
+        if objective.passes > passes_before:  # the QR fallback read the data again
+            fallback = f"{message}: {objective.passes} passes in all, not one"
     intercept = my - mx @ coef
     theta = _unpack_theta(objective, coef, intercept)
     resid = Syy / sw - 2 * coef @ c + coef @ A @ coef
@@ -89,7 +93,7 @@ def solve_normal(objective, coef0, *, tol=1e-4, max_iter=DEFAULT_MAX_SWEEPS):
                      history=[{"iter": n_iter, "objective": float(loss),
                                "grad_norm": float(gmax), "passes": objective.passes,
                                "bytes": objective.bytes_communicated}],
-                     solver="normal")
+                     solver="normal", fallback=fallback)
 
 
 def _direct(objective, A, c, l2):

@@ -32,6 +32,10 @@ class FitResult:
     history : list of dict
         One entry per iteration: ``iter``, ``objective``, ``grad_norm``,
         ``passes``, ``bytes`` (communicated so far).
+    fallback : str
+        When the solver had to change method mid-fit (the normal equations'
+        QR pass on an ill-conditioned Gram matrix): what it did, why, and the
+        extra passes; empty otherwise. Appended to ``solver_reason_``.
     """
 
     coef: np.ndarray
@@ -43,6 +47,7 @@ class FitResult:
     message: str
     history: list = field(default_factory=list)
     solver: str = ""
+    fallback: str = ""
 
 
 def check_options(solver_name, options, allowed):
