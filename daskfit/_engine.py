@@ -13,8 +13,10 @@ The engine counts passes; tests wrap it to assert the cost of a fit.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import time
+import traceback
 import uuid
 from contextlib import contextmanager
 
@@ -186,6 +188,39 @@ def compute(*collections):
         return dask.compute(*collections, scheduler=scheduler)
 
 
+#: Engines that persisted something during the current public call.
+_HOLDING = contextvars.ContextVar("daskfit_holding", default=None)
+
+
+def _hold_until_call_ends(engine):
+    holding = _HOLDING.get()
+    if holding is not None and engine not in holding:
+        holding.append(engine)
+
+
+@contextmanager
+def released_on_error():
+    """Release what a failed call persisted, and the locals its frames pinned.
+
+    A fit that fails (bad chunk, diverging solver, Ctrl-C) must not leave
+    its persisted chunks in cluster memory until the client closes: every
+    engine that persisted during the call is released, and the locals of the
+    failed call's frames (graphs that refer to persisted futures) are
+    cleared from the traceback before it propagates.
+    """
+    holding = []
+    token = _HOLDING.set(holding)
+    try:
+        yield
+    except BaseException as exc:
+        for engine in holding:
+            engine.release()
+        traceback.clear_frames(exc.__traceback__)
+        raise
+    finally:
+        _HOLDING.reset(token)
+
+
 class DataError(ValueError):
     """Bad input found inside a data pass (NaN, misaligned chunks, ...)."""
 
@@ -294,11 +329,25 @@ class Engine:
             scheduler = local_scheduler()
             with local_blas_threads(scheduler):
                 persisted = dask.persist(*arrays, scheduler=scheduler)
+        self._sources = (data.X, data.y, data.sample_weight)
         it = iter(persisted)
         data.X = next(it)
         data.y = next(it) if data.y is not None else None
         data.sample_weight = next(it) if data.sample_weight is not None else None
         self.persisted = True
+        _hold_until_call_ends(self)
+
+    def release(self):
+        """Drop what this engine persisted (the data, the batch bundles).
+
+        The cluster frees the chunks once nothing else refers to them; the
+        data the caller passed in is left as it was.
+        """
+        if self.persisted:
+            self.data.X, self.data.y, self.data.sample_weight = self._sources
+            self.persisted = False
+        self._bundle_list = None
+        self._streamed_plans = None
 
     # ------------------------------------------------------------- reduce
     def graph(self, kernel, spec, label):
@@ -374,6 +423,7 @@ class Engine:
             deps = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
             hlg = HighLevelGraph.from_collections(name, layer, dependencies=deps)
             bundles = [Delayed(key, hlg, layer=name) for key in layer]
+            _hold_until_call_ends(self)
             if self.client is not None:
                 self._bundle_list = self.client.persist(bundles, retries=TRANSIENT_RETRIES)
             else:

@@ -139,12 +139,18 @@ def _placement(X):
 
 
 def placed(method):
-    """Decorate a public call whose first array argument is ``X`` (see the module doc)."""
+    """Decorate a public call whose first array argument is ``X`` (see the module doc).
+
+    The call also releases whatever it persisted if it fails
+    (:func:`daskfit._engine.released_on_error`).
+    """
 
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
+        from ._engine import released_on_error
+
         X = args[1] if len(args) > 1 else kwargs.get("X")
-        with _placement(X):
+        with _placement(X), released_on_error():
             return method(*args, **kwargs)
 
     return wrapper

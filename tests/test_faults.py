@@ -207,3 +207,29 @@ def test_soak_fifty_fits_with_workers_killed_at_random(nanny_client, monkeypatch
     assert len(ours.children(recursive=True)) == children_before  # no leaked processes
     # Flat: a leak of even one copy of the data (3 MB) per fit would add 130 MB.
     assert worker_rss() < rss_start + 100 * 2**20
+
+
+def _worker_keys(client):
+    return {str(k) for keys in client.run(lambda dask_worker: list(dask_worker.data)).values()
+            for k in keys}
+
+
+@pytest.mark.parametrize("make", [lambda: daskfit.LogisticRegression(persist=True),
+                                  lambda: daskfit.Ridge(persist=True, solver="lbfgs")])
+def test_a_failed_persisted_fit_releases_its_chunks(client, make):
+    """A bad chunk fails the fit; what the fit persisted leaves the workers.
+
+    The exception is kept alive (as a notebook keeps the last traceback), and
+    the wait for the release is bounded.
+    """
+    X, y, _ = make_binary(n=4_000)
+    X[3_100, 2] = np.nan  # in the fourth of eight chunks
+    Xd, yd = da.from_array(X, chunks=(500, -1)), da.from_array(y.astype(float), chunks=500)
+    before = _worker_keys(client)
+    with pytest.raises(ValueError, match="NaN") as failure:
+        make().fit(Xd, yd)
+    deadline = time.monotonic() + 10
+    while (left := _worker_keys(client) - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert left == set()
+    assert failure.value is not None
