@@ -20,7 +20,7 @@ from ._normal import solve_normal
 from ._result import FitResult
 from ._sharded import fit_sharded
 
-__all__ = ["GRAM_MAX_FEATURES", "NEWTON_MAX_PARAMS", "SOLVERS", "FitResult", "SolverInfo",
+__all__ = ["GRAM_MAX_FEATURES", "NEWTON_MAX_PARAMS", "SOLVERS", "STANDARDISED", "FitResult", "SolverInfo",
            "choose_solver", "fit_sharded", "hessian_stride", "solve"]
 
 
@@ -70,6 +70,11 @@ SOLVERS = {
                    "about 2 per cycle over the column blocks", model_parallel=True),
     )
 }
+
+#: Solvers that iterate in standardised coordinates unless
+#: ``solver_options={"standardise": False}``: the fit's first pass then also
+#: computes the feature means and scales (see ``_standardise``).
+STANDARDISED = frozenset({"lbfgs", "gd", "proximal"})
 
 #: Above this many parameters the per-pass Hessian (n p^2 flops, p^2 bytes
 #: per task) costs more than the handful of extra passes L-BFGS needs.

@@ -108,6 +108,8 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100, stop=None):
                 n_iter += 1
                 record(history, n_iter, f, np.abs(g).max(), objective, step=1.0)
                 message += ", then one final Newton step"
+                if stop is not None and (reason := stop(n_iter, theta)) is not None:
+                    message = reason  # e.g. early stopping scores every iterate
             break
         if n_iter >= max_iter:
             break
@@ -144,19 +146,20 @@ def _final_step(objective, theta, f, g, d, tol):
 
     Returns ``(theta, f, g)`` at ``theta + d``, or ``None`` when the step is
     negligible (at most ``tol**2`` relative to the coefficients: quadratic
-    convergence has already left less error than that) or does not
-    decrease the objective (round-off near the optimum). One pass; the
+    convergence has already left less error than that; or a decrement
+    within the round-off of the objective: a quadratic solved exactly) or
+    does not decrease the objective. One pass; the
     Hessian comes with it (sub-sampled, so little more than a gradient
     pass), which keeps every Newton pass alike.
     """
     scale = max(float(np.abs(theta).max()), 1.0)
-    if float(np.abs(d).max()) <= tol**2 * scale:
+    slack = ROUNDOFF_ULPS * np.finfo(np.float64).eps * max(abs(f), 1.0)
+    if float(np.abs(d).max()) <= tol**2 * scale or -(g @ d) / 2 <= slack:
         return None
     trial = theta + d
     out = evaluate_trial(objective.value_grad_hess, trial)
     if out is None:
         return None
-    slack = ROUNDOFF_ULPS * np.finfo(np.float64).eps * max(abs(f), 1.0)
     f_new, g_new, _ = out
     if f_new > f + ARMIJO_C * (g @ d) + slack:
         return None
