@@ -85,3 +85,40 @@ def test_default_fit_is_as_accurate_as_sklearns_default(name, references):
     est = dk_class(**params).fit(X, y)
     floor = 1e-12  # direct solves: both at round-off
     assert _relative_error(est, tight) <= max(_relative_error(sk_default, tight), floor)
+
+
+# ------------------------------------------------------------ wide data
+
+
+def _wide(n, p, seed=0):
+    """Issue 13's problem: uncentred features (mean 0.5), 20 informative."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) + 0.5
+    return X, X[:, :20].sum(1) + rng.standard_normal(n), rng.standard_normal((50, p)) + 0.5
+
+
+@pytest.mark.parametrize("n, p, solver", [
+    (1000, 4500, "auto"),      # issue 13 as reported: auto -> lbfgs above 4,000 features
+    (300, 4500, "lbfgs"),
+    (300, 4500, "gd"),
+    (300, 4500, "proximal"),
+    pytest.param(200, 20_000, "auto", marks=pytest.mark.slow),  # ~5 s: 32 MB per pass
+])
+def test_wide_least_squares_reaches_sklearns_solution(n, p, solver):
+    X, y, X_new = _wide(n, p)
+    ref = sk.Ridge(alpha=1.0).fit(X, y)  # exact (Cholesky on the n x n kernel)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # must not stop short
+        est = daskfit.Ridge(alpha=1.0, solver=solver).fit(X, y)
+    assert est.solver_ != "normal"
+    scale = y.std()
+    assert abs(est.intercept_ - ref.intercept_) <= 1e-3 * scale
+    np.testing.assert_allclose(est.predict(X_new), ref.predict(X_new), atol=1e-2 * scale)
+    assert _relative_error(est, ref) <= 1e-3
+
+
+def test_wide_fit_that_stops_short_warns():
+    X, y, _ = _wide(300, 4500)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        est = daskfit.Ridge(alpha=1.0, max_iter=3).fit(X, y)
+    assert not est.fit_result_.converged
