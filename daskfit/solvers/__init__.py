@@ -105,9 +105,11 @@ def choose_solver(loss_name, penalty_kind, n_features, n_params, early_stopping=
                    + ("Cholesky solve" if penalty_kind in ("none", "l2")
                       else "coordinate descent on the Gram matrix"))
             return "normal", why
+        centred = ("in standardised coordinates (features centred and scaled implicitly, "
+                   "no extra pass), stopping relative to the problem's scale")
         if penalty_kind in ("l1", "elasticnet"):
-            return "proximal", f"{n_features} features: Gram too large, FISTA instead"
-        return "lbfgs", f"{n_features} features: Gram too large, L-BFGS instead"
+            return "proximal", f"{n_features} features: Gram too large, FISTA {centred}"
+        return "lbfgs", f"{n_features} features: Gram too large, L-BFGS {centred}"
     if penalty_kind in ("l1", "elasticnet"):
         return "proximal", f"{loss_name} loss with an L1 part: accelerated proximal gradient"
     if n_params <= NEWTON_MAX_PARAMS:
