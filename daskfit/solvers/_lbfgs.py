@@ -28,8 +28,8 @@ def solve_lbfgs(objective, coef0, *, tol=1e-4, max_iter=100, memory=10, stop=Non
     and stops when the max-abs gradient there is ``<= tol`` times its scale
     at zero. Without, the max-abs gradient of the raw objective is compared
     with ``tol`` (SciPy's ``gtol``). Either way it also stops when the
-    relative objective change is below ``FTOL`` (then it reports
-    convergence only if the gradient rule holds too), or when
+    relative objective change is below ``FTOL`` (machine precision, which
+    counts as converged, as in scikit-learn), or when
     ``stop(iteration, theta)`` (called at the start and after every
     iteration, e.g. early stopping) returns a reason: the callback then
     raises ``StopIteration``, which SciPy (>= 1.11) takes as "stop here".
@@ -68,9 +68,10 @@ def _lbfgs(objective, coef0, *, tol, max_iter, memory, stop):
     )
     f, g = objective.value_and_grad(res.x)
     gmax = float(np.abs(g).max())
-    # An objective change below FTOL ends the run (SciPy calls it success)
-    # but is not convergence unless the gradient rule holds as well.
-    converged = gmax <= tol
+    # An objective change below FTOL (64 ulps) is machine precision: SciPy
+    # and scikit-learn call it converged, and so does this; running out of
+    # iterations or a failed line search is not.
+    converged = bool(res.success) and res.nit < max_iter or gmax <= tol
     n_iter, message = int(res.nit), str(res.message)
     if reason is not None:
         n_iter, message = len(history) - 1, reason

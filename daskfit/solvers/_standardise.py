@@ -251,7 +251,6 @@ def in_standardised_coordinates(run, objective, coef0, *, tol, stop=None, **opti
     result = run(z, z.phi_of(coef0), tol=tol * s, stop=inner_stop, **options)
     result.coef = z.theta_of(result.coef)
     result.grad_norm = float(result.grad_norm) / s
-    result.converged = bool(result.converged) and result.grad_norm <= tol
     result.message += (f" (standardised coordinates; gradient relative to its scale "
                        f"{s:.3g} at zero)")
     return result
