@@ -32,6 +32,7 @@ from sklearn.utils.multiclass import type_of_target
 from ._engine import DataError
 from ._holdout import N_SUMS, accuracy_sums_at_zero
 from ._kernels import UNKNOWN_LABEL_TYPE, EvalSpec, class_stats_chunk, evaluate_chunk, moments_chunk, qr_chunk
+from .solvers._standardise import column_moments_chunk, with_column_moments
 
 __all__ = ["Objective", "checked_classes", "penalty_mask"]
 
@@ -103,13 +104,14 @@ class Objective:
         self.n_samples = None
         self._cache = {}
         self._moments = None
+        self._column_moments = None
         self.hessian_stride = 1
         self.holdout = holdout
         self._holdout_sums = OrderedDict()  # theta bytes -> validation statistics
         self.holdout_counts = None  # n and weight of the training / validation rows
 
     # ----------------------------------------------------------- first pass
-    def start(self, needs):
+    def start(self, needs, column_moments=False):
         """Run the first pass: validate the data and evaluate at ``theta = 0``.
 
         Parameters
@@ -118,7 +120,19 @@ class Objective:
             What the chosen solver needs at the starting point: ``"moments"``
             (centred X'X, X'y for the normal equations), or the gradient,
             or the gradient and Hessian.
+        column_moments : bool, default=False
+            Also compute the feature means and scales (of the training rows)
+            in this pass, for solvers that work in standardised coordinates
+            (see ``daskfit.solvers._standardise``).
         """
+        if column_moments and needs != "moments":
+            return self._start(needs, with_column_moments)
+        return self._start(needs, None)
+
+    def _start(self, needs, wrap):
+        def kernel(k):
+            return k if wrap is None else wrap(k)
+
         if needs == "moments":
             if self.loss.name != "squared":
                 raise ValueError("The normal equations apply to the squared loss only.")
@@ -132,7 +146,8 @@ class Objective:
         order = _ORDER[needs]
         if self.loss.is_classification:
             spec = self._spec(None, order, checks=True)
-            result = self.engine.reduce(class_stats_chunk, spec, "labels")
+            result = self.engine.reduce(kernel(class_stats_chunk), spec, "labels")
+            self._keep_column_moments(result)
             self._check_not_empty(result)
             self._set_classes(result)
             if self.holdout is not None:
@@ -143,7 +158,9 @@ class Objective:
             self._cache_at_zero(result, order)
         else:
             theta0 = np.zeros(self.n_params)
-            result = self.engine.reduce(evaluate_chunk, self._spec(theta0, order, True), "gradient")
+            result = self.engine.reduce(kernel(evaluate_chunk), self._spec(theta0, order, True),
+                                        "gradient")
+            self._keep_column_moments(result)
             if self.holdout is not None:
                 self._check_not_empty(result)
                 self._check_holdout(result, result["holdout"] + np.zeros(N_SUMS))
@@ -155,6 +172,21 @@ class Objective:
                 self.holdout = replace(self.holdout,
                                        shift=0.5 * (result["y_min"] + result["y_max"]))
         return self
+
+    def _keep_column_moments(self, result):
+        if "column_moments" in result:
+            self._column_moments = result.pop("column_moments")
+
+    def column_moments(self):
+        """Weighted means and scales of the features over the training rows.
+
+        From the first pass when it was asked for them, else one pass.
+        """
+        if self._column_moments is None:
+            spec = self._spec(None, 0)
+            result = self.engine.reduce(column_moments_chunk, spec, "column moments")
+            self._column_moments = result["column_moments"]
+        return self._column_moments
 
     def _check_holdout(self, result, sums):
         """The split left rows on both sides, and validation weight; keep its score."""
@@ -380,9 +412,17 @@ class Objective:
         H[np.diag_indices_from(H)] += self.penalty.smooth_hessian_diagonal(mask)
         return f, g, H
 
+    def l1_value(self, theta):
+        """The L1 part of the penalty at ``theta`` (no pass)."""
+        return self.penalty.l1 * np.abs(np.asarray(theta)[self.penalised]).sum()
+
+    def prox(self, v, step):
+        """``prox_{step * L1 part}(v)`` (intercepts untouched)."""
+        return self.penalty.prox(v, step, self.penalised)
+
     def value(self, theta):
         """Full objective, L1 part included."""
-        return self.smooth_value(theta) + self.penalty.l1 * np.abs(theta[self.penalised]).sum()
+        return self.smooth_value(theta) + self.l1_value(theta)
 
     def _require_smooth(self):
         if not self.penalty.smooth:

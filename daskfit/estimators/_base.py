@@ -27,7 +27,7 @@ from .._holdout import SCORE_OF_LOSS, EarlyStopping, Holdout, offset_runs
 from .._planner import plan_for
 from .._losses import LOSSES
 from .._objective import Objective
-from ..solvers import SOLVERS, choose_solver, fit_sharded, hessian_stride, solve
+from ..solvers import SOLVERS, STANDARDISED, choose_solver, fit_sharded, hessian_stride, solve
 
 __all__ = ["LinearModelBase", "check_param"]
 
@@ -165,7 +165,9 @@ class LinearModelBase(BaseEstimator):
             if objective.hessian_stride > 1:
                 reason += (f"; Hessian from 1 row block in {objective.hessian_stride} "
                            "(sub-sampled Newton: the gradient still uses every row)")
-        objective.start(SOLVERS[name].needs)
+        objective.start(SOLVERS[name].needs,
+                        column_moments=name in STANDARDISED and
+                        (self.solver_options or {}).get("standardise", True))
         if self.solver == "auto" and objective.n_outputs > 1:
             # Only the first pass reveals the number of classes.
             name, reason = choose_solver(objective.loss.name, penalty_kind, p, objective.n_params,

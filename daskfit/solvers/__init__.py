@@ -20,7 +20,7 @@ from ._normal import solve_normal
 from ._result import FitResult
 from ._sharded import fit_sharded
 
-__all__ = ["GRAM_MAX_FEATURES", "NEWTON_MAX_PARAMS", "SOLVERS", "FitResult", "SolverInfo",
+__all__ = ["GRAM_MAX_FEATURES", "NEWTON_MAX_PARAMS", "SOLVERS", "STANDARDISED", "FitResult", "SolverInfo",
            "choose_solver", "fit_sharded", "hessian_stride", "solve"]
 
 
@@ -71,6 +71,11 @@ SOLVERS = {
     )
 }
 
+#: Solvers that iterate in standardised coordinates unless
+#: ``solver_options={"standardise": False}``: the fit's first pass then also
+#: computes the feature means and scales (see ``_standardise``).
+STANDARDISED = frozenset({"lbfgs", "gd", "proximal"})
+
 #: Above this many parameters the per-pass Hessian (n p^2 flops, p^2 bytes
 #: per task) costs more than the handful of extra passes L-BFGS needs.
 NEWTON_MAX_PARAMS = 400
@@ -100,9 +105,11 @@ def choose_solver(loss_name, penalty_kind, n_features, n_params, early_stopping=
                    + ("Cholesky solve" if penalty_kind in ("none", "l2")
                       else "coordinate descent on the Gram matrix"))
             return "normal", why
+        centred = ("in standardised coordinates (features centred and scaled implicitly, "
+                   "no extra pass), stopping relative to the problem's scale")
         if penalty_kind in ("l1", "elasticnet"):
-            return "proximal", f"{n_features} features: Gram too large, FISTA instead"
-        return "lbfgs", f"{n_features} features: Gram too large, L-BFGS instead"
+            return "proximal", f"{n_features} features: Gram too large, FISTA {centred}"
+        return "lbfgs", f"{n_features} features: Gram too large, L-BFGS {centred}"
     if penalty_kind in ("l1", "elasticnet"):
         return "proximal", f"{loss_name} loss with an L1 part: accelerated proximal gradient"
     if n_params <= NEWTON_MAX_PARAMS:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._result import FitResult, evaluate_trial, record
+from ._standardise import in_standardised_coordinates
 
 __all__ = ["solve_gd", "solve_proximal"]
 
@@ -70,11 +71,11 @@ def momentum_restart(theta):
 
 def prox_step(objective, y, g, step):
     """``prox_{step * penalty_l1}(y - step * g)``."""
-    return objective.penalty.prox(y - step * g, step, objective.penalised)
+    return objective.prox(y - step * g, step)
 
 
 def _l1(objective, theta):
-    return objective.penalty.l1 * np.abs(theta[objective.penalised]).sum()
+    return objective.l1_value(theta)
 
 
 def _sufficient_decrease(f_y, g_y, trial, diff, step):
@@ -155,7 +156,7 @@ def _run(objective, coef0, *, tol, max_iter, accelerated, step_size, name, stop=
 
 
 def solve_gd(objective, coef0, *, tol=1e-4, max_iter=1000, accelerated=False, step_size=1.0,
-             stop=None):
+             stop=None, standardise=True):
     """Distributed full-batch gradient descent with backtracking line search.
 
     Parameters
@@ -167,17 +168,30 @@ def solve_gd(objective, coef0, *, tol=1e-4, max_iter=1000, accelerated=False, st
     stop : callable, optional
         ``stop(iteration, theta) -> reason or None``, called at the start and
         after every accepted step (early stopping); a reason ends the run.
+    standardise : bool, default=True
+        Iterate in standardised coordinates (centred, unit-scale features;
+        ``daskfit.solvers._standardise``), where ``tol`` is relative to the
+        gradient's scale at zero; otherwise on the raw objective with an
+        absolute ``tol``.
     """
     objective._require_smooth()
-    return _run(objective, coef0, tol=tol, max_iter=max_iter, accelerated=accelerated,
-                step_size=step_size, name="gd", stop=stop)
+    return _dispatch(objective, coef0, tol=tol, max_iter=max_iter, accelerated=accelerated,
+                     step_size=step_size, name="gd", stop=stop, standardise=standardise)
+
+
+def _dispatch(objective, coef0, *, standardise, **options):
+    if standardise:
+        return in_standardised_coordinates(_run, objective, coef0, **options)
+    return _run(objective, coef0, **options)
 
 
 def solve_proximal(objective, coef0, *, tol=1e-4, max_iter=1000, accelerated=True,
-                   step_size=1.0, stop=None):
+                   step_size=1.0, stop=None, standardise=True):
     """Accelerated proximal gradient (FISTA) for L1 and elastic-net penalties.
 
-    ``stop`` as in :func:`solve_gd`.
+    ``stop`` and ``standardise`` as in :func:`solve_gd` (in standardised
+    coordinates the L1 part becomes a weighted one, ``l1 |beta_j| / d_j``,
+    with the same solution).
     """
-    return _run(objective, coef0, tol=tol, max_iter=max_iter, accelerated=accelerated,
-                step_size=step_size, name="proximal", stop=stop)
+    return _dispatch(objective, coef0, tol=tol, max_iter=max_iter, accelerated=accelerated,
+                     step_size=step_size, name="proximal", stop=stop, standardise=standardise)

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.optimize
 
 from ._result import FitResult, record
+from ._standardise import in_standardised_coordinates
 
 __all__ = ["solve_lbfgs"]
 
@@ -18,15 +19,28 @@ __all__ = ["solve_lbfgs"]
 FTOL = 64 * np.finfo(np.float64).eps
 
 
-def solve_lbfgs(objective, coef0, *, tol=1e-4, max_iter=100, memory=10, stop=None):
+def solve_lbfgs(objective, coef0, *, tol=1e-4, max_iter=100, memory=10, stop=None,
+                standardise=True):
     """Minimise a smooth objective with L-BFGS.
 
-    Stops when the max-abs gradient is ``<= tol`` (SciPy's ``gtol``) or the
-    relative objective change is below ``FTOL``, or when
+    With ``standardise`` (the default) it runs in standardised coordinates
+    (centred, unit-scale features; see ``daskfit.solvers._standardise``)
+    and stops when the max-abs gradient there is ``<= tol`` times its scale
+    at zero. Without, the max-abs gradient of the raw objective is compared
+    with ``tol`` (SciPy's ``gtol``). Either way it also stops when the
+    relative objective change is below ``FTOL`` (machine precision, which
+    counts as converged, as in scikit-learn), or when
     ``stop(iteration, theta)`` (called at the start and after every
     iteration, e.g. early stopping) returns a reason: the callback then
     raises ``StopIteration``, which SciPy (>= 1.11) takes as "stop here".
     """
+    if standardise:
+        return in_standardised_coordinates(_lbfgs, objective, coef0, tol=tol, stop=stop,
+                                           max_iter=max_iter, memory=memory)
+    return _lbfgs(objective, coef0, tol=tol, max_iter=max_iter, memory=memory, stop=stop)
+
+
+def _lbfgs(objective, coef0, *, tol, max_iter, memory, stop):
     history = []
     reason = None
 
@@ -54,6 +68,9 @@ def solve_lbfgs(objective, coef0, *, tol=1e-4, max_iter=100, memory=10, stop=Non
     )
     f, g = objective.value_and_grad(res.x)
     gmax = float(np.abs(g).max())
+    # An objective change below FTOL (64 ulps) is machine precision: SciPy
+    # and scikit-learn call it converged, and so does this; running out of
+    # iterations or a failed line search is not.
     converged = bool(res.success) and res.nit < max_iter or gmax <= tol
     n_iter, message = int(res.nit), str(res.message)
     if reason is not None:

@@ -74,11 +74,18 @@ def newton_direction(H, g, null_basis=None):
 def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100, stop=None):
     """Minimise a smooth objective with damped Newton steps.
 
-    Stops when the max-abs gradient is ``<= tol`` or the Newton decrement
-    ``g' H^-1 g / 2`` falls below ``tol**2`` (then the objective is within
-    about ``tol**2`` of its minimum), or when ``stop(iteration, theta)``
-    (called at the start and after every accepted step, e.g. early stopping)
-    returns a reason.
+    The stopping rule is met when the max-abs gradient is ``<= tol`` or the
+    Newton decrement ``g' H^-1 g / 2`` falls below ``tol**2``. Either says
+    the iterate is close, not that it is as accurate as scikit-learn's
+    default: the decrement bounds the *objective* gap, so the coefficients
+    may still be ``sqrt(tol**2 / curvature)`` away (2.8e-4 relative on a
+    2,000,000 x 50 logistic problem, where scikit-learn's lbfgs stops at
+    2.2e-5). Near the optimum Newton converges quadratically, so once the
+    rule is met the Newton step already computed is taken as a final step
+    (:func:`_final_step`, one pass) unless it is negligible: the error then
+    drops to about its square. ``stop(iteration, theta)`` (called at the
+    start and after every accepted step, e.g. early stopping) ends the run
+    early with its reason.
     """
     theta = np.array(coef0, dtype=np.float64, copy=True)
     f, g, H = objective.value_grad_hess(theta)
@@ -89,17 +96,24 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100, stop=None):
     gradient_improved = True
     reason = stop(0, theta) if stop is not None else None
     while reason is None:
-        if np.abs(g).max() <= tol:
-            converged, message = True, "gradient norm below tol"
+        d = newton_direction(H, g, objective.hessian_null_basis())
+        decrement = -(g @ d) / 2
+        rule = ("gradient norm below tol" if np.abs(g).max() <= tol
+                else "Newton decrement below tol**2" if decrement <= tol**2 else None)
+        if rule is not None:
+            converged, message = True, rule
+            step = _final_step(objective, theta, f, g, d, tol)
+            if step is not None:
+                theta, f, g = step
+                n_iter += 1
+                record(history, n_iter, f, np.abs(g).max(), objective, step=1.0)
+                message += ", then one final Newton step"
+                if stop is not None and (reason := stop(n_iter, theta)) is not None:
+                    message = reason  # e.g. early stopping scores every iterate
             break
         if n_iter >= max_iter:
             break
-        d = newton_direction(H, g, objective.hessian_null_basis())
         slack = ROUNDOFF_ULPS * np.finfo(np.float64).eps * max(abs(f), 1.0)
-        decrement = -(g @ d) / 2
-        if decrement <= tol**2:
-            converged, message = True, "Newton decrement below tol**2"
-            break
         if decrement <= slack and not gradient_improved:
             # The objective cannot tell the points apart and the last step no
             # longer shrank the gradient: this is machine precision.
@@ -125,3 +139,28 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100, stop=None):
     return FitResult(coef=theta, loss=float(f), grad_norm=float(np.abs(g).max()),
                      n_iter=n_iter, passes=objective.passes, converged=converged,
                      message=message, history=history, solver="newton")
+
+
+def _final_step(objective, theta, f, g, d, tol):
+    """Take the full Newton step ``d`` once the stopping rule is met.
+
+    Returns ``(theta, f, g)`` at ``theta + d``, or ``None`` when the step is
+    negligible (at most ``tol**2`` relative to the coefficients: quadratic
+    convergence has already left less error than that; or a decrement
+    within the round-off of the objective: a quadratic solved exactly) or
+    does not decrease the objective. One pass; the
+    Hessian comes with it (sub-sampled, so little more than a gradient
+    pass), which keeps every Newton pass alike.
+    """
+    scale = max(float(np.abs(theta).max()), 1.0)
+    slack = ROUNDOFF_ULPS * np.finfo(np.float64).eps * max(abs(f), 1.0)
+    if float(np.abs(d).max()) <= tol**2 * scale or -(g @ d) / 2 <= slack:
+        return None
+    trial = theta + d
+    out = evaluate_trial(objective.value_grad_hess, trial)
+    if out is None:
+        return None
+    f_new, g_new, _ = out
+    if f_new > f + ARMIJO_C * (g @ d) + slack:
+        return None
+    return trial, f_new, g_new

@@ -1,0 +1,124 @@
+"""Default stopping rules reach at least scikit-learn's default accuracy.
+
+A user who swaps ``sklearn.linear_model`` for ``daskfit`` keeps every other
+setting; the coefficients must then be no further from the true optimum
+(a tight scipy/scikit-learn solution) than scikit-learn's own default fit
+(issue 12, item 3). Also: wide least squares reaches scikit-learn's
+solution and a fit that stops short says so (issue 13, item 1).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import sklearn.linear_model as sk
+from scipy.special import expit
+from sklearn.exceptions import ConvergenceWarning
+
+import daskfit
+
+
+def _relative_error(est, ref):
+    """Max-abs coefficient error (intercepts included) relative to the largest."""
+    a = np.hstack([np.atleast_2d(est.coef_), np.atleast_1d(est.intercept_)[:, None]])
+    b = np.hstack([np.atleast_2d(ref.coef_), np.atleast_1d(ref.intercept_)[:, None]])
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def _logistic(seed=0, n=20_000, p=30):
+    # The benchmark's problem (bench_fit.py), smaller: unit-variance features,
+    # coefficients of scale 0.3, intercept 0.25.
+    rng = np.random.default_rng(seed)
+    w = rng.normal(scale=0.3, size=p)
+    X = rng.standard_normal((n, p))
+    y = (rng.random(n) < expit(X @ w + 0.25)).astype(float)
+    return X, y
+
+
+def _multinomial(seed=1, n=3000, p=20, k=4):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) * rng.uniform(0.5, 3, p) + rng.uniform(-2, 2, p)
+    scores = X @ rng.normal(scale=0.5, size=(p, k)) + rng.gumbel(size=(n, k))
+    return X, scores.argmax(axis=1)
+
+
+def _counts(seed=2, n=5000, p=15):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) * 0.5
+    return X, rng.poisson(np.exp(X @ rng.normal(scale=0.3, size=p) + 1.0)).astype(float)
+
+
+def _shifted_regression(seed=3, n=2000, p=30):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) + 3.0
+    return X, X @ rng.normal(size=p) + rng.standard_normal(n) + 10.0
+
+
+TIGHT = {"tol": 1e-12, "max_iter": 100_000}
+#: (make data, daskfit class, scikit-learn class, shared params, tight reference params)
+PROBLEMS = {
+    "logistic": (_logistic, daskfit.LogisticRegression, sk.LogisticRegression, {}, TIGHT),
+    "multinomial": (_multinomial, daskfit.LogisticRegression, sk.LogisticRegression, {}, TIGHT),
+    "poisson": (_counts, daskfit.PoissonRegressor, sk.PoissonRegressor, {}, TIGHT),
+    "ridge": (_shifted_regression, daskfit.Ridge, sk.Ridge, {"alpha": 1.0},
+              {"solver": "cholesky"}),
+    "lasso": (_shifted_regression, daskfit.Lasso, sk.Lasso, {"alpha": 0.05}, TIGHT),
+}
+
+
+@pytest.fixture(scope="module")
+def references():
+    """Per problem: data, scikit-learn's default fit and a tight reference fit."""
+    out = {}
+    for name, (make, _, sk_class, params, tight) in PROBLEMS.items():
+        X, y = make()
+        out[name] = (X, y, sk_class(**params).fit(X, y), sk_class(**params, **tight).fit(X, y))
+    return out
+
+
+@pytest.mark.parametrize("name", list(PROBLEMS))
+def test_default_fit_is_as_accurate_as_sklearns_default(name, references):
+    X, y, sk_default, tight = references[name]
+    _, dk_class, _, params, _ = PROBLEMS[name]
+    est = dk_class(**params).fit(X, y)
+    floor = 1e-12  # direct solves: both at round-off
+    assert _relative_error(est, tight) <= max(_relative_error(sk_default, tight), floor)
+
+
+# ------------------------------------------------------------ wide data
+
+
+def _wide(n, p, seed=0):
+    """Issue 13's problem: uncentred features (mean 0.5), 20 informative."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) + 0.5
+    return X, X[:, :20].sum(1) + rng.standard_normal(n), rng.standard_normal((50, p)) + 0.5
+
+
+@pytest.mark.parametrize("n, p, solver", [
+    (1000, 4500, "auto"),      # issue 13 as reported: auto -> lbfgs above 4,000 features
+    (300, 4500, "lbfgs"),
+    (300, 4500, "gd"),
+    (300, 4500, "proximal"),
+    pytest.param(200, 20_000, "auto", marks=pytest.mark.slow),  # ~5 s: 32 MB per pass
+])
+def test_wide_least_squares_reaches_sklearns_solution(n, p, solver):
+    X, y, X_new = _wide(n, p)
+    ref = sk.Ridge(alpha=1.0).fit(X, y)  # exact (Cholesky on the n x n kernel)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # must not stop short
+        est = daskfit.Ridge(alpha=1.0, solver=solver).fit(X, y)
+    assert est.solver_ != "normal"
+    scale = y.std()
+    assert abs(est.intercept_ - ref.intercept_) <= 1e-3 * scale
+    np.testing.assert_allclose(est.predict(X_new), ref.predict(X_new), atol=1e-2 * scale)
+    assert _relative_error(est, ref) <= 1e-3
+
+
+def test_wide_fit_that_stops_short_warns():
+    X, y, _ = _wide(300, 4500)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        est = daskfit.Ridge(alpha=1.0, max_iter=3).fit(X, y)
+    assert not est.fit_result_.converged
