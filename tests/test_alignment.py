@@ -144,48 +144,46 @@ def test_aligned_blocks_copy_only_misaligned_memory():
 def test_from_array_persisted_fit_keeps_no_second_copy(client):
     """``da.from_array(X).persist()`` under a Client: chunks arrive misaligned.
 
-    The fit makes as many passes as on chunks made on the workers, gives the
-    same model, and leaves nothing of its own in worker memory: the user's
-    persisted chunks are the only copy of X afterwards.
+    The fit leaves nothing of its own in worker memory (the user's persisted
+    chunks are the only copy of X afterwards, each held once), makes as many
+    passes as on chunks made on the workers and gives the same model.
     """
-    from distributed import wait
+    import time
+
+    from distributed import futures_of, wait
 
     X, y = problem("binary", seed=3)
-    Xd, yd = da.from_array(X, chunks=(300, P)), da.from_array(y, chunks=300)
-    Xd, yd = client.persist([Xd, yd])
+    Xd, yd = client.persist([da.from_array(X, chunks=(300, P)), da.from_array(y, chunks=300)])
     wait([Xd, yd])
     flags = Xd.map_blocks(lambda b: np.array([[b.flags.aligned]]), chunks=(1, 1),
                           dtype=bool).compute()
+    assert not flags.all()  # the test is only meaningful if chunks arrive misaligned
     est = daskfit.LogisticRegression().fit(Xd, yd)
-    made = [a.map_blocks(np.array, dtype=a.dtype) for a in (Xd, yd)]
-    made = client.persist(made)  # the same numbers, made on the workers: aligned
-    wait(made)
-    reference = daskfit.LogisticRegression().fit(*made)
-    np.testing.assert_allclose(theta(est), theta(reference), rtol=1e-12, atol=1e-14)
-    assert est.n_passes_ == reference.n_passes_
-    del made, reference
 
-    from distributed import futures_of
-
-    own = {f.key for f in futures_of(Xd)} | {f.key for f in futures_of(yd)}
+    x_keys = {f.key for f in futures_of(Xd)}
+    own = x_keys | {f.key for f in futures_of(yd)}
 
     def held(dask_worker):
         return [(k, int(getattr(v, "nbytes", 0))) for k, v in dask_worker.data.items()]
 
-    import time
+    def settled(items):
+        held_x = sorted(k for k, _ in items if k in x_keys)
+        return not [k for k, _ in items if k not in own] and held_x == sorted(x_keys)
 
-    deadline = time.monotonic() + 10
-    while True:  # released keys leave the workers asynchronously
-        items = [kv for per_worker in client.run(held).values() for kv in per_worker]
-        extra = [k for k, _ in items if k not in own]
-        if not extra or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert extra == []
+    # Released keys leave the workers asynchronously, and replicas that work
+    # stealing made during the passes are dropped by Dask's active memory
+    # manager (every 2 s by default): wait for both, with a bound.
+    deadline = time.monotonic() + 20
+    while not settled(items := [kv for per_worker in client.run(held).values()
+                                for kv in per_worker]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [k for k, _ in items if k not in own] == []
     # Each chunk of X is held once (a y chunk may be replicated next to its X).
-    x_keys = {f.key for f in futures_of(Xd)}
-    x_held = [k for k, _ in items if k in x_keys]
-    assert sorted(x_held) == sorted(x_keys)
+    assert sorted(k for k, _ in items if k in x_keys) == sorted(x_keys)
     assert sum(nbytes for k, nbytes in items if k in x_keys) == X.nbytes
-    # The test is only meaningful if the chunks really were misaligned.
-    assert not flags.all()
+
+    made = client.persist([a.map_blocks(np.array, dtype=a.dtype) for a in (Xd, yd)])
+    wait(made)  # the same numbers, made on the workers: aligned
+    reference = daskfit.LogisticRegression().fit(*made)
+    np.testing.assert_allclose(theta(est), theta(reference), rtol=1e-12, atol=1e-14)
+    assert est.n_passes_ == reference.n_passes_
