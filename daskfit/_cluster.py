@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["ClusterUnreachable", "connect", "make_security"]
+import asyncio
+import threading
+import time
+
+__all__ = ["ClusterUnreachable", "SchedulerUnresponsive", "connect", "make_security",
+           "scheduler_patience", "wait_result"]
 
 #: How long to wait for a scheduler before giving up. Distributed's own
 #: default (30 s, then retries) is long for a scheduled job that should fail
@@ -18,8 +23,21 @@ TLS_KEYS = ("tls_ca_file", "tls_client_cert", "tls_client_key", "tls_scheduler_c
             "tls_scheduler_key", "tls_worker_cert", "tls_worker_key", "tls_min_version")
 
 
+#: How long a scheduler may take to answer a ping during a fit before the fit
+#: gives up on it (``daskfit.scheduler-timeout`` in Dask's configuration, or
+#: the ``DASK_DASKFIT__SCHEDULER_TIMEOUT`` environment variable). A healthy
+#: scheduler answers in milliseconds even while it runs a long pass; one
+#: frozen (SIGSTOP, a hung host, a blocked event loop) never does, and
+#: distributed would wait for minutes before noticing.
+DEFAULT_SCHEDULER_TIMEOUT = "30s"
+
+
 class ClusterUnreachable(ConnectionError):
     """The scheduler could not be reached (or refused us) within the timeout."""
+
+
+class SchedulerUnresponsive(ClusterUnreachable):
+    """The scheduler stopped answering while a fit waited for it."""
 
 
 def make_security(security, require_encryption=False):
@@ -123,6 +141,9 @@ def connect(address=None, *, security=None, require_encryption=False,
                 f"The scheduler at {address!r} speaks TLS: pass security={{'tls_ca_file': ..., "
                 "'tls_client_cert': ..., 'tls_client_key': ...}} (paths to PEM files).")
         try:
+            # distributed bounds the TCP connect but not the handshake after it:
+            # a port that accepts and never answers would hang Client() for ever.
+            _probe_scheduler(address, sec, timeout)
             client = Client(address, security=sec, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             raise ClusterUnreachable(
@@ -146,3 +167,126 @@ def connect(address=None, *, security=None, require_encryption=False,
         client = Client(cluster, security=sec)
     print(f"Dask dashboard: {client.dashboard_link}")
     return client
+
+
+def _seconds(value, what):
+    """``value`` (``"3s"``, ``"2 minutes"``, a number of seconds) in seconds, > 0."""
+    from dask.utils import parse_timedelta
+
+    try:
+        seconds = parse_timedelta(value, "s")
+    except (ValueError, TypeError, KeyError):
+        seconds = None
+    if seconds is None or not seconds > 0:
+        raise ValueError(f"{what} must be a positive duration such as '10s' or 30; "
+                         f"got {value!r}.")
+    return seconds
+
+
+def _probe_scheduler(address, security, timeout):
+    """Connect to ``address`` and ask its identity, all of it within ``timeout``.
+
+    Runs on a private event loop in a helper thread, so it works whether or
+    not the caller has a running loop (Jupyter).
+
+    Raises
+    ------
+    TimeoutError
+        Nothing answered within ``timeout`` (including a port that accepts
+        the connection and then stays silent).
+    OSError
+        The connection was refused or closed, or TLS failed.
+    """
+    from distributed.comm import connect as open_comm
+
+    seconds = _seconds(timeout, "timeout")
+    args = security.get_connection_args("client") if security is not None else {}
+
+    async def identity():
+        comm = await open_comm(address, timeout=seconds, **args)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def bounded():
+        try:
+            return await asyncio.wait_for(identity(), seconds)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"no answer within {seconds:g} s") from None
+
+    outcome = {}
+
+    def probe():
+        try:
+            outcome["reply"] = asyncio.run(bounded())
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=probe, name="daskfit-probe-scheduler", daemon=True)
+    thread.start()
+    # asyncio.wait_for already bounds the probe; this join is the backstop.
+    thread.join(seconds + 5)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+
+
+def scheduler_patience():
+    """Seconds a scheduler may take to answer a ping during a fit.
+
+    ``daskfit.scheduler-timeout`` in Dask's configuration (default
+    :data:`DEFAULT_SCHEDULER_TIMEOUT`); the environment variable
+    ``DASK_DASKFIT__SCHEDULER_TIMEOUT`` sets it for a whole process tree.
+    """
+    import dask
+
+    value = dask.config.get("daskfit.scheduler-timeout", DEFAULT_SCHEDULER_TIMEOUT)
+    return _seconds(value, "daskfit.scheduler-timeout")
+
+
+def wait_result(client, future, patience=None):
+    """``future.result()``, but a scheduler that stops answering ends the wait.
+
+    A pass may legitimately run for hours, so the wait itself has no fixed
+    limit; instead, every ``patience`` seconds without a result the scheduler
+    is pinged, and one that does not answer within ``patience`` seconds is
+    declared frozen or gone. A frozen scheduler therefore ends the wait
+    within about ``2 * patience`` seconds.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    future : distributed.Future
+    patience : float, optional
+        Seconds; default :func:`scheduler_patience`.
+
+    Raises
+    ------
+    SchedulerUnresponsive
+        The scheduler did not answer a ping within ``patience`` seconds.
+    """
+    patience = scheduler_patience() if patience is None else patience
+    while True:
+        try:
+            return future.result(timeout=patience)
+        except TimeoutError:
+            if future.done():  # finished just now, or the task itself raised TimeoutError
+                return future.result()
+        _ping_scheduler(client, patience)
+
+
+def _ping_scheduler(client, patience):
+    started = time.monotonic()
+    try:
+        client.sync(client.scheduler.identity, callback_timeout=patience)
+    except (OSError, TimeoutError) as exc:
+        waited = time.monotonic() - started
+        raise SchedulerUnresponsive(
+            f"The Dask scheduler at {client.scheduler.address} did not answer for "
+            f"{waited:.3g} s while the fit waited for a pass ({type(exc).__name__}: {exc}): "
+            "it is frozen, overloaded or gone, so the fit stops here. Check the scheduler "
+            "process; if it is only slow, raise the 'daskfit.scheduler-timeout' Dask setting "
+            f"(now {patience:g} s).") from None

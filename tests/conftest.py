@@ -107,6 +107,34 @@ def cluster():
 
 
 @pytest.fixture
+def silent_port():
+    """A port that accepts connections and never sends a byte."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:  # the fixture shut the socket down
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+    server.close()
+    for conn in accepted:
+        conn.close()
+    thread.join(5)
+
+
+@pytest.fixture
 def client(cluster):
     """A client on the shared cluster, default for the duration of one test."""
     from distributed import Client

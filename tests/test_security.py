@@ -114,3 +114,58 @@ def test_bad_security_settings_are_named():
         daskfit.connect("tls://127.0.0.1:1", security={"tls_cert_file": "x.pem"})
     with pytest.raises(ValueError, match="security must be"):
         daskfit.connect("tls://127.0.0.1:1", security=42)
+
+
+@pytest.mark.timeout(30)
+def test_a_port_that_accepts_and_never_answers_is_unreachable_within_the_timeout(silent_port):
+    started = time.monotonic()
+    with pytest.raises(daskfit.ClusterUnreachable, match=f"127.0.0.1:{silent_port}"):
+        daskfit.connect(f"tcp://127.0.0.1:{silent_port}", timeout="1s")
+    assert time.monotonic() - started < 5
+
+
+#: A scheduler and one in-process worker in their own process; prints the address.
+FREEZABLE_CLUSTER = """
+import sys, time
+from distributed import LocalCluster
+cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, host="127.0.0.1",
+                       dashboard_address="127.0.0.1:0", protocol="tcp://")
+print(cluster.scheduler_address, flush=True)
+time.sleep(120)   # the test kills it long before
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_scheduler_frozen_mid_fit_ends_the_fit_with_a_clear_error():
+    import operator
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import dask
+    import dask.array as da
+
+    proc = subprocess.Popen([sys.executable, "-c", FREEZABLE_CLUSTER], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        address = proc.stdout.readline().strip()
+        assert address.startswith("tcp://127.0.0.1:"), address
+        X, y, _ = make_binary(seed=5, n=200)
+        # The chunk's task stops its own process -- scheduler and worker -- with
+        # SIGSTOP: the scheduler freezes exactly while the fit waits for a pass.
+        name = "frozen-chunk"
+        freeze = (os.kill, (os.getpid,), signal.SIGSTOP)
+        graph = {(name, 0, 0): (operator.itemgetter(1), [freeze, X])}
+        Xd = da.Array(graph, name, chunks=((200,), (5,)), dtype=float)
+        with dask.config.set({"daskfit.scheduler-timeout": "0.5s"}), \
+                Client(address, timeout="10s") as client:
+            assert cluster_workers(client)
+            started = time.monotonic()
+            with pytest.raises(daskfit.SchedulerUnresponsive, match="did not answer"):
+                daskfit.LogisticRegression().fit(Xd, da.from_array(y, chunks=200))
+            assert time.monotonic() - started < 10     # 2 x 0.5 s and slack, not minutes
+            proc.kill()  # so that closing the client does not wait on the frozen scheduler
+    finally:
+        proc.kill()
+        proc.wait(10)
