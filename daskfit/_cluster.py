@@ -6,8 +6,8 @@ import asyncio
 import threading
 import time
 
-__all__ = ["ClusterUnreachable", "SchedulerUnresponsive", "connect", "make_security",
-           "scheduler_patience", "wait_result"]
+__all__ = ["ClusterUnreachable", "SchedulerUnresponsive", "connect", "loopback_dashboard",
+           "make_security", "scheduler_patience", "wait_result"]
 
 #: How long to wait for a scheduler before giving up. Distributed's own
 #: default (30 s, then retries) is long for a scheduled job that should fail
@@ -79,6 +79,27 @@ def make_security(security, require_encryption=False):
         f"distributed.Security; got {type(security).__name__}.")
 
 
+def loopback_dashboard(address):
+    """The dashboard address with a bare port (``8789``, ``"8789"``, ``":0"``) on 127.0.0.1.
+
+    Distributed reads a bare port as "every interface": the dashboard would
+    be reachable from the network while the printed link says 127.0.0.1. A
+    host given explicitly (``"0.0.0.0:8787"``) is the caller's choice and is
+    kept; ``None`` (no dashboard) too.
+    """
+    if isinstance(address, bool):
+        raise TypeError(f"dashboard_address must be a port or 'host:port'; got {address!r}.")
+    if isinstance(address, int):
+        return f"127.0.0.1:{address}"
+    if isinstance(address, str):
+        text = address.strip()
+        if text.isdigit():
+            return f"127.0.0.1:{text}"
+        if text.startswith(":"):
+            return "127.0.0.1" + text
+    return address
+
+
 def connect(address=None, *, security=None, require_encryption=False,
             timeout=DEFAULT_CONNECT_TIMEOUT, **local_cluster_kwargs):
     """Return a distributed ``Client``: a loopback ``LocalCluster`` or ``address``.
@@ -96,11 +117,13 @@ def connect(address=None, *, security=None, require_encryption=False,
         Refuse unencrypted connections: a ``tcp://`` address is refused
         before anything is sent, and a local cluster uses TLS.
     timeout : str or float, default="10s"
-        How long to wait for the scheduler.
+        How long to wait for the scheduler: the connection *and* its
+        handshake (a port that accepts and never answers is unreachable too).
     **local_cluster_kwargs
         Passed to ``distributed.LocalCluster`` (``n_workers``,
         ``threads_per_worker``, ``memory_limit``, ...); only without
-        ``address``.
+        ``address``. ``dashboard_address`` given as a bare port (``8789``,
+        ``"8789"``, ``":0"``) binds 127.0.0.1, not every interface.
 
     Returns
     -------
@@ -159,10 +182,7 @@ def connect(address=None, *, security=None, require_encryption=False,
         if sec is not None:
             options.update(protocol="tls://", security=sec)
         options.update(local_cluster_kwargs)
-        dashboard = options.get("dashboard_address")
-        if isinstance(dashboard, str) and dashboard.startswith(":"):
-            # ":0" (any port) would also mean "any interface": keep it on loopback.
-            options["dashboard_address"] = "127.0.0.1" + dashboard
+        options["dashboard_address"] = loopback_dashboard(options.get("dashboard_address"))
         cluster = LocalCluster(**options)
         client = Client(cluster, security=sec)
     print(f"Dask dashboard: {client.dashboard_link}")

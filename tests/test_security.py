@@ -169,3 +169,35 @@ def test_a_scheduler_frozen_mid_fit_ends_the_fit_with_a_clear_error():
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_bare_dashboard_port_binds_loopback_not_every_interface(tmp_path):
+    from daskfit.cli._config import load_config
+    from daskfit.cli._run import connect_cluster
+
+    me = psutil.Process()
+    port, text_port = _free_port(), _free_port()
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'[data]\npath = "x"\ntarget = "y"\n[model]\nestimator = "Ridge"\n'
+                   f'[cluster]\nn_workers = 1\nprocesses = false\n'
+                   f'dashboard_address = "{text_port}"\n')
+    # connect() with an int port, and [cluster] dashboard_address with a port as text.
+    starts = [lambda: daskfit.connect(n_workers=1, threads_per_worker=1, processes=False,
+                                      dashboard_address=port),
+              lambda: connect_cluster(load_config(cfg))[0]]
+    for expected, start in zip((port, text_port), starts):
+        client = start()
+        try:
+            bound = {c.laddr.ip for c in me.net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN and c.laddr.port == expected}
+            assert bound == {"127.0.0.1"}, bound
+            assert client.dashboard_link.startswith(f"http://127.0.0.1:{expected}/")
+        finally:
+            client.close()
+            client.cluster.close()

@@ -80,7 +80,8 @@ SCHEMA = {
         "threads_per_worker": Key(_int, doc="LocalCluster threads per worker", low=1),
         "memory_limit": Key(_str + _int, doc="LocalCluster memory limit per worker, e.g. '2GiB'"),
         "processes": Key(_bool, True, doc="LocalCluster workers as processes"),
-        "dashboard_address": Key(_str, "127.0.0.1:8787", doc="LocalCluster dashboard"),
+        "dashboard_address": Key(_str + _int, "127.0.0.1:8787",
+                                 doc="LocalCluster dashboard; a bare port binds 127.0.0.1"),
         "timeout": Key(_str + _int, "10s", doc="how long to wait for the scheduler"),
         "security": Key(_str, doc="'temporary': throw-away TLS certificates for the "
                                   "LocalCluster (the whole cluster speaks tls://)",
