@@ -6,8 +6,8 @@ import asyncio
 import threading
 import time
 
-__all__ = ["ClusterUnreachable", "SchedulerUnresponsive", "connect", "loopback_dashboard",
-           "make_security", "scheduler_patience", "wait_result"]
+__all__ = ["ClusterUnreachable", "SchedulerUnresponsive", "check_memory_limit", "connect",
+           "loopback_dashboard", "make_security", "scheduler_patience", "wait_result"]
 
 #: How long to wait for a scheduler before giving up. Distributed's own
 #: default (30 s, then retries) is long for a scheduled job that should fail
@@ -30,6 +30,16 @@ TLS_KEYS = ("tls_ca_file", "tls_client_cert", "tls_client_key", "tls_scheduler_c
 #: frozen (SIGSTOP, a hung host, a blocked event loop) never does, and
 #: distributed would wait for minutes before noticing.
 DEFAULT_SCHEDULER_TIMEOUT = "30s"
+
+
+#: The smallest per-worker ``memory_limit`` :func:`connect` accepts. A worker
+#: process that has imported daskfit (distributed, NumPy, pandas, pyarrow,
+#: SciPy, scikit-learn) holds about 320 MiB before it sees any data
+#: (measured on Linux, Python 3.11); distributed pauses a worker at 80 % of
+#: its limit and kills it at 95 %, so below about 400 MiB every worker is
+#: paused or restarted as soon as the first task arrives, for ever. 512 MiB
+#: leaves room for a few chunks.
+MIN_WORKER_MEMORY = 512 * 2**20
 
 
 class ClusterUnreachable(ConnectionError):
@@ -123,7 +133,9 @@ def connect(address=None, *, security=None, require_encryption=False,
         Passed to ``distributed.LocalCluster`` (``n_workers``,
         ``threads_per_worker``, ``memory_limit``, ...); only without
         ``address``. ``dashboard_address`` given as a bare port (``8789``,
-        ``"8789"``, ``":0"``) binds 127.0.0.1, not every interface.
+        ``"8789"``, ``":0"``) binds 127.0.0.1, not every interface. A
+        ``memory_limit`` below :data:`MIN_WORKER_MEMORY` (512 MiB) is refused:
+        the workers would be restarted for ever.
 
     Returns
     -------
@@ -136,6 +148,8 @@ def connect(address=None, *, security=None, require_encryption=False,
     ClusterUnreachable
         The scheduler did not answer within ``timeout`` or refused the
         connection (a TLS mismatch, for example).
+    ValueError
+        ``memory_limit`` is too small for a worker (before anything starts).
 
     Examples
     --------
@@ -182,11 +196,44 @@ def connect(address=None, *, security=None, require_encryption=False,
         if sec is not None:
             options.update(protocol="tls://", security=sec)
         options.update(local_cluster_kwargs)
+        check_memory_limit(options.get("memory_limit"))
         options["dashboard_address"] = loopback_dashboard(options.get("dashboard_address"))
         cluster = LocalCluster(**options)
         client = Client(cluster, security=sec)
     print(f"Dask dashboard: {client.dashboard_link}")
     return client
+
+
+def check_memory_limit(memory_limit):
+    """Refuse a per-worker memory limit below :data:`MIN_WORKER_MEMORY`.
+
+    ``None``, ``0`` (no limit) and ``"auto"`` (a share of this machine's
+    memory) are left to distributed.
+
+    Raises
+    ------
+    ValueError
+        The limit is unreadable, or too small for a worker to run a fit.
+    """
+    if memory_limit is None or memory_limit == "auto":
+        return
+    import logging
+
+    from dask.utils import format_bytes
+    from distributed.worker_memory import parse_memory_limit
+
+    try:
+        limit = parse_memory_limit(memory_limit, 1, logger=logging.getLogger(__name__))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"memory_limit {memory_limit!r} is not a size such as '2GiB': "
+                         f"{exc}") from None
+    if limit is not None and limit < MIN_WORKER_MEMORY:
+        raise ValueError(
+            f"memory_limit {memory_limit!r} ({format_bytes(limit)} per worker) is below what "
+            f"a worker running daskfit needs ({format_bytes(MIN_WORKER_MEMORY)}): a worker "
+            "process holds about 320 MiB once daskfit is imported, and distributed would "
+            "restart it for exceeding its limit over and over. Give each worker at least "
+            f"{format_bytes(MIN_WORKER_MEMORY)}, or use fewer workers with more memory each.")
 
 
 def _seconds(value, what):

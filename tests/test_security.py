@@ -201,3 +201,19 @@ def test_a_bare_dashboard_port_binds_loopback_not_every_interface(tmp_path):
         finally:
             client.close()
             client.cluster.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_memory_limit_below_a_workers_baseline_is_refused_before_any_worker_starts(tmp_path):
+    from daskfit.cli._config import load_config
+    from daskfit.cli._exit import ConfigError
+
+    # 60 MiB: every worker would be restarted for exceeding its limit, for ever.
+    for limit in ("60MiB", 60 * 2**20):
+        with pytest.raises(ValueError, match="memory_limit"):
+            daskfit.connect(n_workers=2, memory_limit=limit, dashboard_address=":0")
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[data]\npath = "x"\ntarget = "y"\n[model]\nestimator = "Ridge"\n'
+                   '[cluster]\nmemory_limit = "60MiB"\n')
+    with pytest.raises(ConfigError, match="cluster.memory_limit"):
+        load_config(cfg)

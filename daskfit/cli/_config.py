@@ -227,6 +227,12 @@ def _check_lists(path, config):
     if cluster["address"] is not None and local:
         raise ConfigError(path, f"cluster.{local[0]}", "applies to a LocalCluster only; "
                           "drop it, or drop cluster.address")
+    from .._cluster import check_memory_limit
+
+    try:  # a limit too small for a worker would restart the workers for ever
+        check_memory_limit(cluster["memory_limit"])
+    except ValueError as exc:
+        raise ConfigError(path, "cluster.memory_limit", str(exc)) from None
 
 
 def resolve_path(config, value):
