@@ -685,3 +685,22 @@ def test_missing_class_label_in_a_nullable_dask_target_is_a_clear_error():
     ddf = dd.from_pandas(pdf, npartitions=3)
     with pytest.raises(ValueError, match="Input y contains missing values"):
         daskfit.LogisticRegression().fit(ddf[["a", "b", "d"]], ddf["c"])
+
+
+def test_poisson_on_features_beyond_float_range_is_never_called_converged():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y, _ = make_counts()
+    # x**2 overflows: the Hessian is inf, the Newton step and decrement are 0 and
+    # the stopping rule is met while the gradient is 3e299.
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        est = daskfit.PoissonRegressor().fit(X * 1e300, y)
+    assert not est.fit_result_.converged
+    # Large but representable scales still converge, without a false alarm (no
+    # penalty, so that the solution scales with the features).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        scaled = daskfit.PoissonRegressor(alpha=0).fit(X * 1e100, y)
+    assert scaled.fit_result_.converged
+    np.testing.assert_allclose(scaled.coef_ * 1e100,
+                               daskfit.PoissonRegressor(alpha=0).fit(X, y).coef_, rtol=1e-5)
