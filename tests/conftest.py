@@ -1,8 +1,8 @@
 """Shared fixtures: synthetic problems with known structure, input kinds, a cluster.
 
 Every problem is made here (no network); the three input kinds and the
-chunkings of DESIGN.md section 5 are produced from the same NumPy arrays so
-that results can be compared exactly.
+chunkings below (one chunk, several, many, uneven with empty chunks) are
+produced from the same NumPy arrays so that results can be compared exactly.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Bad input is a clear error, on NumPy, Dask array and Dask DataFrame alike.
 
-DESIGN.md section 5: NaN/inf in X or y, bad sample_weight, zero rows or
+NaN/inf in X or y, bad sample_weight, zero rows or
 features, 1-D X, complex or non-numeric columns, unknown or misaligned
 chunks, bad targets for a classifier or a Poisson model, bad hyper-parameters
 and bad input to ``predict`` each raise one error that names the problem (in
