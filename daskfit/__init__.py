@@ -5,7 +5,7 @@ attributes); each fit maps one fused kernel over the row chunks of a Dask
 array and tree-reduces the partial sums on the current Dask cluster.
 """
 
-from ._cluster import ClusterUnreachable, connect
+from ._cluster import ClusterUnreachable, SchedulerUnresponsive, connect
 from ._engine import DataError, WorkerCrashError
 from ._planner import Plan, plan
 from .estimators import (
@@ -38,6 +38,7 @@ __all__ = [
     "PoissonRegressor",
     "Ridge",
     "RidgeCV",
+    "SchedulerUnresponsive",
     "WorkerCrashError",
     "connect",
     "io",

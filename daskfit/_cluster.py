@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["ClusterUnreachable", "connect", "make_security"]
+import asyncio
+import threading
+import time
+
+__all__ = ["ClusterUnreachable", "SchedulerUnresponsive", "check_memory_limit", "connect",
+           "loopback_dashboard", "make_security", "scheduler_patience", "wait_result"]
 
 #: How long to wait for a scheduler before giving up. Distributed's own
 #: default (30 s, then retries) is long for a scheduled job that should fail
@@ -18,8 +23,31 @@ TLS_KEYS = ("tls_ca_file", "tls_client_cert", "tls_client_key", "tls_scheduler_c
             "tls_scheduler_key", "tls_worker_cert", "tls_worker_key", "tls_min_version")
 
 
+#: How long a scheduler may take to answer a ping during a fit before the fit
+#: gives up on it (``daskfit.scheduler-timeout`` in Dask's configuration, or
+#: the ``DASK_DASKFIT__SCHEDULER_TIMEOUT`` environment variable). A healthy
+#: scheduler answers in milliseconds even while it runs a long pass; one
+#: frozen (SIGSTOP, a hung host, a blocked event loop) never does, and
+#: distributed would wait for minutes before noticing.
+DEFAULT_SCHEDULER_TIMEOUT = "30s"
+
+
+#: The smallest per-worker ``memory_limit`` :func:`connect` accepts. A worker
+#: process that has imported daskfit (distributed, NumPy, pandas, pyarrow,
+#: SciPy, scikit-learn) holds about 320 MiB before it sees any data
+#: (measured on Linux, Python 3.11); distributed pauses a worker at 80 % of
+#: its limit and kills it at 95 %, so below about 400 MiB every worker is
+#: paused or restarted as soon as the first task arrives, for ever. 512 MiB
+#: leaves room for a few chunks.
+MIN_WORKER_MEMORY = 512 * 2**20
+
+
 class ClusterUnreachable(ConnectionError):
     """The scheduler could not be reached (or refused us) within the timeout."""
+
+
+class SchedulerUnresponsive(ClusterUnreachable):
+    """The scheduler stopped answering while a fit waited for it."""
 
 
 def make_security(security, require_encryption=False):
@@ -61,6 +89,27 @@ def make_security(security, require_encryption=False):
         f"distributed.Security; got {type(security).__name__}.")
 
 
+def loopback_dashboard(address):
+    """The dashboard address with a bare port (``8789``, ``"8789"``, ``":0"``) on 127.0.0.1.
+
+    Distributed reads a bare port as "every interface": the dashboard would
+    be reachable from the network while the printed link says 127.0.0.1. A
+    host given explicitly (``"0.0.0.0:8787"``) is the caller's choice and is
+    kept; ``None`` (no dashboard) too.
+    """
+    if isinstance(address, bool):
+        raise TypeError(f"dashboard_address must be a port or 'host:port'; got {address!r}.")
+    if isinstance(address, int):
+        return f"127.0.0.1:{address}"
+    if isinstance(address, str):
+        text = address.strip()
+        if text.isdigit():
+            return f"127.0.0.1:{text}"
+        if text.startswith(":"):
+            return "127.0.0.1" + text
+    return address
+
+
 def connect(address=None, *, security=None, require_encryption=False,
             timeout=DEFAULT_CONNECT_TIMEOUT, **local_cluster_kwargs):
     """Return a distributed ``Client``: a loopback ``LocalCluster`` or ``address``.
@@ -78,11 +127,15 @@ def connect(address=None, *, security=None, require_encryption=False,
         Refuse unencrypted connections: a ``tcp://`` address is refused
         before anything is sent, and a local cluster uses TLS.
     timeout : str or float, default="10s"
-        How long to wait for the scheduler.
+        How long to wait for the scheduler: the connection *and* its
+        handshake (a port that accepts and never answers is unreachable too).
     **local_cluster_kwargs
         Passed to ``distributed.LocalCluster`` (``n_workers``,
         ``threads_per_worker``, ``memory_limit``, ...); only without
-        ``address``.
+        ``address``. ``dashboard_address`` given as a bare port (``8789``,
+        ``"8789"``, ``":0"``) binds 127.0.0.1, not every interface. A
+        ``memory_limit`` below :data:`MIN_WORKER_MEMORY` (512 MiB) is refused:
+        the workers would be restarted for ever.
 
     Returns
     -------
@@ -95,6 +148,8 @@ def connect(address=None, *, security=None, require_encryption=False,
     ClusterUnreachable
         The scheduler did not answer within ``timeout`` or refused the
         connection (a TLS mismatch, for example).
+    ValueError
+        ``memory_limit`` is too small for a worker (before anything starts).
 
     Examples
     --------
@@ -123,6 +178,9 @@ def connect(address=None, *, security=None, require_encryption=False,
                 f"The scheduler at {address!r} speaks TLS: pass security={{'tls_ca_file': ..., "
                 "'tls_client_cert': ..., 'tls_client_key': ...}} (paths to PEM files).")
         try:
+            # distributed bounds the TCP connect but not the handshake after it:
+            # a port that accepts and never answers would hang Client() for ever.
+            _probe_scheduler(address, sec, timeout)
             client = Client(address, security=sec, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             raise ClusterUnreachable(
@@ -138,11 +196,164 @@ def connect(address=None, *, security=None, require_encryption=False,
         if sec is not None:
             options.update(protocol="tls://", security=sec)
         options.update(local_cluster_kwargs)
-        dashboard = options.get("dashboard_address")
-        if isinstance(dashboard, str) and dashboard.startswith(":"):
-            # ":0" (any port) would also mean "any interface": keep it on loopback.
-            options["dashboard_address"] = "127.0.0.1" + dashboard
+        check_memory_limit(options.get("memory_limit"))
+        options["dashboard_address"] = loopback_dashboard(options.get("dashboard_address"))
         cluster = LocalCluster(**options)
         client = Client(cluster, security=sec)
     print(f"Dask dashboard: {client.dashboard_link}")
     return client
+
+
+def check_memory_limit(memory_limit):
+    """Refuse a per-worker memory limit below :data:`MIN_WORKER_MEMORY`.
+
+    ``None``, ``0`` (no limit) and ``"auto"`` (a share of this machine's
+    memory) are left to distributed.
+
+    Raises
+    ------
+    ValueError
+        The limit is unreadable, or too small for a worker to run a fit.
+    """
+    if memory_limit is None or memory_limit == "auto":
+        return
+    import logging
+
+    from dask.utils import format_bytes
+    from distributed.worker_memory import parse_memory_limit
+
+    try:
+        limit = parse_memory_limit(memory_limit, 1, logger=logging.getLogger(__name__))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"memory_limit {memory_limit!r} is not a size such as '2GiB': "
+                         f"{exc}") from None
+    if limit is not None and limit < MIN_WORKER_MEMORY:
+        raise ValueError(
+            f"memory_limit {memory_limit!r} ({format_bytes(limit)} per worker) is below what "
+            f"a worker running daskfit needs ({format_bytes(MIN_WORKER_MEMORY)}): a worker "
+            "process holds about 320 MiB once daskfit is imported, and distributed would "
+            "restart it for exceeding its limit over and over. Give each worker at least "
+            f"{format_bytes(MIN_WORKER_MEMORY)}, or use fewer workers with more memory each.")
+
+
+def _seconds(value, what):
+    """``value`` (``"3s"``, ``"2 minutes"``, a number of seconds) in seconds, > 0."""
+    from dask.utils import parse_timedelta
+
+    try:
+        seconds = parse_timedelta(value, "s")
+    except (ValueError, TypeError, KeyError):
+        seconds = None
+    if seconds is None or not seconds > 0:
+        raise ValueError(f"{what} must be a positive duration such as '10s' or 30; "
+                         f"got {value!r}.")
+    return seconds
+
+
+def _probe_scheduler(address, security, timeout):
+    """Connect to ``address`` and ask its identity, all of it within ``timeout``.
+
+    Runs on a private event loop in a helper thread, so it works whether or
+    not the caller has a running loop (Jupyter).
+
+    Raises
+    ------
+    TimeoutError
+        Nothing answered within ``timeout`` (including a port that accepts
+        the connection and then stays silent).
+    OSError
+        The connection was refused or closed, or TLS failed.
+    """
+    from distributed.comm import connect as open_comm
+
+    seconds = _seconds(timeout, "timeout")
+    args = security.get_connection_args("client") if security is not None else {}
+
+    async def identity():
+        comm = await open_comm(address, timeout=seconds, **args)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def bounded():
+        try:
+            return await asyncio.wait_for(identity(), seconds)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"no answer within {seconds:g} s") from None
+
+    outcome = {}
+
+    def probe():
+        try:
+            outcome["reply"] = asyncio.run(bounded())
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=probe, name="daskfit-probe-scheduler", daemon=True)
+    thread.start()
+    # asyncio.wait_for already bounds the probe; this join is the backstop.
+    thread.join(seconds + 5)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+
+
+def scheduler_patience():
+    """Seconds a scheduler may take to answer a ping during a fit.
+
+    ``daskfit.scheduler-timeout`` in Dask's configuration (default
+    :data:`DEFAULT_SCHEDULER_TIMEOUT`); the environment variable
+    ``DASK_DASKFIT__SCHEDULER_TIMEOUT`` sets it for a whole process tree.
+    """
+    import dask
+
+    value = dask.config.get("daskfit.scheduler-timeout", DEFAULT_SCHEDULER_TIMEOUT)
+    return _seconds(value, "daskfit.scheduler-timeout")
+
+
+def wait_result(client, future, patience=None):
+    """``future.result()``, but a scheduler that stops answering ends the wait.
+
+    A pass may legitimately run for hours, so the wait itself has no fixed
+    limit; instead, every ``patience`` seconds without a result the scheduler
+    is pinged, and one that does not answer within ``patience`` seconds is
+    declared frozen or gone. A frozen scheduler therefore ends the wait
+    within about ``2 * patience`` seconds.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    future : distributed.Future
+    patience : float, optional
+        Seconds; default :func:`scheduler_patience`.
+
+    Raises
+    ------
+    SchedulerUnresponsive
+        The scheduler did not answer a ping within ``patience`` seconds.
+    """
+    patience = scheduler_patience() if patience is None else patience
+    while True:
+        try:
+            return future.result(timeout=patience)
+        except TimeoutError:
+            if future.done():  # finished just now, or the task itself raised TimeoutError
+                return future.result()
+        _ping_scheduler(client, patience)
+
+
+def _ping_scheduler(client, patience):
+    started = time.monotonic()
+    try:
+        client.sync(client.scheduler.identity, callback_timeout=patience)
+    except (OSError, TimeoutError) as exc:
+        waited = time.monotonic() - started
+        raise SchedulerUnresponsive(
+            f"The Dask scheduler at {client.scheduler.address} did not answer for "
+            f"{waited:.3g} s while the fit waited for a pass ({type(exc).__name__}: {exc}): "
+            "it is frozen, overloaded or gone, so the fit stops here. Check the scheduler "
+            "process; if it is only slow, raise the 'daskfit.scheduler-timeout' Dask setting "
+            f"(now {patience:g} s).") from None

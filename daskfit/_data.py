@@ -232,6 +232,51 @@ def check_frame_columns(df, name):
         )
 
 
+def _is_extension_numeric(dtype):
+    """A pandas extension dtype with numbers or booleans: ``Int64``, ``Float64``,
+    ``boolean``, ``double[pyarrow]``, ... (NumPy has no dtype for them)."""
+    return not isinstance(dtype, np.dtype) and (
+        pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+
+
+def _numpy_partition(part, dtype, name):
+    """One partition with NumPy ``dtype``; missing values (``pd.NA``, Arrow nulls) as NaN.
+
+    NaN is what the first data pass looks for: a missing value then fails
+    the fit as "Input X contains NaN", as it does for pandas input. A
+    non-float ``dtype`` (class labels) cannot hold them: a clear error.
+    """
+    if dtype.kind == "f":
+        values = part.to_numpy(dtype=dtype, na_value=np.nan)
+    elif part.isna().to_numpy().any():
+        raise ValueError(f"Input {name} contains missing values (pd.NA): drop or fill those "
+                         "rows first, e.g. dropna().")
+    else:
+        values = part.to_numpy(dtype=dtype)
+    if isinstance(part, pd.Series):
+        return pd.Series(values, index=part.index, name=part.name)
+    return pd.DataFrame(values, index=part.index, columns=part.columns)
+
+
+def _without_extension_dtypes(frame, name, labels=False):
+    """A Dask DataFrame/Series whose nullable or Arrow numeric columns are NumPy dtypes.
+
+    ``to_dask_array`` cannot turn them into a NumPy dtype (``Cannot interpret
+    'Int64Dtype()'``); the conversion runs per partition, inside the pass.
+    Numbers become float64 (a missing value becomes NaN); class ``labels``
+    keep their kind (``boolean`` -> bool, ``Int64`` -> int64), as pandas
+    input does.
+    """
+    dtypes = [frame.dtype] if frame.ndim == 1 else list(frame.dtypes)
+    if not any(_is_extension_numeric(d) for d in dtypes):
+        return frame
+    dtype = np.dtype(np.float64)
+    if labels and frame.ndim == 1:
+        dtype = np.dtype(getattr(frame.dtype, "numpy_dtype", np.float64))
+    return frame.map_partitions(_numpy_partition, dtype, name,
+                                meta=_numpy_partition(frame._meta, dtype, name))
+
+
 def _dask_frame_to_array(df, name):
     """Dask DataFrame -> float Dask array with unknown row chunks."""
     check_frame_columns(df, name)
@@ -239,6 +284,7 @@ def _dask_frame_to_array(df, name):
         raise ValueError(
             f"Found array with 0 feature(s) (shape=(?, 0)) while a minimum of 1 is required."
         )
+    df = _without_extension_dtypes(df, name)
     dtypes = {np.dtype(d) for d in df.dtypes}
     dtype = dtypes.pop() if len(dtypes) == 1 else np.dtype(np.float64)
     dtype = _float_dtype(dtype)
@@ -327,7 +373,7 @@ def _as_dask_vector(v, X, name, numeric):
                     f"{len(v.columns)} columns instead."
                 )
             v = v[v.columns[0]]
-        v = _standalone(v.to_dask_array())
+        v = _standalone(_without_extension_dtypes(v, name, labels=not numeric).to_dask_array())
     if isinstance(v, da.Array):
         if v.ndim == 2 and v.shape[1] == 1:
             v = v[:, 0]

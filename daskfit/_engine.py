@@ -544,11 +544,17 @@ class Engine:
         return result
 
     def _computed(self, future):
-        """A pass's result; a chunk that keeps killing workers becomes one clear error."""
+        """A pass's result; a chunk that keeps killing workers becomes one clear error.
+
+        The wait ends with ``daskfit.SchedulerUnresponsive`` when the scheduler
+        stops answering pings (see ``daskfit._cluster.wait_result``).
+        """
         from distributed import KilledWorker
 
+        from ._cluster import wait_result
+
         try:
-            return future.result()
+            return wait_result(self.client, future)
         except KilledWorker as exc:
             raise WorkerCrashError.from_killed(exc, self.data.n_chunks, self._batches,
                                                self._killed_tasks()) from None

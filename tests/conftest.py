@@ -1,8 +1,8 @@
 """Shared fixtures: synthetic problems with known structure, input kinds, a cluster.
 
 Every problem is made here (no network); the three input kinds and the
-chunkings of DESIGN.md section 5 are produced from the same NumPy arrays so
-that results can be compared exactly.
+chunkings below (one chunk, several, many, uneven with empty chunks) are
+produced from the same NumPy arrays so that results can be compared exactly.
 """
 
 from __future__ import annotations
@@ -104,6 +104,34 @@ def cluster():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address="127.0.0.1:0", memory_limit="2GiB") as cluster:
         yield cluster
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections and never sends a byte."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:  # the fixture shut the socket down
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+    server.close()
+    for conn in accepted:
+        conn.close()
+    thread.join(5)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Bad input is a clear error, on NumPy, Dask array and Dask DataFrame alike.
 
-DESIGN.md section 5: NaN/inf in X or y, bad sample_weight, zero rows or
+NaN/inf in X or y, bad sample_weight, zero rows or
 features, 1-D X, complex or non-numeric columns, unknown or misaligned
 chunks, bad targets for a classifier or a Poisson model, bad hyper-parameters
 and bad input to ``predict`` each raise one error that names the problem (in
@@ -639,3 +639,68 @@ def test_score_nan_y(name, kind):
     Xk, yk, _ = as_kind(kind, X, y, None, CHUNKS)
     with pytest.raises(ValueError, match="contains NaN"):
         est.score(Xk, yk)
+
+
+def _nullable_frame(n=120, seed=7):
+    """Nullable Int64/Float64/boolean and Arrow double columns, as Parquet readers give."""
+    rng = np.random.default_rng(seed)
+    pdf = pd.DataFrame({"a": pd.array(rng.integers(0, 5, n), dtype="Int64"),
+                        "b": pd.array(rng.normal(size=n), dtype="Float64"),
+                        "c": pd.array(rng.random(n) < 0.5, dtype="boolean"),
+                        "d": pd.Series(rng.normal(size=n), dtype="double[pyarrow]")})
+    pdf["y"] = pd.array(pdf["a"].astype(float) - pdf["b"].astype(float)
+                        + rng.normal(size=n), dtype="Float64")
+    pdf["w"] = pd.Series(rng.uniform(1, 2, n), dtype="double[pyarrow]")
+    return pdf
+
+
+def test_dask_frames_with_nullable_and_arrow_columns_fit_like_pandas():
+    pdf = _nullable_frame()
+    ddf = dd.from_pandas(pdf, npartitions=3)
+    cols = ["a", "b", "c", "d"]
+    expected = daskfit.Ridge().fit(pdf[cols], pdf["y"], sample_weight=pdf["w"])
+    got = daskfit.Ridge().fit(ddf[cols], ddf["y"], sample_weight=ddf["w"])
+    np.testing.assert_allclose(got.coef_, expected.coef_, rtol=1e-10)
+    np.testing.assert_allclose(got.intercept_, expected.intercept_, rtol=1e-10)
+    # A boolean target keeps its labels, as with pandas input.
+    clf = daskfit.LogisticRegression().fit(ddf[["a", "b", "d"]], ddf["c"])
+    assert clf.classes_.dtype == bool and list(clf.classes_) == [False, True]
+
+
+@pytest.mark.parametrize("column, words", [("a", "Input X contains NaN"),
+                                           ("d", "Input X contains NaN"),
+                                           ("y", "Input y contains NaN"),
+                                           ("w", "Input sample_weight contains NaN")])
+def test_missing_values_in_nullable_dask_columns_are_a_clear_error(column, words):
+    pdf = _nullable_frame()
+    pdf.loc[100, column] = None  # pd.NA, or an Arrow null
+    ddf = dd.from_pandas(pdf, npartitions=3)
+    with pytest.raises(ValueError, match=f"{words}.*row chunk 2 of 3"):
+        daskfit.Ridge().fit(ddf[["a", "b", "c", "d"]], ddf["y"], sample_weight=ddf["w"])
+
+
+def test_missing_class_label_in_a_nullable_dask_target_is_a_clear_error():
+    pdf = _nullable_frame()
+    pdf.loc[100, "c"] = pd.NA
+    ddf = dd.from_pandas(pdf, npartitions=3)
+    with pytest.raises(ValueError, match="Input y contains missing values"):
+        daskfit.LogisticRegression().fit(ddf[["a", "b", "d"]], ddf["c"])
+
+
+def test_poisson_on_features_beyond_float_range_is_never_called_converged():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y, _ = make_counts()
+    # x**2 overflows: the Hessian is inf, the Newton step and decrement are 0 and
+    # the stopping rule is met while the gradient is 3e299.
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        est = daskfit.PoissonRegressor().fit(X * 1e300, y)
+    assert not est.fit_result_.converged
+    # Large but representable scales still converge, without a false alarm (no
+    # penalty, so that the solution scales with the features).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        scaled = daskfit.PoissonRegressor(alpha=0).fit(X * 1e100, y)
+    assert scaled.fit_result_.converged
+    np.testing.assert_allclose(scaled.coef_ * 1e100,
+                               daskfit.PoissonRegressor(alpha=0).fit(X, y).coef_, rtol=1e-5)

@@ -124,6 +124,17 @@ def test_unreachable_scheduler_fails_fast_with_its_code(data, cluster, capsys):
     assert code == CLUSTER_UNREACHABLE and "require_encryption" in err, err
 
 
+@pytest.mark.timeout(30)
+def test_a_silent_scheduler_port_fails_within_the_timeout_with_its_code(data, silent_port,
+                                                                         capsys):
+    cfg = config(data, "silent", extra='[cluster]\ntimeout = "1s"\n')
+    t0 = time.perf_counter()
+    code, _, err = cli(capsys, "run", cfg, "--scheduler", f"tcp://127.0.0.1:{silent_port}",
+                       "--no-progress")
+    assert code == CLUSTER_UNREACHABLE and f"127.0.0.1:{silent_port}" in err, err
+    assert time.perf_counter() - t0 < 10           # accepted, never answered: still bounded
+
+
 def test_foreign_checkpoint_is_refused_with_bad_config(data, cluster, capsys):
     from daskfit._checkpoint import Checkpointer
     from daskfit.cli._run import checkpoint_dir

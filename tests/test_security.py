@@ -114,3 +114,106 @@ def test_bad_security_settings_are_named():
         daskfit.connect("tls://127.0.0.1:1", security={"tls_cert_file": "x.pem"})
     with pytest.raises(ValueError, match="security must be"):
         daskfit.connect("tls://127.0.0.1:1", security=42)
+
+
+@pytest.mark.timeout(30)
+def test_a_port_that_accepts_and_never_answers_is_unreachable_within_the_timeout(silent_port):
+    started = time.monotonic()
+    with pytest.raises(daskfit.ClusterUnreachable, match=f"127.0.0.1:{silent_port}"):
+        daskfit.connect(f"tcp://127.0.0.1:{silent_port}", timeout="1s")
+    assert time.monotonic() - started < 5
+
+
+#: A scheduler and one in-process worker in their own process; prints the address.
+FREEZABLE_CLUSTER = """
+import sys, time
+from distributed import LocalCluster
+cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, host="127.0.0.1",
+                       dashboard_address="127.0.0.1:0", protocol="tcp://")
+print(cluster.scheduler_address, flush=True)
+time.sleep(120)   # the test kills it long before
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_scheduler_frozen_mid_fit_ends_the_fit_with_a_clear_error():
+    import operator
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import dask
+    import dask.array as da
+
+    proc = subprocess.Popen([sys.executable, "-c", FREEZABLE_CLUSTER], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        address = proc.stdout.readline().strip()
+        assert address.startswith("tcp://127.0.0.1:"), address
+        X, y, _ = make_binary(seed=5, n=200)
+        # The chunk's task stops its own process -- scheduler and worker -- with
+        # SIGSTOP: the scheduler freezes exactly while the fit waits for a pass.
+        name = "frozen-chunk"
+        freeze = (os.kill, (os.getpid,), signal.SIGSTOP)
+        graph = {(name, 0, 0): (operator.itemgetter(1), [freeze, X])}
+        Xd = da.Array(graph, name, chunks=((200,), (5,)), dtype=float)
+        with dask.config.set({"daskfit.scheduler-timeout": "0.5s"}), \
+                Client(address, timeout="10s") as client:
+            assert cluster_workers(client)
+            started = time.monotonic()
+            with pytest.raises(daskfit.SchedulerUnresponsive, match="did not answer"):
+                daskfit.LogisticRegression().fit(Xd, da.from_array(y, chunks=200))
+            assert time.monotonic() - started < 10     # 2 x 0.5 s and slack, not minutes
+            proc.kill()  # so that closing the client does not wait on the frozen scheduler
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_bare_dashboard_port_binds_loopback_not_every_interface(tmp_path):
+    from daskfit.cli._config import load_config
+    from daskfit.cli._run import connect_cluster
+
+    me = psutil.Process()
+    port, text_port = _free_port(), _free_port()
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'[data]\npath = "x"\ntarget = "y"\n[model]\nestimator = "Ridge"\n'
+                   f'[cluster]\nn_workers = 1\nprocesses = false\n'
+                   f'dashboard_address = "{text_port}"\n')
+    # connect() with an int port, and [cluster] dashboard_address with a port as text.
+    starts = [lambda: daskfit.connect(n_workers=1, threads_per_worker=1, processes=False,
+                                      dashboard_address=port),
+              lambda: connect_cluster(load_config(cfg))[0]]
+    for expected, start in zip((port, text_port), starts):
+        client = start()
+        try:
+            bound = {c.laddr.ip for c in me.net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN and c.laddr.port == expected}
+            assert bound == {"127.0.0.1"}, bound
+            assert client.dashboard_link.startswith(f"http://127.0.0.1:{expected}/")
+        finally:
+            client.close()
+            client.cluster.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_memory_limit_below_a_workers_baseline_is_refused_before_any_worker_starts(tmp_path):
+    from daskfit.cli._config import load_config
+    from daskfit.cli._exit import ConfigError
+
+    # 60 MiB: every worker would be restarted for exceeding its limit, for ever.
+    for limit in ("60MiB", 60 * 2**20):
+        with pytest.raises(ValueError, match="memory_limit"):
+            daskfit.connect(n_workers=2, memory_limit=limit, dashboard_address=":0")
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[data]\npath = "x"\ntarget = "y"\n[model]\nestimator = "Ridge"\n'
+                   '[cluster]\nmemory_limit = "60MiB"\n')
+    with pytest.raises(ConfigError, match="cluster.memory_limit"):
+        load_config(cfg)

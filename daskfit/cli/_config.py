@@ -80,7 +80,8 @@ SCHEMA = {
         "threads_per_worker": Key(_int, doc="LocalCluster threads per worker", low=1),
         "memory_limit": Key(_str + _int, doc="LocalCluster memory limit per worker, e.g. '2GiB'"),
         "processes": Key(_bool, True, doc="LocalCluster workers as processes"),
-        "dashboard_address": Key(_str, "127.0.0.1:8787", doc="LocalCluster dashboard"),
+        "dashboard_address": Key(_str + _int, "127.0.0.1:8787",
+                                 doc="LocalCluster dashboard; a bare port binds 127.0.0.1"),
         "timeout": Key(_str + _int, "10s", doc="how long to wait for the scheduler"),
         "security": Key(_str, doc="'temporary': throw-away TLS certificates for the "
                                   "LocalCluster (the whole cluster speaks tls://)",
@@ -226,6 +227,12 @@ def _check_lists(path, config):
     if cluster["address"] is not None and local:
         raise ConfigError(path, f"cluster.{local[0]}", "applies to a LocalCluster only; "
                           "drop it, or drop cluster.address")
+    from .._cluster import check_memory_limit
+
+    try:  # a limit too small for a worker would restart the workers for ever
+        check_memory_limit(cluster["memory_limit"])
+    except ValueError as exc:
+        raise ConfigError(path, "cluster.memory_limit", str(exc)) from None
 
 
 def resolve_path(config, value):

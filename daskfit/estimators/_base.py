@@ -271,11 +271,27 @@ class LinearModelBase(BaseEstimator):
         return self
 
     def _check_result(self, name, result, early_stopped=False):
+        """Refuse non-finite coefficients; warn (and say so in ``result``) when not converged.
+
+        A solver's stopping rule can be met without progress: when the
+        features' scale puts the Hessian out of floating-point range (``X *
+        1e300``) the Newton step and decrement are zero while the gradient
+        is astronomically large. A "converged" result whose gradient did not
+        shrink is therefore marked not converged (``fit_result_.converged``
+        is False) and warned about like any other non-convergence.
+        """
         if not np.all(np.isfinite(result.coef)):
             raise FloatingPointError(
                 f"Solver {name!r} produced non-finite coefficients ({result.message}); "
                 "nothing was fitted. Standardise the features or increase the regularisation."
             )
+        if result.converged and _gradient_stalled(result, self.tol):
+            start = result.history[0]["grad_norm"]
+            result.converged = False
+            result.message = (
+                f"its stopping rule ({result.message}) was met but the gradient norm did not "
+                f"shrink ({start:.3g} at the start): the features' scale is probably beyond "
+                "floating-point range for this loss")
         if not result.converged and not early_stopped:
             warnings.warn(
                 f"{type(self).__name__} with solver={name!r} did not converge in "
@@ -346,6 +362,23 @@ class LinearModelBase(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+#: A result counts as converged only if its final gradient norm is below this
+#: share of the starting one (or below ``tol``). Converging solvers shrink it
+#: by orders of magnitude; a stopping rule met with the gradient barely
+#: moved is an artefact of overflow or underflow, not an optimum.
+STALLED_GRADIENT_FRACTION = 0.5
+
+
+def _gradient_stalled(result, tol):
+    """True when a solver stopped with the gradient about where it started."""
+    if result.n_iter < 1 or not result.history:
+        return False
+    start, end = result.history[0].get("grad_norm", np.nan), result.grad_norm
+    if not (np.isfinite(start) and np.isfinite(end)):
+        return False
+    return end > tol and end > STALLED_GRADIENT_FRACTION * start
 
 
 def _chain_stops(first, second):
