@@ -7,7 +7,7 @@ import threading
 import time
 
 __all__ = ["ClusterUnreachable", "SchedulerUnresponsive", "check_memory_limit", "connect",
-           "loopback_dashboard", "make_security", "scheduler_patience", "wait_result"]
+           "loopback_dashboard", "make_security", "scheduler_patience", "wait_futures", "wait_result"]
 
 #: How long to wait for a scheduler before giving up. Distributed's own
 #: default (30 s, then retries) is long for a scheduled job that should fail
@@ -343,6 +343,21 @@ def wait_result(client, future, patience=None):
             if future.done():  # finished just now, or the task itself raised TimeoutError
                 return future.result()
         _ping_scheduler(client, patience)
+
+
+def wait_futures(client, futures, *, return_when="ALL_COMPLETED", patience=None):
+    """``distributed.wait``, bounded the same way as :func:`wait_result`.
+
+    Returns the ``(done, not_done)`` pair of ``distributed.wait``.
+    """
+    from distributed import wait
+
+    patience = scheduler_patience() if patience is None else patience
+    while True:
+        try:
+            return wait(futures, timeout=patience, return_when=return_when)
+        except TimeoutError:
+            _ping_scheduler(client, patience)
 
 
 def _ping_scheduler(client, patience):

@@ -100,7 +100,10 @@ def cluster_workers(client):
     refresh overwrites with a worker-less summary (it asks for 0 workers), so
     a call that races the refresh can see a cluster with no workers at all.
     """
-    return client.sync(client.scheduler.identity, n_workers=-1)["workers"]
+    from ._cluster import scheduler_patience
+
+    return client.sync(client.scheduler.identity, n_workers=-1,
+                       callback_timeout=scheduler_patience())["workers"]
 
 
 def memory_available(client):
@@ -182,7 +185,9 @@ def compute(*collections):
     """
     client = current_client()
     if client is not None:
-        return tuple(client.compute(list(collections), sync=True))
+        from ._cluster import wait_result
+
+        return tuple(wait_result(client, f) for f in client.compute(list(collections)))
     scheduler = local_scheduler()
     with local_blas_threads(scheduler):
         return dask.compute(*collections, scheduler=scheduler)
@@ -494,7 +499,9 @@ class Engine:
         futures = futures_of(self.data.X)  # persisted here or by the caller
         if len(futures) != n:
             return None
-        where = self.client.who_has(futures)
+        from ._cluster import scheduler_patience
+
+        where = self.client.who_has(futures, callback_timeout=scheduler_patience())
         by_key = {f.key: i for i, f in enumerate(futures)}
         groups = {}
         for key, workers in where.items():
@@ -567,8 +574,11 @@ class Engine:
                     if ts.state == "erred" and ts.suspicious]
 
         try:
-            return self.client.run_on_scheduler(erred_after_deaths)
-        except OSError:  # the scheduler is gone too: blame what KilledWorker names
+            from ._cluster import scheduler_patience
+
+            return self.client.run_on_scheduler(erred_after_deaths,
+                                                callback_timeout=scheduler_patience())
+        except (OSError, TimeoutError):  # the scheduler is gone too: blame what KilledWorker names
             return []
 
     # ------------------------------------------------------ asynchronous
@@ -585,7 +595,7 @@ class Engine:
         leaving the ``for`` loop) cancels the tasks still in flight.
 
         With a distributed client every chunk is in flight at once and
-        results arrive in completion order (``distributed.as_completed``),
+        results arrive in completion order (``distributed.wait``, first completed),
         so a slow worker never stalls the others; the order, and so the
         result of an asynchronous solver, can differ from run to run.
         Without one, chunks run one at a time in round-robin order on the
@@ -655,26 +665,27 @@ class Engine:
                     yield index, spec, result
                     queue.append(index)
             else:
-                from distributed import as_completed
-
-                pending = as_completed()
+                from ._cluster import wait_futures
 
                 def submit(index):
                     spec = next_spec(index)
                     if spec is not None:
                         future = self.client.compute(task(index, spec))
                         in_flight[future.key] = (index, spec, future)
-                        pending.add(future)
 
                 for index in range(n_chunks):
                     submit(index)
-                for future in pending:
-                    index, spec, _ = in_flight.pop(future.key)
-                    result = future.result()
-                    count(spec, result)
-                    check(index, result)
-                    yield index, spec, result
-                    submit(index)
+                while in_flight:
+                    # Completion order, each wait bounded by the scheduler's patience.
+                    done, _ = wait_futures(self.client, [f for _, _, f in in_flight.values()],
+                                           return_when="FIRST_COMPLETED")
+                    for future in done:
+                        index, spec, _ = in_flight.pop(future.key)
+                        result = future.result()
+                        count(spec, result)
+                        check(index, result)
+                        yield index, spec, result
+                        submit(index)
         finally:
             if in_flight and self.client is not None:
                 self.client.cancel([f for _, _, f in in_flight.values()])

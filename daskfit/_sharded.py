@@ -427,9 +427,11 @@ class Round:
                            for k, h in zip(vec.keys, vec.handles)])
                 for name, vec in keep.items()}
         if wait and self.engine.client is not None:
-            from distributed import futures_of, wait as wait_for
+            from distributed import futures_of
 
-            wait_for(futures_of(list(persisted.values())))
+            from ._cluster import wait_futures
+
+            wait_futures(self.engine.client, futures_of(list(persisted.values())))
         value = None
         if fetch is not None:
             value = engine.gather(persisted[fetch.keys[0]] if fetch_new else fetch.handles[0])
@@ -494,7 +496,9 @@ class ShardedEngine:
         if self.client is not None:
             from distributed import futures_of
 
-            return self.client.gather(futures_of(handle))[0]
+            from ._cluster import wait_result
+
+            return wait_result(self.client, futures_of(handle)[0])
         return handle.compute(scheduler="sync")
 
     def gather_blocks(self, vec):
