@@ -62,10 +62,10 @@ def median_time(fn, repeats):
     return float(np.median(times)), float(min(times)), float(max(times))
 
 
-def cluster(n_workers, memory_limit="4GiB"):
+def cluster(n_workers, memory_limit="4GiB", threads=1):
     from distributed import Client, LocalCluster
 
-    lc = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+    lc = LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True,
                       host="127.0.0.1", dashboard_address="127.0.0.1:0",
                       memory_limit=memory_limit)
     return lc, Client(lc)
@@ -448,8 +448,76 @@ def _write_ooc_data(frame, parquet, zarr_path, zarr_y_path, p, chunk, read_files
         da.to_zarr(table["y"].to_dask_array(lengths=True).rechunk((chunk,)), zarr_y_path)
 
 
+def section_threads(args):
+    """1 worker x 2 threads against 2 workers x 1 thread: do the kernels scale in threads?
+
+    Kernels spend their time in BLAS and NumPy loops that release the GIL;
+    the Python between them (the row-block loop, the merges) holds it.
+    """
+    import daskfit
+
+    n, p = args.rows, 50
+    rows = []
+    for workers, threads in ((2, 1), (1, 2)):
+        lc, client = cluster(workers, memory_limit=f"{8 // workers}GiB", threads=threads)
+        with lc, client:
+            X, y = make_data(n, p, -(-n // 16), client)
+            grad, _ = gradient_pass(X, y, client)
+            grad()
+            t_grad = median_time(grad, args.repeats)[0]
+            yl = (X @ np.linspace(-1, 1, p) + 1.0).persist()
+            daskfit.LinearRegression().fit(X, yl)
+            t_lin = median_time(lambda: daskfit.LinearRegression().fit(X, yl), args.repeats)[0]
+            daskfit.LogisticRegression().fit(X, y)
+            t_log = median_time(lambda: daskfit.LogisticRegression().fit(X, y), args.repeats)[0]
+            rows.append((f"{workers} worker(s) x {threads} thread(s)", t_grad, t_lin, t_log))
+    print(f"\n### Threads: {n:,} x {p} float64, 16 chunks, persisted; medians of "
+          f"{args.repeats}\n")
+    print("| cluster | gradient pass | LinearRegression() | LogisticRegression() |")
+    print("|---|---:|---:|---:|")
+    for label, *times in rows:
+        print(f"| {label} | " + " | ".join(f"{t:.3f} s" for t in times) + " |")
+    ratios = [b / a for a, b in zip(rows[0][1:], rows[1][1:])]
+    print("| 1x2 / 2x1 | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
+
+
+def section_client_blas(args):
+    """Client-side solves with the machine's BLAS threads against one BLAS thread.
+
+    Between passes the client factorises a (p+1) x (p+1) Hessian; OpenBLAS
+    threads then spin for a while on cores the workers need for the next pass.
+    """
+    from threadpoolctl import threadpool_limits
+
+    import daskfit
+
+    n, p = args.rows // 4, 300
+    lc, client = cluster(2)
+    with lc, client:
+        X, y = make_data(n, p, -(-n // 8), client)
+        fit = lambda: daskfit.LogisticRegression(C=1.0).fit(X, y)  # noqa: E731
+        fit()
+        times = {"default": [], "1 thread": []}
+        for _ in range(args.repeats):  # alternate, so drift hits both alike
+            for label in times:
+                started = time.perf_counter()
+                if label == "default":
+                    est = fit()
+                else:
+                    with threadpool_limits(1, user_api="blas"):
+                        est = fit()
+                times[label].append(time.perf_counter() - started)
+    print(f"\n### Client BLAS threads: LogisticRegression() (newton, {est.n_passes_} passes) "
+          f"on {n:,} x {p}; medians of {args.repeats}, alternated\n")
+    print("| client BLAS threads | fit |")
+    print("|---|---:|")
+    for label, ts in times.items():
+        print(f"| {label} | {np.median(ts):.3f} s |")
+
+
 SECTIONS = {"chunks": section_chunks, "workers": section_workers,
-            "float32": section_float32, "ooc": section_ooc}
+            "float32": section_float32, "ooc": section_ooc, "threads": section_threads,
+            "client-blas": section_client_blas}
 
 
 def main(argv=None):

@@ -501,7 +501,10 @@ class Engine:
             return None
         from ._cluster import scheduler_patience
 
-        where = self.client.who_has(futures, callback_timeout=scheduler_patience())
+        # Client.who_has passes extra keywords on to the scheduler, so the bound
+        # goes on the scheduler call itself.
+        where = self.client.sync(self.client.scheduler.who_has, keys=[f.key for f in futures],
+                                 callback_timeout=scheduler_patience())
         by_key = {f.key: i for i, f in enumerate(futures)}
         groups = {}
         for key, workers in where.items():
