@@ -444,3 +444,59 @@ def test_divergence_raises_before_any_nan_coefficient_is_returned_or_saved(
     assert code == BAD_DATA, err
     assert "FloatingPointError" in err or "diverged" in err
     assert not list((data / "runs-diverges").glob("*/model"))
+
+
+# ------------------------------------------------------------- secrets, by parsed value
+SPELLED_SECRETS = '''
+[data]
+path = "s3://reader:pa\\\\ss@bucket/table"
+target = "y"
+storage_options = { key = "SEC\\\\RET-1", token = "\\u0045SCAPED-2", pin = "x7q", nested = { password = """
+MULTI-LINE-3""" } }
+[model]
+estimator = "Ridge"
+'''
+
+
+def test_secrets_are_redacted_whatever_their_toml_spelling(tmp_path):
+    """Escapes, \\u sequences, multi-line strings, a backslash in a URL password, a
+    3-character secret: parsed values are what is redacted, in every spelling a message
+    may quote them (repr doubles a backslash)."""
+    import tomllib
+
+    from daskfit.cli._config import load_config
+    from daskfit.cli._redact import redact, redacted_config_text
+
+    cfg = tmp_path / "spelled.toml"
+    cfg.write_text(SPELLED_SECRETS)
+    config = load_config(cfg)
+    secrets = ["SEC\\RET-1", "ESCAPED-2", "x7q", "\nMULTI-LINE-3", "pa\\ss"]
+    assert config["data"]["storage_options"]["key"] == secrets[0]
+    for secret in secrets:
+        for spelling in (secret, repr(secret), str({"k": secret}), f"url {config['data']['path']}"):
+            assert secret.strip() not in redact(spelling), spelling
+            assert "***" in redact(spelling)
+    # A short secret is masked as a token, not inside other words.
+    assert redact("x7q and x7qz") == "*** and x7qz"
+    saved = redacted_config_text(cfg.read_text())
+    parsed = tomllib.loads(saved)
+    assert parsed["data"]["storage_options"] == {"key": "***", "token": "***", "pin": "***",
+                                                 "nested": {"password": "***"}}
+    assert parsed["data"]["path"] == "s3://reader:***@bucket/table"
+    assert parsed["model"] == {"estimator": "Ridge"}
+    for secret in secrets:
+        assert secret.strip() not in saved and repr(secret)[1:-1] not in saved
+
+
+def test_wrong_typed_storage_options_are_not_echoed(tmp_path, capsys):
+    cfg = write(tmp_path / "typed.toml", """
+        [data]
+        path = "reg"
+        target = "y"
+        storage_options = "AKIA-WRONG-TYPE"
+        [model]
+        estimator = "Ridge"
+        """)
+    code, out, err = cli(capsys, "run", cfg, "--no-progress")
+    assert code == BAD_CONFIG and "data.storage_options" in err, err
+    assert "AKIA-WRONG-TYPE" not in err + out

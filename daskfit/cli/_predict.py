@@ -80,12 +80,14 @@ def plan_run(config_path, *, scheduler=None, echo=print):
     """
     from .. import plan
     from ..io import FrameEncoder
+    from ._checks import check_solver_options
     from ._config import load_config
     from ._input import find_input, read_table
     from ._run import _columns, _data_errors, build_model, connect_cluster
 
     config = load_config(config_path)
     estimator = build_model(config)
+    check_solver_options(config, estimator)
     source = find_input(config)
     frame = read_table(config, source)
     features = _columns(config, frame)

@@ -31,7 +31,8 @@ import numpy as np
 from ._exit import ConfigError, Unreachable, as_cli_error
 from ._input import explain_csv_error, find_input, read_table
 from ._config import TLS_FILES, load_config, resolve_path
-from ._redact import RedactFilter, redact
+from ._checks import check_before_work
+from ._redact import RedactFilter, redact, redacted_config_text
 
 __all__ = ["run", "run_id", "connect_cluster", "build_model"]
 
@@ -218,6 +219,12 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
     name = config["output"]["name"] or config["_file"].stem
     config["output"]["name"] = name
     estimator = build_model(config)
+    if config["checkpoint"]["every"] and "checkpoint" not in inspect.signature(
+            estimator.fit).parameters:
+        raise ConfigError(config["_file"], "checkpoint.every",
+                          f"{type(estimator).__name__} does not checkpoint its fit; set "
+                          "every = 0")
+    check_before_work(config, estimator)
     source = find_input(config)
     frame = read_table(config, source)          # metadata only
     features = _columns(config, frame)
@@ -232,11 +239,6 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
     if not resume and checkpoints.exists():
         log.info("clearing stale checkpoints %s (no --resume)", checkpoints)
         shutil.rmtree(checkpoints)
-    if config["checkpoint"]["every"] and "checkpoint" not in inspect.signature(
-            estimator.fit).parameters:
-        raise ConfigError(config["_file"], "checkpoint.every",
-                          f"{type(estimator).__name__} does not checkpoint its fit; set "
-                          "every = 0")
     checkpoint = ({"directory": str(checkpoints), "every": config["checkpoint"]["every"]}
                   if config["checkpoint"]["every"] else None)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -315,8 +317,10 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
     t_start = time.perf_counter()
     data, cv, over = config["data"], config["cv"], config["overfitting"]
     with stage("input"):
-        # The copy is redacted: storage_options values (credentials) are never saved.
-        (tmp / "config.toml").write_text(redact(Path(config["_file"]).read_text()))
+        # The copy is redacted at the level of parsed values: storage_options (credentials)
+        # are never saved, whatever their TOML spelling.
+        (tmp / "config.toml").write_text(
+            redacted_config_text(Path(config["_file"]).read_text()))
     with stage("cluster"):
         client, cluster = connect_cluster(config, scheduler)
     try:
