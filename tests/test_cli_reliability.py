@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -500,3 +501,60 @@ def test_wrong_typed_storage_options_are_not_echoed(tmp_path, capsys):
     code, out, err = cli(capsys, "run", cfg, "--no-progress")
     assert code == BAD_CONFIG and "data.storage_options" in err, err
     assert "AKIA-WRONG-TYPE" not in err + out
+
+
+# ------------------------------------------------------------ predict and input paths
+def test_predict_takes_the_run_directory_and_refuses_proba_on_a_regressor(data, cluster,
+                                                                          capsys):
+    sched = ("--scheduler", cluster.scheduler_address, "--no-progress")
+    code, _, err = cli(capsys, "run", config(data, "predictdir"), *sched)
+    assert code == OK, err
+    (run_dir,) = run_dirs(data / "runs-predictdir")
+    outputs = {}
+    for name, model in (("dir", run_dir), ("model", run_dir / "model")):
+        outputs[name] = data / f"preds-{name}"
+        code, _, err = cli(capsys, "predict", model, "--input", data / "reg", "--output",
+                           outputs[name], *sched)
+        assert code == OK, err
+    by_dir, by_model = (pd.read_parquet(outputs[k]) for k in ("dir", "model"))
+    assert len(by_dir) == 1800
+    pd.testing.assert_frame_equal(by_dir, by_model)
+    # --proba on a regressor: a usage error, found before any cluster is contacted.
+    code, _, err = cli(capsys, "predict", run_dir, "--proba", "--input", data / "reg",
+                       "--output", data / "preds-proba", "--scheduler", "tcp://127.0.0.1:9")
+    assert code == BAD_CONFIG and "--proba" in err and "Ridge" in err, err
+    assert not (data / "preds-proba").exists()
+
+
+def test_csv_directory_nan_and_truncated_parquet_are_named(data, cluster, capsys):
+    sched = ("--scheduler", cluster.scheduler_address, "--no-progress")
+    csv = data / "csvdir"
+    csv.mkdir()
+    for i in range(2):
+        frame(300, 20 + i).to_csv(csv / f"part{i}.csv", index=False)
+    nan = data / "csvnan"
+    nan.mkdir()
+    frame(300, 22).to_csv(nan / "a.csv", index=False)
+    holed = frame(300, 23)
+    holed.loc[140, "x2"] = np.nan
+    holed.to_csv(nan / "b.csv", index=False)
+    for name in ("trunc-later", "trunc-first"):
+        shutil.copytree(data / "reg", data / name)
+        victim = data / name / ("part.1.parquet" if name == "trunc-later" else "part.0.parquet")
+        victim.write_bytes(victim.read_bytes()[:-200])
+
+    def csv_config(name, path):
+        cfg = config(data, name, path=path)
+        cfg.write_text(cfg.read_text().replace('target = "y"', 'target = "y"\nformat = "csv"'))
+        return cfg
+
+    code, _, err = cli(capsys, "run", csv_config("csvdir", "csvdir"), *sched)
+    assert code == OK, err
+    (run_dir,) = run_dirs(data / "runs-csvdir")
+    assert json.loads((run_dir / "metrics.json").read_text())["input"]["rows"] == 600
+    code, _, err = cli(capsys, "run", csv_config("csvnan", "csvnan"), *sched)
+    assert code == BAD_DATA, err
+    assert "b.csv" in err and "'x2'" in err and "row 141" in err and "Traceback" not in err
+    for name, culprit in (("trunc-later", "part.1.parquet"), ("trunc-first", "part.0.parquet")):
+        code, _, err = cli(capsys, "run", config(data, name, path=name), *sched)
+        assert code == BAD_DATA and culprit in err and "truncated" in err, (name, err)

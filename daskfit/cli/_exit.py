@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __all__ = ["BAD_CONFIG", "BAD_DATA", "CLUSTER_UNREACHABLE", "CliError", "ConfigError",
            "DataProblem", "EXIT_CODES", "INTERNAL_ERROR", "InputMissing", "MISSING_INPUT", "OK",
-           "Unreachable", "as_cli_error"]
+           "Unreachable", "UsageProblem", "as_cli_error"]
 
 OK = 0
 #: A bug in daskfit or an environment problem nobody anticipated; the log has the traceback.
@@ -48,6 +48,12 @@ class ConfigError(CliError):
     def __init__(self, file, key, message):
         self.file, self.key = file, key
         super().__init__(f"{file}: [{key}] {message}" if key else f"{file}: {message}")
+
+
+class UsageProblem(CliError):
+    """An option that does not fit the rest of the command (``--proba`` on a regressor)."""
+
+    code = BAD_CONFIG
 
 
 class InputMissing(CliError):

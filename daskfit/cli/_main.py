@@ -61,7 +61,7 @@ def run(config, scheduler, force, resume, progress):
 
 
 @cli.command()
-@click.argument("model", type=click.Path())
+@click.argument("model", type=click.Path())  # a run directory or its model/
 @click.option("--input", "input_", required=True, metavar="PATH",
               help="Parquet (directory or glob) or CSV to score; local or fsspec URL.")
 @click.option("--output", required=True, metavar="PATH",
@@ -74,9 +74,11 @@ def run(config, scheduler, force, resume, progress):
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show Dask's progress bar.")
 def predict(model, input_, output, keep, proba, scheduler, progress):
-    """Score data with MODEL (a run's model/ directory), out of core, into Parquet."""
-    from ._predict import predict as score
+    """Score data with MODEL (a run directory, or its model/), out of core, into Parquet."""
+    from ._predict import load_for_predict, predict as score
     from ._run import connect_cluster
+
+    loaded = load_for_predict(model, proba)   # a bad model or option: no cluster started
 
     config = {"cluster": {"address": None, "timeout": "10s", "n_workers": None,
                           "threads_per_worker": None, "memory_limit": None,
@@ -84,7 +86,7 @@ def predict(model, input_, output, keep, proba, scheduler, progress):
     client, cluster = connect_cluster(config, scheduler)
     try:
         # daskfit.connect printed the dashboard link.
-        n = score(model, input_, output, keep=keep, proba=proba, client=client,
+        n = score(loaded, input_, output, keep=keep, proba=proba, client=client,
                   progress=progress)
     finally:
         client.close()

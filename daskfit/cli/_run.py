@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ._exit import ConfigError, Unreachable, as_cli_error
-from ._input import explain_csv_error, find_input, read_table
+from ._input import explain_csv_error, explain_csv_nan, find_input, read_table
 from ._config import TLS_FILES, load_config, resolve_path
 from ._checks import check_before_work
 from ._redact import RedactFilter, redact, redacted_config_text
@@ -332,14 +332,16 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
         y = frame[data["target"]]
         w = frame[data["sample_weight"]] if data["sample_weight"] else None
         X = frame[features]
-        with stage("encode"), _data_errors("reading and encoding", source, frame):
+        with stage("encode"), _data_errors("reading and encoding", source, frame,
+                                           [*features, data["target"]]):
             model.encoder.fit(X)
             Xe, ye, we = model.encode(X, y, w)
             Xe, ye, we, persist_reason = _persist(client, Xe, ye, we)
         log.info("encoded data: %s", persist_reason)
         log.info("%d rows, %d encoded features %s", model.encoder.n_rows_, Xe.shape[1],
                  list(model.encoder.feature_names_out_))
-        with stage("fit"), _data_errors("fitting"):
+        used = [c for c in [*features, data["target"], data["sample_weight"]] if c]
+        with stage("fit"), _data_errors("fitting", source, frame, used):
             if checkpoint is not None:
                 try:
                     estimator.fit(Xe, ye, sample_weight=we, checkpoint=checkpoint)
@@ -450,18 +452,21 @@ def _diagnose(config, estimator, X, y, w, tmp):
 
 
 @contextlib.contextmanager
-def _data_errors(doing, source=None, frame=None):
+def _data_errors(doing, source=None, frame=None, columns=None):
     """Anticipated errors become their :class:`CliError` (see ``_exit.as_cli_error``).
 
-    With the CSV ``source`` and its ``frame``, a dtype mismatch is traced to its file.
+    With the CSV ``source`` and its ``frame``, a dtype mismatch is traced to
+    its file; with the ``columns`` the run uses, so is a NaN or infinity.
     """
     try:
         yield
     except Exception as exc:
         error = None
-        if (source is not None and source.format == "csv" and isinstance(exc, ValueError)
-                and "dtype" in str(exc)):
+        csv = source is not None and source.format == "csv" and isinstance(exc, ValueError)
+        if csv and "dtype" in str(exc):
             error = explain_csv_error(source, frame._meta)
+        elif csv and columns and ("NaN" in str(exc) or "infinity" in str(exc)):
+            error = explain_csv_nan(source, columns)
         error = error or as_cli_error(exc, doing)
         task = getattr(exc, "task", None)
         if (source is not None and isinstance(task, tuple) and len(task) == 2
