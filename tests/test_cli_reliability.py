@@ -277,6 +277,8 @@ def test_resume_after_sigkill_gives_the_uninterrupted_coefficients(data, cluster
     code, _, err = cli(capsys, "run", cfg, *sched, "--resume", "--no-progress")
     assert code == OK, err
     (run_dir,) = run_dirs(out)
+    # The killed run's temporary directory (its owner is dead) was removed by this one.
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".checkpoints"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["model"]["resumed_from_iteration"] >= 1
     assert not checkpoint_dir(out, run_dir.name).exists()
@@ -558,3 +560,147 @@ def test_csv_directory_nan_and_truncated_parquet_are_named(data, cluster, capsys
     for name, culprit in (("trunc-later", "part.1.parquet"), ("trunc-first", "part.0.parquet")):
         code, _, err = cli(capsys, "run", config(data, name, path=name), *sched)
         assert code == BAD_DATA and culprit in err and "truncated" in err, (name, err)
+
+
+# ------------------------------------------------------------ scheduled runs
+def test_scheduled_run_prints_stages_summary_json_and_verifies_before_skipping(
+        data, cluster, capsys):
+    """stderr is not a terminal here (as under cron): one line per stage, a summary on
+    stdout; --json is one JSON object; "already complete" only for a run that verifies;
+    a later success removes the stale failed log."""
+    sched = ("--scheduler", cluster.scheduler_address)
+    cfg = config(data, "sched")
+    out = data / "runs-sched"
+    out.mkdir()
+    code, stdout, err = cli(capsys, "run", cfg, *sched)
+    assert code == OK, err
+    (run_dir,) = run_dirs(out)
+    for i, stage in enumerate(("input", "cluster", "encode", "fit", "score", "cv",
+                               "overfitting", "write"), start=1):
+        assert f"daskfit run: [{i}/8] {stage} done in " in err, err
+    assert f"Run directory: {run_dir}" in stdout and "score: train 0.9" in stdout, stdout
+    code, stdout, err = cli(capsys, "run", cfg, *sched, "--json")
+    summary = json.loads(stdout)
+    assert code == OK and summary == {"status": "already complete", "run_dir": str(run_dir)}
+    # Damaged after it was written: not complete, so it runs again (and a stale failed log
+    # of the same run id goes once it succeeds).
+    with open(run_dir / "metrics.json", "a") as handle:
+        handle.write(" ")
+    stale = out / f"{run_dir.name}.failed.log"
+    stale.write_text("an old failure\n")
+    code, stdout, err = cli(capsys, "run", cfg, *sched, "--json", "-q")
+    assert code == OK, err
+    summary = json.loads(stdout)   # nothing but the JSON on stdout (no dashboard link)
+    assert summary["status"] == "complete" and summary["run_dir"] == str(run_dir)
+    assert summary["scores"]["train"] > 0.9 and summary["verdict"] is None
+    assert "daskfit run: [" not in err   # -q: errors only
+    assert not stale.exists() and sorted(os.listdir(out)) == [run_dir.name]
+    from daskfit.io._persistence import verify_manifest
+
+    verify_manifest(run_dir)
+    # A failure under --json is a JSON object too, with its exit code.
+    code, stdout, err = cli(capsys, "run", config(data, "sched-missing", path="nowhere"),
+                            *sched, "--json")
+    assert code == MISSING_INPUT and json.loads(stdout)["exit_code"] == MISSING_INPUT
+
+
+def test_environment_and_lost_scheduler_have_their_own_exit_codes(data, cluster, capsys,
+                                                                  monkeypatch):
+    import errno
+
+    from distributed.client import FutureCancelledError
+
+    from daskfit.cli import CLUSTER_UNREACHABLE, ENVIRONMENT
+    import daskfit.cli._run as run_module
+
+    sched = ("--scheduler", cluster.scheduler_address, "--no-progress")
+    # An output directory that cannot be created (a file is in the way): before any work.
+    (data / "blocked").write_text("a file, not a directory")
+    cfg = config(data, "blocked-out")
+    cfg.write_text(cfg.read_text().replace('dir = "runs-blocked-out"',
+                                           'dir = "blocked/runs"'))
+    code, _, err = cli(capsys, "run", cfg, "--scheduler", "tcp://127.0.0.1:9")
+    assert code == ENVIRONMENT and "blocked" in err and "Traceback" not in err, err
+    # The disk fills while the run directory is written.
+    real_write = run_module._write_json
+
+    def disk_full(path, obj):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(run_module, "_write_json", disk_full)
+    code, _, err = cli(capsys, "run", config(data, "full"), *sched)
+    assert code == ENVIRONMENT and "No space left" in err, err
+    only_failed_log(data / "runs-full")
+    monkeypatch.setattr(run_module, "_write_json", real_write)
+    # The scheduler cancels the run's futures (restarted or lost mid-fit).
+    def cancelled(self, *args, **kwargs):
+        raise FutureCancelledError("daskfit-gram-123", "scheduler-connection-lost")
+
+    monkeypatch.setattr(daskfit.Ridge, "fit", cancelled)
+    code, _, err = cli(capsys, "run", config(data, "cancelled"), *sched)
+    assert code == CLUSTER_UNREACHABLE and "cancelled" in err and "Traceback" not in err, err
+    only_failed_log(data / "runs-cancelled")
+
+
+SIGNAL_DRIVER = """
+import sys, time
+import daskfit
+real = daskfit.Ridge.fit
+def slow(self, *a, **k):
+    real(self, *a, **k)
+    print("FITTED", flush=True)
+    time.sleep(60)        # a long fit: the test signals the process here
+daskfit.Ridge.fit = slow
+from daskfit.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_ctrl_c_and_sigterm_exit_130_and_143_keeping_the_log_and_nothing_else(data, cluster):
+    from daskfit.cli import INTERRUPTED, TERMINATED
+
+    procs = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        cfg = config(data, f"sig{int(sig)}")
+        procs[sig] = subprocess.Popen(
+            [sys.executable, "-c", SIGNAL_DRIVER, "run", str(cfg), "--scheduler",
+             cluster.scheduler_address, "--no-progress"], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=dict(os.environ, MPLBACKEND="Agg"))
+    results = {}
+    for sig, proc in procs.items():
+        try:
+            line = proc.stdout.readline()
+            while line and "FITTED" not in line:
+                line = proc.stdout.readline()
+            assert line, proc.communicate(timeout=60)[1][-2000:]
+            proc.send_signal(sig)
+            results[sig] = (proc.wait(timeout=60), proc.communicate()[1])
+        finally:
+            proc.kill()
+    assert results[signal.SIGINT][0] == INTERRUPTED, results[signal.SIGINT][1][-2000:]
+    assert results[signal.SIGTERM][0] == TERMINATED, results[signal.SIGTERM][1][-2000:]
+    for sig in procs:
+        failed = only_failed_log(data / f"runs-sig{int(sig)}")   # no run, no temporary dir
+        text = failed.read_text()
+        assert "run failed" in text and ("SIGTERM" in text or "KeyboardInterrupt" in text)
+
+
+def test_temporary_directories_of_dead_processes_are_removed(tmp_path):
+    import socket
+
+    from daskfit.io._persistence import clean_dead_temp_dirs, make_temp_dir
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    mine = make_temp_dir(tmp_path, "live")
+    owners = {"dead": {"host": socket.gethostname(), "pid": dead.pid, "started": 1.0},
+              "recycled": {"host": socket.gethostname(), "pid": os.getpid(), "started": 1.0},
+              "remote": {"host": "elsewhere.invalid", "pid": dead.pid, "started": 1.0}}
+    for name, owner in owners.items():
+        (tmp_path / f".{name}.x").mkdir()
+        (tmp_path / f".{name}.x" / "run.log").write_text("partial")
+        (tmp_path / f".{name}.x.lock").write_text(json.dumps(owner))
+    removed = clean_dead_temp_dirs(tmp_path)
+    assert sorted(p.name for p in removed) == [".dead.x", ".recycled.x"]
+    assert sorted(os.listdir(tmp_path)) == sorted([mine.name, mine.name + ".lock",
+                                                   ".remote.x", ".remote.x.lock"])

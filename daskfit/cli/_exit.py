@@ -7,8 +7,11 @@ alone: retry later (cluster unreachable, input not there yet), page someone
 
 from __future__ import annotations
 
+import errno
+
 __all__ = ["BAD_CONFIG", "BAD_DATA", "CLUSTER_UNREACHABLE", "CliError", "ConfigError",
-           "DataProblem", "EXIT_CODES", "INTERNAL_ERROR", "InputMissing", "MISSING_INPUT", "OK",
+           "DataProblem", "ENVIRONMENT", "EXIT_CODES", "EnvironmentProblem", "INTERRUPTED",
+           "Interrupted", "TERMINATED", "output_errors", "INTERNAL_ERROR", "InputMissing", "MISSING_INPUT", "OK",
            "Unreachable", "UsageProblem", "as_cli_error"]
 
 OK = 0
@@ -20,8 +23,14 @@ BAD_CONFIG = 2
 MISSING_INPUT = 3
 #: The data is there but unusable: NaN/inf, unreadable files, wrong types, a divergent fit.
 BAD_DATA = 4
-#: The Dask scheduler could not be reached within the timeout: retry later.
+#: The Dask scheduler could not be reached within the timeout, or was lost mid-run: retry later.
 CLUSTER_UNREACHABLE = 5
+#: The machine, not the data: disk full, quota, the output not writable (permissions, a
+#: read-only file system, a file where the output directory should be). Fix it, then retry.
+ENVIRONMENT = 6
+#: Ctrl-C (SIGINT) and SIGTERM: the shell's 128 + signal number.
+INTERRUPTED = 130
+TERMINATED = 143
 
 EXIT_CODES = {
     OK: "success (also: the run already exists, nothing to do)",
@@ -30,8 +39,15 @@ EXIT_CODES = {
     MISSING_INPUT: "missing input (data or model not found)",
     BAD_DATA: "bad data (unreadable, NaN/inf, wrong types, a chunk that crashes every "
               "worker, a divergent fit)",
-    CLUSTER_UNREACHABLE: "cluster unreachable",
+    CLUSTER_UNREACHABLE: "cluster unreachable, or the scheduler lost mid-run",
+    ENVIRONMENT: "environment: disk full or the output not writable",
+    INTERRUPTED: "interrupted (Ctrl-C); the failed log is written, nothing else is left",
+    TERMINATED: "terminated (SIGTERM); the failed log is written, nothing else is left",
 }
+
+#: errno values that are the machine's fault wherever they happen.
+ENVIRONMENT_ERRNOS = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EROFS")
+                               if hasattr(errno, name))
 
 
 class CliError(Exception):
@@ -68,6 +84,17 @@ class Unreachable(CliError):
     code = CLUSTER_UNREACHABLE
 
 
+class EnvironmentProblem(CliError):
+    """The machine is the problem (disk full, output not writable), not the data."""
+
+    code = ENVIRONMENT
+
+
+class Interrupted(BaseException):
+    """SIGTERM, raised in the main thread so a run cleans up as on Ctrl-C (a
+    BaseException: no ``except Exception`` on the way may swallow it)."""
+
+
 def exit_codes_help():
     """The table of exit codes, for ``--help`` and the README."""
     return "\n".join(f"  {code}  {text}" for code, text in sorted(EXIT_CODES.items()))
@@ -82,6 +109,8 @@ def as_cli_error(exc, doing=""):
     data's; a ``CheckpointMismatch`` is a ``ValueError``, but the fix is to
     start over (run without ``--resume``), a configuration decision.
     """
+    from concurrent.futures import CancelledError
+
     from distributed import KilledWorker
     from distributed.comm.core import CommClosedError
 
@@ -95,6 +124,13 @@ def as_cli_error(exc, doing=""):
         return exc
     if isinstance(exc, (ClusterUnreachable, CommClosedError)):
         return Unreachable(f"Lost or could not reach the cluster{while_}: {exc}")
+    if isinstance(exc, CancelledError):   # distributed's FutureCancelledError
+        return Unreachable(f"The scheduler cancelled this run's computation{while_} (it was "
+                           f"restarted, lost, or closed this client): {exc}. Retry once the "
+                           "cluster is back.")
+    if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+        return EnvironmentProblem(f"The machine refused a write{while_}: {exc}. Free space "
+                                  "or fix the file system, then run again.")
     if isinstance(exc, (CheckpointMismatch, CheckpointCorrupt)):
         error = CliError(f"Refusing to resume{while_}: {exc} Run again without --resume to "
                          "start this run over (its checkpoints are then cleared).")
@@ -118,3 +154,27 @@ def as_cli_error(exc, doing=""):
     if isinstance(exc, (ValueError, TypeError, FloatingPointError, OSError, KeyError)):
         return DataProblem(f"Bad data{while_}: {type(exc).__name__}: {exc}")
     return None
+
+
+class output_errors:   # noqa: N801 (a context manager used like a function)
+    """Any ``OSError`` while writing the output (``where``) is the environment's: exit 6.
+
+    A full disk, a quota, a read-only file system, missing permissions or a
+    file where a directory should be: none of them is bad data or missing
+    input, and each is fixed on the machine, not in the data or the
+    configuration.
+    """
+
+    def __init__(self, where):
+        self.where = where
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, OSError):
+            raise EnvironmentProblem(
+                f"Cannot write the output {self.where}: {type(exc).__name__}: {exc}. Free "
+                "space, fix the permissions or choose another output.dir, then run "
+                "again.") from exc
+        return False

@@ -59,7 +59,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator
 
-__all__ = ["ModelFormatError", "load", "save", "verify_manifest", "write_manifest"]
+__all__ = ["ModelFormatError", "clean_dead_temp_dirs", "load", "make_temp_dir", "remove_temp_dir",
+           "save", "verify_manifest", "write_manifest"]
 
 FORMAT = "daskfit-model"
 FORMAT_VERSION = 1
@@ -224,6 +225,7 @@ def save(estimator, path):
                 "daskfit_version": __version__, "estimator": node}
     text = json.dumps(document, indent=2, allow_nan=False)
     parent = path.parent if str(path.parent) else Path(".")
+    clean_dead_temp_dirs(parent)
     tmp = make_temp_dir(parent, path.name)
     try:
         (tmp / MODEL_JSON).write_text(text + "\n")
@@ -231,18 +233,81 @@ def save(estimator, path):
         write_manifest(tmp, CHECKSUMS)
         replace_dir(tmp, path)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_temp_dir(tmp)
         raise
     return path
 
 
+#: Suffix of the lock file beside a temporary directory: it names the owning process.
+LOCK_SUFFIX = ".lock"
+
+
+def _process_identity(pid):
+    """``(pid, start time)``: the start time tells a live owner from a recycled pid."""
+    import psutil
+
+    return pid, psutil.Process(pid).create_time()
+
+
 def make_temp_dir(parent, name):
-    """A hidden directory next to the final one, with the umask's permissions (not 0700)."""
+    """A hidden directory next to the final one, with the umask's permissions (not 0700).
+
+    Beside it, ``<dir>.lock`` records the owner (host, pid, process start
+    time), so :func:`clean_dead_temp_dirs` can remove what a killed process
+    (SIGKILL, power loss) left behind, and never what a live one is writing.
+    """
+    import socket
+
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=parent))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)
+    pid, started = _process_identity(os.getpid())
+    lock = Path(str(tmp) + LOCK_SUFFIX)
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": pid, "started": started}))
     return tmp
+
+
+def remove_temp_dir(tmp):
+    """Remove a temporary directory of :func:`make_temp_dir` and its lock file."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    Path(str(tmp) + LOCK_SUFFIX).unlink(missing_ok=True)
+
+
+def _owner_alive(owner):
+    """Whether the process a lock names still runs (a lock from another host: assume so)."""
+    import socket
+
+    import psutil
+
+    if owner.get("host") != socket.gethostname():
+        return True
+    try:
+        return _process_identity(int(owner["pid"]))[1] == owner["started"]
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:   # exists, but not ours to inspect: alive
+        return True
+
+
+def clean_dead_temp_dirs(parent):
+    """Remove temporary directories under ``parent`` whose owning process is dead.
+
+    Returns the directories removed. A lock that cannot be read is left alone
+    (never guess about someone else's files).
+    """
+    removed = []
+    for lock in Path(parent).glob(f".*{LOCK_SUFFIX}"):
+        try:
+            owner = json.loads(lock.read_text())
+            alive = _owner_alive(owner)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not alive:
+            tmp = Path(str(lock)[:-len(LOCK_SUFFIX)])
+            remove_temp_dir(tmp)
+            removed.append(tmp)
+    return removed
 
 
 def replace_dir(tmp, path):
@@ -252,8 +317,10 @@ def replace_dir(tmp, path):
     is put back, so ``path`` holds either the old artifact or the new one,
     never neither; the caller removes ``tmp``.
     """
+    lock = Path(str(tmp) + LOCK_SUFFIX)
     if not path.exists():
         os.replace(tmp, path)
+        lock.unlink(missing_ok=True)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
     try:
@@ -266,6 +333,7 @@ def replace_dir(tmp, path):
     finally:
         if path.exists():   # never delete the only copy, even if putting it back failed
             shutil.rmtree(old, ignore_errors=True)
+    lock.unlink(missing_ok=True)
 
 
 def _sha256(path):
