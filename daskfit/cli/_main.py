@@ -29,7 +29,7 @@ def cli():
     \b
     daskfit make-data data/reg --rows 1000000      synthetic Parquet, known coefficients
     daskfit run pipelines/regression.toml          fit, cross-validate, diagnose, save
-    daskfit predict runs/NAME-ID/model --input data/reg --output preds.parquet
+    daskfit predict runs/NAME-ID --input data/reg --output preds.parquet
     daskfit plan pipelines/regression.toml         the planner's choice, no fitting
     """
 
