@@ -688,3 +688,41 @@ def test_temporary_directories_of_dead_processes_are_removed(tmp_path):
     assert sorted(p.name for p in removed) == [".dead.x", ".recycled.x"]
     assert sorted(os.listdir(tmp_path)) == sorted([mine.name, mine.name + ".lock",
                                                    ".remote.x", ".remote.x.lock"])
+
+
+def test_a_worker_killed_for_memory_is_not_blamed_on_the_chunk():
+    """The nanny's memory manager (the infrastructure) killed the worker: exit 6 with the
+    memory advice, not 4 "bad data" naming an innocent chunk; without such an event the
+    chunk is blamed as before."""
+    from distributed import KilledWorker
+
+    from daskfit.cli import ENVIRONMENT
+    from daskfit.cli._exit import MEMORY_RESTART_TOPIC, as_cli_error
+
+    class Scheduler:
+        events = "events"
+
+    class FakeClient:
+        scheduler = Scheduler()
+
+        def __init__(self, worker):
+            self.worker = worker
+
+        def sync(self, func, topic, callback_timeout):
+            assert func == "events" and topic == MEMORY_RESTART_TOPIC and callback_timeout
+            return [(1.0, {"worker": self.worker, "pid": 7, "rss": 750 * 2**20})]
+
+    killed = KilledWorker(("daskfit-read-parquet-abc", 1), SimpleNamespace(address="tcp://w:1"),
+                          3)
+    try:   # the engine raises WorkerCrashError while handling the KilledWorker
+        try:
+            raise killed
+        except KilledWorker as exc:
+            raise daskfit.WorkerCrashError.from_killed(exc, 6) from None
+    except daskfit.WorkerCrashError as crash:
+        chained = crash
+    for exc in (killed, chained):
+        error = as_cli_error(exc, "fitting", client=FakeClient("tcp://w:1"))
+        assert error.code == ENVIRONMENT and "memory limit" in str(error), error
+        blamed = as_cli_error(exc, "fitting", client=FakeClient("tcp://other:2"))
+        assert blamed.code == BAD_DATA

@@ -26,7 +26,8 @@ BAD_DATA = 4
 #: The Dask scheduler could not be reached within the timeout, or was lost mid-run: retry later.
 CLUSTER_UNREACHABLE = 5
 #: The machine, not the data: disk full, quota, the output not writable (permissions, a
-#: read-only file system, a file where the output directory should be). Fix it, then retry.
+#: read-only file system, a file where the output directory should be), or workers killed
+#: for exceeding their memory limit (the infrastructure, not a bad chunk). Fix it, retry.
 ENVIRONMENT = 6
 #: Ctrl-C (SIGINT) and SIGTERM: the shell's 128 + signal number.
 INTERRUPTED = 130
@@ -40,7 +41,8 @@ EXIT_CODES = {
     BAD_DATA: "bad data (unreadable, NaN/inf, wrong types, a chunk that crashes every "
               "worker, a divergent fit)",
     CLUSTER_UNREACHABLE: "cluster unreachable, or the scheduler lost mid-run",
-    ENVIRONMENT: "environment: disk full or the output not writable",
+    ENVIRONMENT: "environment: disk full, the output not writable, or workers killed for "
+                 "exceeding their memory limit",
     INTERRUPTED: "interrupted (Ctrl-C); the failed log is written, nothing else is left",
     TERMINATED: "terminated (SIGTERM); the failed log is written, nothing else is left",
 }
@@ -100,14 +102,46 @@ def exit_codes_help():
     return "\n".join(f"  {code}  {text}" for code, text in sorted(EXIT_CODES.items()))
 
 
-def as_cli_error(exc, doing=""):
+#: The scheduler's event topic of the nanny's memory manager restarting a worker.
+MEMORY_RESTART_TOPIC = "worker-restart-memory"
+#: Seconds to wait for the scheduler's event log while explaining a failure.
+EVENTS_TIMEOUT = 5
+
+
+def memory_restarts(exc, client):
+    """The memory-limit restarts of the worker that last died running the task ``exc``
+    (a ``KilledWorker``, or a ``WorkerCrashError`` raised while handling one) names.
+
+    A nanny that kills its worker for exceeding the memory limit logs a
+    ``worker-restart-memory`` event on the scheduler: then the
+    infrastructure, not the chunk, killed the worker. Returns the events'
+    messages (empty when there is none, no client, or the scheduler does not
+    answer within :data:`EVENTS_TIMEOUT` seconds).
+    """
+    from distributed import KilledWorker
+
+    killed = exc if isinstance(exc, KilledWorker) else exc.__context__
+    if client is None or not isinstance(killed, KilledWorker):
+        return []
+    address = getattr(killed.last_worker, "address", None)
+    try:
+        events = client.sync(client.scheduler.events, topic=MEMORY_RESTART_TOPIC,
+                             callback_timeout=EVENTS_TIMEOUT)
+    except (OSError, TimeoutError):   # the scheduler is gone too: nothing more to learn
+        return []
+    return [msg for _, msg in events if isinstance(msg, dict) and msg.get("worker") == address]
+
+
+def as_cli_error(exc, doing="", client=None):
     """The one place that maps an exception to the :class:`CliError` (and exit code) it means.
 
     Returns ``None`` for exceptions that are not anticipated: those are
     internal errors (exit 1, traceback). Order matters: ``ClusterUnreachable``
     and a closed connection are ``OSError`` s, but the cluster's fault, not the
     data's; a ``CheckpointMismatch`` is a ``ValueError``, but the fix is to
-    start over (run without ``--resume``), a configuration decision.
+    start over (run without ``--resume``), a configuration decision. With the
+    run's ``client``, workers that died from their memory limit
+    (:func:`memory_restarts`) are the environment's fault, not a chunk's.
     """
     from concurrent.futures import CancelledError
 
@@ -136,6 +170,16 @@ def as_cli_error(exc, doing=""):
                          "start this run over (its checkpoints are then cleared).")
         error.code = BAD_CONFIG
         return error
+    if isinstance(exc, (WorkerCrashError, KilledWorker)):
+        restarts = memory_restarts(exc, client)
+        if restarts:
+            limit = f", at {restarts[-1]['rss'] / 2**20:.0f} MiB" if "rss" in restarts[-1] else ""
+            return EnvironmentProblem(
+                f"Workers were killed for exceeding their memory limit{while_} (worker "
+                f"{restarts[-1].get('worker')} restarted by its nanny{limit}), not by bad "
+                "data: the task needs more memory than a worker has. Give the workers more "
+                "memory ([cluster] memory_limit), fewer threads each, or use smaller input "
+                "files.")
     if isinstance(exc, WorkerCrashError):
         return DataProblem(f"A chunk crashed the workers{while_}: {exc}")
     if isinstance(exc, KilledWorker):   # outside the engine: reading, encoding, scoring

@@ -480,7 +480,7 @@ def _data_errors(doing, source=None, frame=None, columns=None):
             error = explain_csv_error(source, frame._meta)
         elif csv and columns and ("NaN" in str(exc) or "infinity" in str(exc)):
             error = explain_csv_nan(source, columns)
-        error = error or as_cli_error(exc, doing)
+        error = error or as_cli_error(exc, doing, client=_default_client())
         task = getattr(exc, "task", None)
         if (source is not None and isinstance(task, tuple) and len(task) == 2
                 and isinstance(task[1], int) and "read" in str(task[0])
@@ -491,6 +491,16 @@ def _data_errors(doing, source=None, frame=None, columns=None):
         if error is None or error is exc:
             raise
         raise error from exc
+
+
+def _default_client():
+    """The run's client (``daskfit.connect`` makes it the default), or None."""
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:   # no client: nothing ran on a cluster
+        return None
 
 
 def _write_json(path, obj):
