@@ -614,6 +614,10 @@ class _NpzArrays:
         if key not in self.headers:
             self.fail(f"{where}: array {key!r} is not in {ARRAYS_NPZ}")
         found_shape, found_dtype, info = self.headers[key]
+        if shape is None and dtype is None:
+            self.fail(f"{where}: {MODEL_JSON} does not declare the shape and dtype of array "
+                      f"{key!r} (a model saved before daskfit checked them, or an edited "
+                      "one); save the model again with this daskfit")
         try:
             declared = (tuple(int(n) for n in shape), np.dtype(str(dtype)))
         except (TypeError, ValueError):
