@@ -293,6 +293,9 @@ BAD_CONFIGS = {
                               'estimator = "Ridge"\nparams = { solver = "lbfgs", '
                               'solver_options = { memroy = 5 } }\n',
                               "model.params.solver_options"),
+    "solver option under auto": ('[data]\npath = "reg"\ntarget = "y"\n[model]\n'
+                                 'estimator = "Ridge"\nparams = { solver_options = '
+                                 '{ memory = 5 } }\n', "model.params.solver_options"),
     "negative param_range": ('[data]\npath = "reg"\ntarget = "y"\n[model]\n'
                              'estimator = "Ridge"\n[overfitting]\nparam_name = "alpha"\n'
                              'param_range = [-1.0, 1.0]\n', "overfitting.param_range"),

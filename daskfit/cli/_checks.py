@@ -15,13 +15,11 @@ import inspect
 
 from ._exit import ConfigError
 
-__all__ = ["check_before_work", "check_scoring", "check_solver_options", "check_validation_curve",
-           "solver_option_names"]
+__all__ = ["auto_candidates", "check_before_work", "check_scoring", "check_solver_options",
+           "check_validation_curve", "solver_option_names"]
 
 #: Arguments every row-chunk solver gets from the estimator itself, never from solver_options.
 _SET_BY_FIT = frozenset({"objective", "coef0", "tol", "max_iter", "stop"})
-#: The solvers ``solver="auto"`` may choose (``daskfit.solvers.choose_solver``).
-_AUTO_CHOICES = ("normal", "newton", "lbfgs", "proximal")
 #: The modules of scikit-learn's metrics that need class labels (or scores of classes).
 _CLASSIFICATION_METRICS = ("sklearn.metrics._classification", "sklearn.metrics._ranking")
 
@@ -51,21 +49,50 @@ def solver_option_names(solver):
     return set(inspect.signature(SOLVERS[solver].function).parameters) - _SET_BY_FIT
 
 
+def auto_candidates(estimator):
+    """The solvers ``solver="auto"`` may choose for ``estimator``, whatever the data's shape.
+
+    :func:`daskfit.solvers.choose_solver` decides from the loss, the penalty
+    and the numbers of features and parameters: asking it on both sides of
+    each of its thresholds gives every solver a fit may end up with.
+    """
+    from ..solvers import GRAM_MAX_FEATURES, NEWTON_MAX_PARAMS, choose_solver
+
+    params = estimator.get_params(deep=False)
+    kind = estimator._penalty_rule()(1.0).kind
+    losses = (estimator._loss_name,) + (("multinomial",) if estimator._loss_name == "logistic"
+                                        else ())
+    return sorted({choose_solver(loss, kind, n_features, n_params,
+                                 early_stopping=bool(params.get("early_stopping")))[0]
+                   for loss in losses for n_features in (1, GRAM_MAX_FEATURES + 1)
+                   for n_params in (2, NEWTON_MAX_PARAMS + 1)})
+
+
 def check_solver_options(config, estimator):
-    """Unknown ``solver_options`` keys are refused (the solver would raise mid-fit)."""
-    options = estimator.get_params(deep=False).get("solver_options")
+    """``solver_options`` keys must be taken by the solver the fit will use.
+
+    With an explicit solver, by that solver. With ``solver="auto"`` the
+    solver depends on the data, so a key must be taken by every solver
+    ``"auto"`` may choose (:func:`auto_candidates`); otherwise the fit would
+    raise half-way, after reading the data.
+    """
+    params = estimator.get_params(deep=False)
+    options = params.get("solver_options")
     if not options:
         return
-    solver = estimator.get_params(deep=False).get("solver", "auto")
-    choices = _AUTO_CHOICES if solver == "auto" else (solver,)
+    solver = params.get("solver", "auto")
+    choices = auto_candidates(estimator) if solver == "auto" else [solver]
     known = {name: solver_option_names(name) for name in choices}
-    accepted = set().union(*known.values())
-    unknown = sorted(set(options) - accepted)
+    taken_by_all = set.intersection(*known.values())
+    unknown = sorted(set(options) - taken_by_all)
     if unknown:
         per_solver = "; ".join(f"{name}: {sorted(keys) or 'none'}" for name, keys in known.items())
+        hint = (" With solver='auto' the solver depends on the data (it may be any of "
+                f"{choices}): name the solver in params to pass its options."
+                if solver == "auto" else "")
         raise ConfigError(config["_file"], "model.params.solver_options",
-                          f"unknown option(s) {unknown} for solver={solver!r}. Options each "
-                          f"solver takes: {per_solver}.")
+                          f"option(s) {unknown} are not taken by solver={solver!r}.{hint} "
+                          f"Options each solver takes: {per_solver}.")
 
 
 def check_scoring(config, estimator):
