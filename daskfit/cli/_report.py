@@ -63,6 +63,11 @@ class Report:
             return contextlib.redirect_stdout(sys.stderr)
         return contextlib.nullcontext()
 
+    def note(self, text):
+        """Something the caller should know that is not an error (stderr; not with -q)."""
+        if self.verbosity >= 0:
+            self.echo(f"daskfit run: {text}", err=True)
+
     # ---------------------------------------------------------- endings
     def already_complete(self, final):
         self._finish({"status": "already complete", "run_dir": str(final)},

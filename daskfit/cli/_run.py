@@ -247,7 +247,7 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
             report.already_complete(final)
             return final
         except ModelFormatError as exc:   # damaged since: not complete, so run it again
-            log.warning("run directory %s does not verify (%s); running it again", final, exc)
+            report.note(f"Run directory {final} does not verify ({exc}); running it again.")
     checkpoints = checkpoint_dir(out_dir, final.name)
     if not resume and checkpoints.exists():
         log.info("clearing stale checkpoints %s (no --resume)", checkpoints)
@@ -257,7 +257,7 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
     with output_errors(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
         for dead in clean_dead_temp_dirs(out_dir):
-            log.warning("removed %s, left by a run whose process is gone", dead)
+            report.note(f"Removed {dead}, left by a run whose process is gone.")
         tmp = make_temp_dir(out_dir, final.name)
         handler = logging.FileHandler(tmp / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
