@@ -631,8 +631,9 @@ def test_environment_and_lost_scheduler_have_their_own_exit_codes(data, cluster,
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(run_module, "_write_json", disk_full)
-    code, _, err = cli(capsys, "run", config(data, "full"), *sched)
+    code, _, err = cli(capsys, "run", config(data, "full"), *sched, "-v")
     assert code == ENVIRONMENT and "No space left" in err, err
+    assert "INFO daskfit.run: stage fit done in" in err   # -v: the run log's lines too
     only_failed_log(data / "runs-full")
     monkeypatch.setattr(run_module, "_write_json", real_write)
     # The scheduler cancels the run's futures (restarted or lost mid-fit).
