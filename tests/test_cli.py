@@ -280,6 +280,38 @@ BAD_CONFIGS = {
                             "checkpoint.every"),
     "half the TLS files": ('[data]\npath = "reg"\ntarget = "y"\n[model]\nestimator = "Ridge"\n'
                            '[cluster]\ntls_ca_file = "ca.pem"\n', "cluster.tls_client_cert"),
+    # Found before any data is read (they used to fail after the fit, exit 4 or 1).
+    "scoring a function name": ('[data]\npath = "reg"\ntarget = "y"\n[model]\n'
+                                'estimator = "LogisticRegression"\n[cv]\n'
+                                'scoring = "accuracy_score"\n', "cv.scoring"),
+    "roc_auc on a regressor": ('[data]\npath = "reg"\ntarget = "y"\n[model]\n'
+                               'estimator = "Ridge"\n[cv]\nscoring = "roc_auc"\n',
+                               "cv.scoring"),
+    "nonsense scoring": ('[data]\npath = "reg"\ntarget = "y"\n[model]\nestimator = "Ridge"\n'
+                         '[cv]\nscoring = "nonsense"\n', "cv.scoring"),
+    "unknown solver option": ('[data]\npath = "reg"\ntarget = "y"\n[model]\n'
+                              'estimator = "Ridge"\nparams = { solver = "lbfgs", '
+                              'solver_options = { memroy = 5 } }\n',
+                              "model.params.solver_options"),
+    "solver option under auto": ('[data]\npath = "reg"\ntarget = "y"\n[model]\n'
+                                 'estimator = "Ridge"\nparams = { solver_options = '
+                                 '{ memory = 5 } }\n', "model.params.solver_options"),
+    "negative param_range": ('[data]\npath = "reg"\ntarget = "y"\n[model]\n'
+                             'estimator = "Ridge"\n[overfitting]\nparam_name = "alpha"\n'
+                             'param_range = [-1.0, 1.0]\n', "overfitting.param_range"),
+    "empty param_range": ('[data]\npath = "reg"\ntarget = "y"\n[model]\n'
+                          'estimator = "Ridge"\n[overfitting]\nparam_name = "alpha"\n'
+                          'param_range = []\n', "overfitting.param_range"),
+    "invalid curve value": ('[data]\npath = "reg"\ntarget = "y"\n[model]\n'
+                            'estimator = "ElasticNet"\n[overfitting]\n'
+                            'param_name = "l1_ratio"\nparam_range = [0.5, 2.0]\n',
+                            "overfitting.param_range"),
+    "output name escapes": ('[data]\npath = "reg"\ntarget = "y"\n[model]\n'
+                            'estimator = "Ridge"\n[output]\nname = "../../x"\n',
+                            "output.name"),
+    "absolute output name": ('[data]\npath = "reg"\ntarget = "y"\n[model]\n'
+                             'estimator = "Ridge"\n[output]\nname = "/tmp/x"\n',
+                             "output.name"),
     "temporary TLS remote": ('[data]\npath = "reg"\ntarget = "y"\n[model]\n'
                              'estimator = "Ridge"\n[cluster]\naddress = "tls://x:1"\n'
                              'security = "temporary"\n', "cluster.security"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -199,11 +200,13 @@ def test_run_manifest_and_model_checksums_refuse_tampering(data, cluster, capsys
     code, _, err = cli(capsys, "run", cfg, "--scheduler", cluster.scheduler_address,
                        "--force", "--no-progress")
     monkeypatch.undo()
-    assert code != OK and "disk full" in err
+    from daskfit.cli import ENVIRONMENT
+
+    assert code == ENVIRONMENT and "disk full" in err   # the machine's fault, not the data's
     names = sorted(os.listdir(data / "runs-manifest"))
     assert names == sorted([run_dir.name, run_dir.name + ".failed.log"])   # no temp dirs
     failed_log = (data / "runs-manifest" / (run_dir.name + ".failed.log")).read_text()
-    assert "run failed while committing: disk full (injected)" in failed_log
+    assert "run failed while committing" in failed_log and "disk full (injected)" in failed_log
     np.testing.assert_array_equal(daskfit.load(run_dir / "model").estimator.coef_, coef)
 
     # A flipped byte in arrays.npz, or an edited model.json, is refused on load.
@@ -287,6 +290,8 @@ def test_resume_after_sigkill_gives_the_uninterrupted_coefficients(data, cluster
     code, _, err = cli(capsys, "run", cfg, *sched, "--resume", "--no-progress")
     assert code == OK, err
     (run_dir,) = run_dirs(out)
+    # The killed run's temporary directory (its owner is dead) was removed by this one.
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".checkpoints"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["model"]["resumed_from_iteration"] >= 1
     assert not checkpoint_dir(out, run_dir.name).exists()
@@ -455,3 +460,282 @@ def test_divergence_raises_before_any_nan_coefficient_is_returned_or_saved(
     assert code == BAD_DATA, err
     assert "FloatingPointError" in err or "diverged" in err
     assert not list((data / "runs-diverges").glob("*/model"))
+
+
+# ------------------------------------------------------------- secrets, by parsed value
+SPELLED_SECRETS = '''
+[data]
+path = "s3://reader:pa\\\\ss@bucket/table"
+target = "y"
+storage_options = { key = "SEC\\\\RET-1", token = "\\u0045SCAPED-2", pin = "x7q", nested = { password = """
+MULTI-LINE-3""" } }
+[model]
+estimator = "Ridge"
+'''
+
+
+def test_secrets_are_redacted_whatever_their_toml_spelling(tmp_path):
+    """Escapes, \\u sequences, multi-line strings, a backslash in a URL password, a
+    3-character secret: parsed values are what is redacted, in every spelling a message
+    may quote them (repr doubles a backslash)."""
+    import tomllib
+
+    from daskfit.cli._config import load_config
+    from daskfit.cli._redact import redact, redacted_config_text
+
+    cfg = tmp_path / "spelled.toml"
+    cfg.write_text(SPELLED_SECRETS)
+    config = load_config(cfg)
+    secrets = ["SEC\\RET-1", "ESCAPED-2", "x7q", "\nMULTI-LINE-3", "pa\\ss"]
+    assert config["data"]["storage_options"]["key"] == secrets[0]
+    for secret in secrets:
+        for spelling in (secret, repr(secret), str({"k": secret}), f"url {config['data']['path']}"):
+            assert secret.strip() not in redact(spelling), spelling
+            assert "***" in redact(spelling)
+    # A short secret is masked as a token, not inside other words.
+    assert redact("x7q and x7qz") == "*** and x7qz"
+    saved = redacted_config_text(cfg.read_text())
+    parsed = tomllib.loads(saved)
+    assert parsed["data"]["storage_options"] == {"key": "***", "token": "***", "pin": "***",
+                                                 "nested": {"password": "***"}}
+    assert parsed["data"]["path"] == "s3://reader:***@bucket/table"
+    assert parsed["model"] == {"estimator": "Ridge"}
+    for secret in secrets:
+        assert secret.strip() not in saved and repr(secret)[1:-1] not in saved
+
+
+def test_wrong_typed_storage_options_are_not_echoed(tmp_path, capsys):
+    cfg = write(tmp_path / "typed.toml", """
+        [data]
+        path = "reg"
+        target = "y"
+        storage_options = "AKIA-WRONG-TYPE"
+        [model]
+        estimator = "Ridge"
+        """)
+    code, out, err = cli(capsys, "run", cfg, "--no-progress")
+    assert code == BAD_CONFIG and "data.storage_options" in err, err
+    assert "AKIA-WRONG-TYPE" not in err + out
+
+
+# ------------------------------------------------------------ predict and input paths
+def test_predict_takes_the_run_directory_and_refuses_proba_on_a_regressor(data, cluster,
+                                                                          capsys):
+    sched = ("--scheduler", cluster.scheduler_address, "--no-progress")
+    code, _, err = cli(capsys, "run", config(data, "predictdir"), *sched)
+    assert code == OK, err
+    (run_dir,) = run_dirs(data / "runs-predictdir")
+    outputs = {}
+    for name, model in (("dir", run_dir), ("model", run_dir / "model")):
+        outputs[name] = data / f"preds-{name}"
+        code, _, err = cli(capsys, "predict", model, "--input", data / "reg", "--output",
+                           outputs[name], *sched)
+        assert code == OK, err
+    by_dir, by_model = (pd.read_parquet(outputs[k]) for k in ("dir", "model"))
+    assert len(by_dir) == 1800
+    pd.testing.assert_frame_equal(by_dir, by_model)
+    # --proba on a regressor: a usage error, found before any cluster is contacted.
+    code, _, err = cli(capsys, "predict", run_dir, "--proba", "--input", data / "reg",
+                       "--output", data / "preds-proba", "--scheduler", "tcp://127.0.0.1:9")
+    assert code == BAD_CONFIG and "--proba" in err and "Ridge" in err, err
+    assert not (data / "preds-proba").exists()
+
+
+def test_csv_directory_nan_and_truncated_parquet_are_named(data, cluster, capsys):
+    sched = ("--scheduler", cluster.scheduler_address, "--no-progress")
+    csv = data / "csvdir"
+    csv.mkdir()
+    for i in range(2):
+        frame(300, 20 + i).to_csv(csv / f"part{i}.csv", index=False)
+    nan = data / "csvnan"
+    nan.mkdir()
+    frame(300, 22).to_csv(nan / "a.csv", index=False)
+    holed = frame(300, 23)
+    holed.loc[140, "x2"] = np.nan
+    holed.to_csv(nan / "b.csv", index=False)
+    for name in ("trunc-later", "trunc-first"):
+        shutil.copytree(data / "reg", data / name)
+        victim = data / name / ("part.1.parquet" if name == "trunc-later" else "part.0.parquet")
+        victim.write_bytes(victim.read_bytes()[:-200])
+
+    def csv_config(name, path):
+        cfg = config(data, name, path=path)
+        cfg.write_text(cfg.read_text().replace('target = "y"', 'target = "y"\nformat = "csv"'))
+        return cfg
+
+    code, _, err = cli(capsys, "run", csv_config("csvdir", "csvdir"), *sched)
+    assert code == OK, err
+    (run_dir,) = run_dirs(data / "runs-csvdir")
+    assert json.loads((run_dir / "metrics.json").read_text())["input"]["rows"] == 600
+    code, _, err = cli(capsys, "run", csv_config("csvnan", "csvnan"), *sched)
+    assert code == BAD_DATA, err
+    assert "b.csv" in err and "'x2'" in err and "row 141" in err and "Traceback" not in err
+    for name, culprit in (("trunc-later", "part.1.parquet"), ("trunc-first", "part.0.parquet")):
+        code, _, err = cli(capsys, "run", config(data, name, path=name), *sched)
+        assert code == BAD_DATA and culprit in err and "truncated" in err, (name, err)
+
+
+# ------------------------------------------------------------ scheduled runs
+def test_scheduled_run_prints_stages_summary_json_and_verifies_before_skipping(
+        data, cluster, capsys):
+    """stderr is not a terminal here (as under cron): one line per stage, a summary on
+    stdout; --json is one JSON object; "already complete" only for a run that verifies;
+    a later success removes the stale failed log."""
+    sched = ("--scheduler", cluster.scheduler_address)
+    cfg = config(data, "sched")
+    out = data / "runs-sched"
+    out.mkdir()
+    code, stdout, err = cli(capsys, "run", cfg, *sched)
+    assert code == OK, err
+    (run_dir,) = run_dirs(out)
+    for i, stage in enumerate(("input", "cluster", "encode", "fit", "score", "cv",
+                               "overfitting", "write"), start=1):
+        assert f"daskfit run: [{i}/8] {stage} done in " in err, err
+    assert f"Run directory: {run_dir}" in stdout and "score: train 0.9" in stdout, stdout
+    code, stdout, err = cli(capsys, "run", cfg, *sched, "--json")
+    summary = json.loads(stdout)
+    assert code == OK and summary == {"status": "already complete", "run_dir": str(run_dir)}
+    code, stdout, err = cli(capsys, "run", cfg, *sched, "-q")
+    assert code == OK and stdout == err == ""   # -q: errors only
+    # Damaged after it was written: not complete, so it runs again (and a stale failed log
+    # of the same run id goes once it succeeds).
+    with open(run_dir / "metrics.json", "a") as handle:
+        handle.write(" ")
+    stale = out / f"{run_dir.name}.failed.log"
+    stale.write_text("an old failure\n")
+    code, stdout, err = cli(capsys, "run", cfg, *sched, "--json")
+    assert code == OK and "does not verify" in err and "metrics.json" in err, err
+    summary = json.loads(stdout)   # nothing but the JSON on stdout (no dashboard link)
+    assert summary["status"] == "complete" and summary["run_dir"] == str(run_dir)
+    assert summary["scores"]["train"] > 0.9 and summary["verdict"] is None
+    assert not stale.exists() and sorted(os.listdir(out)) == [run_dir.name]
+    from daskfit.io._persistence import verify_manifest
+
+    verify_manifest(run_dir)
+    # A failure under --json is a JSON object too, with its exit code.
+    code, stdout, err = cli(capsys, "run", config(data, "sched-missing", path="nowhere"),
+                            *sched, "--json")
+    assert code == MISSING_INPUT and json.loads(stdout)["exit_code"] == MISSING_INPUT
+
+
+def test_environment_and_lost_scheduler_have_their_own_exit_codes(data, cluster, capsys,
+                                                                  monkeypatch):
+    import errno
+
+    from distributed.client import FutureCancelledError
+
+    from daskfit.cli import CLUSTER_UNREACHABLE, ENVIRONMENT
+    import daskfit.cli._run as run_module
+
+    sched = ("--scheduler", cluster.scheduler_address, "--no-progress")
+    # An output directory that cannot be created (a file is in the way): before any work.
+    (data / "blocked").write_text("a file, not a directory")
+    cfg = config(data, "blocked-out")
+    cfg.write_text(cfg.read_text().replace('dir = "runs-blocked-out"',
+                                           'dir = "blocked/runs"'))
+    code, _, err = cli(capsys, "run", cfg, "--scheduler", "tcp://127.0.0.1:9")
+    assert code == ENVIRONMENT and "blocked" in err and "Traceback" not in err, err
+    # The disk fills while the run directory is written.
+    real_write = run_module._write_json
+
+    def disk_full(path, obj):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(run_module, "_write_json", disk_full)
+    code, _, err = cli(capsys, "run", config(data, "full"), *sched, "-v")
+    assert code == ENVIRONMENT and "No space left" in err, err
+    assert "INFO daskfit.run: stage fit done in" in err   # -v: the run log's lines too
+    only_failed_log(data / "runs-full")
+    monkeypatch.setattr(run_module, "_write_json", real_write)
+    # The scheduler cancels the run's futures (restarted or lost mid-fit).
+    def cancelled(self, *args, **kwargs):
+        raise FutureCancelledError("daskfit-gram-123", "scheduler-connection-lost")
+
+    monkeypatch.setattr(daskfit.Ridge, "fit", cancelled)
+    code, _, err = cli(capsys, "run", config(data, "cancelled"), *sched)
+    assert code == CLUSTER_UNREACHABLE and "cancelled" in err and "Traceback" not in err, err
+    only_failed_log(data / "runs-cancelled")
+
+
+def test_ctrl_c_and_sigterm_exit_130_and_143_keeping_the_log_and_nothing_else(
+        data, cluster, capsys, monkeypatch):
+    """A real signal to this process in the middle of the fit (in-process: no interpreter
+    start-up per case): exit 130 for SIGINT (Ctrl-C), 143 for SIGTERM, each leaving its
+    failed log and no run or temporary directory."""
+    from daskfit.cli import INTERRUPTED, TERMINATED
+
+    real = daskfit.Ridge.fit
+    for sig, expected in ((signal.SIGINT, INTERRUPTED), (signal.SIGTERM, TERMINATED)):
+        def interrupted_fit(self, *args, _sig=sig, **kwargs):
+            real(self, *args, **kwargs)
+            os.kill(os.getpid(), _sig)
+            time.sleep(30)   # the signal arrives long before this ends
+
+        monkeypatch.setattr(daskfit.Ridge, "fit", interrupted_fit)
+        started = time.monotonic()
+        code, _, err = cli(capsys, "run", config(data, f"sig{int(sig)}"), "--scheduler",
+                           cluster.scheduler_address, "--no-progress")
+        assert code == expected and time.monotonic() - started < 25, (sig, err)
+        failed = only_failed_log(data / f"runs-sig{int(sig)}")   # no run, no temporary dir
+        text = failed.read_text()
+        assert "run failed" in text and ("SIGTERM" in text or "KeyboardInterrupt" in text)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL   # handler restored
+
+
+def test_temporary_directories_of_dead_processes_are_removed(tmp_path):
+    import socket
+
+    from daskfit.io._persistence import clean_dead_temp_dirs, make_temp_dir
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    mine = make_temp_dir(tmp_path, "live")
+    owners = {"dead": {"host": socket.gethostname(), "pid": dead.pid, "started": 1.0},
+              "recycled": {"host": socket.gethostname(), "pid": os.getpid(), "started": 1.0},
+              "remote": {"host": "elsewhere.invalid", "pid": dead.pid, "started": 1.0}}
+    for name, owner in owners.items():
+        (tmp_path / f".{name}.x").mkdir()
+        (tmp_path / f".{name}.x" / "run.log").write_text("partial")
+        (tmp_path / f".{name}.x.lock").write_text(json.dumps(owner))
+    removed = clean_dead_temp_dirs(tmp_path)
+    assert sorted(p.name for p in removed) == [".dead.x", ".recycled.x"]
+    assert sorted(os.listdir(tmp_path)) == sorted([mine.name, mine.name + ".lock",
+                                                   ".remote.x", ".remote.x.lock"])
+
+
+def test_a_worker_killed_for_memory_is_not_blamed_on_the_chunk():
+    """The nanny's memory manager (the infrastructure) killed the worker: exit 6 with the
+    memory advice, not 4 "bad data" naming an innocent chunk; without such an event the
+    chunk is blamed as before."""
+    from distributed import KilledWorker
+
+    from daskfit.cli import ENVIRONMENT
+    from daskfit.cli._exit import MEMORY_RESTART_TOPIC, as_cli_error
+
+    class Scheduler:
+        events = "events"
+
+    class FakeClient:
+        scheduler = Scheduler()
+
+        def __init__(self, worker):
+            self.worker = worker
+
+        def sync(self, func, topic, callback_timeout):
+            assert func == "events" and topic == MEMORY_RESTART_TOPIC and callback_timeout
+            return [(1.0, {"worker": self.worker, "pid": 7, "rss": 750 * 2**20})]
+
+    killed = KilledWorker(("daskfit-read-parquet-abc", 1), SimpleNamespace(address="tcp://w:1"),
+                          3)
+    try:   # the engine raises WorkerCrashError while handling the KilledWorker
+        try:
+            raise killed
+        except KilledWorker as exc:
+            raise daskfit.WorkerCrashError.from_killed(exc, 6) from None
+    except daskfit.WorkerCrashError as crash:
+        chained = crash
+    for exc in (killed, chained):
+        error = as_cli_error(exc, "fitting", client=FakeClient("tcp://w:1"))
+        assert error.code == ENVIRONMENT and "memory limit" in str(error), error
+        blamed = as_cli_error(exc, "fitting", client=FakeClient("tcp://other:2"))
+        assert blamed.code == BAD_DATA

@@ -246,3 +246,125 @@ def test_non_finite_coefficients_on_disk_are_refused(tmp_path):
 def test_missing_model_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="No model directory"):
         daskfit.load(tmp_path / "nothing")
+
+
+# ------------------------------------------------------- hostile model files (bounded)
+def _npy_member(archive, name, shape, dtype="<f8", data=b""):
+    """Write an .npy member by hand: the header may declare what the data does not hold."""
+    import io
+    import zipfile
+
+    from numpy.lib import format as npy
+
+    buffer = io.BytesIO()
+    npy.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False,
+                                        "shape": shape})
+    archive.writestr(name, buffer.getvalue() + data, compress_type=zipfile.ZIP_DEFLATED)
+
+
+def test_npz_that_would_inflate_past_the_bound_is_refused_before_reading(tmp_path,
+                                                                         monkeypatch):
+    import tracemalloc
+    import zipfile
+
+    import daskfit.io._persistence as persistence
+
+    path = _saved(tmp_path)
+    arrays = dict(np.load(path / "arrays.npz"))
+    doc = json.loads((path / "model.json").read_text())
+    # 1. A header declaring 2 GiB (over the 1 GiB bound), consistent with the JSON.
+    n = 2**28
+    doc["estimator"]["attributes"]["coef_"]["shape"] = [n]
+    (path / "model.json").write_text(json.dumps(doc))
+    with zipfile.ZipFile(path / "arrays.npz", "w") as archive:
+        for key, a in arrays.items():
+            if key == "estimator.coef_":
+                _npy_member(archive, key + ".npy", (n,), data=b"\0" * 4096)
+            else:
+                _npy_member(archive, key + ".npy", a.shape, a.dtype.str, a.tobytes())
+    reseal(path)
+    tracemalloc.start()
+    with pytest.raises(ModelFormatError, match="more than"):
+        daskfit.load(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * 2**20
+    # 2. A real bomb: 64 MiB of zeros deflated to ~64 KiB, under a lowered bound.
+    monkeypatch.setattr(persistence, "MAX_ARRAY_BYTES", 16 * 2**20)
+    n = 8 * 2**20
+    doc["estimator"]["attributes"]["coef_"]["shape"] = [n]
+    (path / "model.json").write_text(json.dumps(doc))
+    with zipfile.ZipFile(path / "arrays.npz", "w") as archive:
+        for key, a in arrays.items():
+            data = np.zeros(n) if key == "estimator.coef_" else a
+            _npy_member(archive, key + ".npy", data.shape, data.dtype.str, data.tobytes())
+    reseal(path)
+    assert (path / "arrays.npz").stat().st_size < 2**20
+    with pytest.raises(ModelFormatError, match="more than 16777216 bytes"):
+        daskfit.load(path)
+
+
+def test_every_array_must_match_the_shape_and_dtype_the_json_declares(tmp_path):
+    path = _saved(tmp_path)
+    arrays = dict(np.load(path / "arrays.npz"))
+    arrays["estimator.coef_"] = np.append(arrays["estimator.coef_"], 1.0)
+    np.savez(path / "arrays.npz", **arrays)
+    reseal(path)
+    with pytest.raises(ModelFormatError, match="declares"):
+        daskfit.load(path)
+    arrays["estimator.coef_"] = arrays["estimator.coef_"][:-1].astype(np.float32)
+    np.savez(path / "arrays.npz", **arrays)
+    reseal(path)
+    with pytest.raises(ModelFormatError, match="float32"):
+        daskfit.load(path)
+
+
+def test_a_consistent_2d_coef_in_a_regressor_is_refused(tmp_path):
+    """JSON and .npz agree, checksums resealed: the estimator's own metadata still refuses
+    a coef_ that would make predict return (n, 3)."""
+    path = _saved(tmp_path)
+    arrays = dict(np.load(path / "arrays.npz"))
+    coef = np.tile(arrays["estimator.coef_"], (3, 1)).T
+    arrays["estimator.coef_"] = coef
+    np.savez(path / "arrays.npz", **arrays)
+    doc = json.loads((path / "model.json").read_text())
+    doc["estimator"]["attributes"]["coef_"]["shape"] = list(coef.shape)
+    (path / "model.json").write_text(json.dumps(doc))
+    reseal(path)
+    with pytest.raises(ModelFormatError, match="coef_ has shape"):
+        daskfit.load(path)
+
+
+def test_deeply_nested_json_is_a_clear_error_not_recursion(tmp_path):
+    path = _saved(tmp_path)
+    doc = json.loads((path / "model.json").read_text())
+    deep = "[" * 100_000 + "]" * 100_000
+    text = json.dumps(doc).replace('"not_saved": [', f'"not_saved": [{deep}, ', 1)
+    (path / "model.json").write_text(text)
+    reseal(path)
+    with pytest.raises(ModelFormatError, match="nested 1000.. levels"):
+        daskfit.load(path)
+
+
+def test_keyed_checksums_need_the_key(tmp_path, monkeypatch):
+    from daskfit.io._persistence import KEY_ENV
+
+    monkeypatch.setenv(KEY_ENV, "s3cret-model-key")
+    path = _saved(tmp_path)
+    assert json.loads((path / "checksums.json").read_text())["algorithm"] == "hmac-sha256"
+    reference = daskfit.load(path)
+    # An attacker without the key rewrites a file and reseals with plain sha256: refused.
+    reseal_plain = pathlib.Path(tmp_path / "plain")
+    monkeypatch.delenv(KEY_ENV)
+    daskfit.save(reference, reseal_plain)
+    monkeypatch.setenv(KEY_ENV, "s3cret-model-key")
+    with pytest.raises(ModelFormatError, match="keyed"):
+        daskfit.load(reseal_plain)
+    # ... or with another key: refused.
+    monkeypatch.setenv(KEY_ENV, "another-key")
+    with pytest.raises(ModelFormatError, match="checksum"):
+        daskfit.load(path)
+    # Without the key the loader says which variable to set.
+    monkeypatch.delenv(KEY_ENV)
+    with pytest.raises(ModelFormatError, match=KEY_ENV):
+        daskfit.load(path)

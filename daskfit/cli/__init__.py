@@ -6,10 +6,10 @@ pipeline and its run directory), ``_predict`` (batch scoring and planning),
 ``_make_data`` (synthetic data with known coefficients), ``_main`` (click).
 """
 
-from ._exit import (BAD_CONFIG, BAD_DATA, CLUSTER_UNREACHABLE, EXIT_CODES, INTERNAL_ERROR,
-                    MISSING_INPUT, OK)
+from ._exit import (BAD_CONFIG, BAD_DATA, CLUSTER_UNREACHABLE, ENVIRONMENT, EXIT_CODES,
+                    INTERNAL_ERROR, INTERRUPTED, MISSING_INPUT, OK, TERMINATED)
 from ._main import cli, main
 from ._make_data import export_sklearn_dataset, make_data
 
-__all__ = ["BAD_CONFIG", "BAD_DATA", "CLUSTER_UNREACHABLE", "EXIT_CODES", "INTERNAL_ERROR",
-           "MISSING_INPUT", "OK", "cli", "export_sklearn_dataset", "main", "make_data"]
+__all__ = ["BAD_CONFIG", "BAD_DATA", "CLUSTER_UNREACHABLE", "ENVIRONMENT", "EXIT_CODES",
+           "INTERNAL_ERROR", "INTERRUPTED", "MISSING_INPUT", "OK", "TERMINATED", "cli", "export_sklearn_dataset", "main", "make_data"]

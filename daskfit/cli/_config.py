@@ -100,6 +100,8 @@ SCHEMA = {
 }
 
 REQUIRED_SECTIONS = ("data", "model")
+#: Keys whose values are credentials: never echoed in an error, masked in the saved copy.
+SECRET_KEYS = ("data.storage_options",)
 #: The [cluster] keys that are paths to PEM files (relative to the configuration file).
 TLS_FILES = ("tls_ca_file", "tls_client_cert", "tls_client_key")
 
@@ -135,6 +137,7 @@ def load_config(path):
         raise ConfigError(path, "", f"is not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(path, "", f"is not UTF-8 text: {exc}") from None
+    _register_secrets(raw)   # first: no error below may quote a credential
     unknown = sorted(set(raw) - set(SCHEMA))
     if unknown:
         raise ConfigError(path, unknown[0], f"unknown section; sections are {sorted(SCHEMA)}")
@@ -160,15 +163,49 @@ def load_config(path):
             values[name] = _check(path, where, given[name], key)
         config[section] = values
     _check_lists(path, config)
-    from ._redact import register_secrets
-
-    register_secrets(config["data"]["storage_options"])
-    from urllib.parse import urlsplit
-
-    # A password inside the URL (s3://user:secret@host/...) is a secret too.
-    register_secrets({"url_password": urlsplit(config["data"]["path"]).password})
+    _check_output_name(path, config["output"]["name"])
     config["_file"] = path.resolve()
     return config
+
+
+def _register_secrets(raw):
+    """Register the credentials of the parsed file, whatever their TOML spelling or type.
+
+    Every leaf of ``[data] storage_options`` (also a wrong-typed one: a
+    string where a table belongs) and a password inside ``[data] path``
+    (``s3://user:secret@host/...``). These are parsed values, so escapes,
+    ``\\u`` sequences and multi-line strings are already resolved.
+    """
+    from urllib.parse import urlsplit
+
+    from ._redact import register_secrets
+
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        return
+    register_secrets(data.get("storage_options"))
+    if isinstance(data.get("path"), str):
+        try:
+            password = urlsplit(data["path"]).password
+        except ValueError:   # a malformed URL (bad port, brackets): no password to find
+            password = None
+        register_secrets({"url_password": password})
+
+
+def _check_output_name(path, name):
+    """``[output] name`` is one path component: never ``..``, a separator or absolute."""
+    if name is None:
+        return
+    import ntpath
+    import posixpath
+
+    if (not name.strip() or name in (".", "..") or "/" in name or "\\" in name
+            or "\0" in name or posixpath.isabs(name) or ntpath.isabs(name)
+            or ntpath.splitdrive(name)[0]):
+        raise ConfigError(path, "output.name",
+                          f"must be a plain name (no '/', '\\', '..', drive or absolute path), "
+                          f"since runs are written to output.dir/NAME-RUNID; got {name!r}. "
+                          "Choose the directory with output.dir.")
 
 
 def _check(path, where, value, key):
@@ -176,8 +213,10 @@ def _check(path, where, value, key):
     if isinstance(value, bool) and bool not in key.types:
         raise ConfigError(path, where, f"must be {_names(key.types)}; got {value!r}")
     if not isinstance(value, key.types):
-        raise ConfigError(path, where, f"must be {_names(key.types)}; got {value!r} "
-                                       f"({type(value).__name__})")
+        # A secret's key never echoes its value, even a wrong-typed one.
+        shown = f"a {type(value).__name__}" if where in SECRET_KEYS else \
+            f"{value!r} ({type(value).__name__})"
+        raise ConfigError(path, where, f"must be {_names(key.types)}; got {shown}")
     if key.choices and value not in key.choices:
         raise ConfigError(path, where, f"must be one of {list(key.choices)}; got {value!r}")
     if key.low is not None and value < key.low:

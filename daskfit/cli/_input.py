@@ -17,7 +17,7 @@ import fsspec
 from ._config import resolve_path
 from ._exit import ConfigError, DataProblem, InputMissing
 
-__all__ = ["Input", "explain_csv_error", "find_input", "read_table"]
+__all__ = ["Input", "explain_csv_error", "explain_csv_nan", "find_input", "read_table"]
 
 #: Properties that identify a file's version, best first (object stores, then POSIX).
 STAMP_KEYS = ("ETag", "etag", "md5Hash", "checksum", "crc32c", "mtime", "LastModified",
@@ -28,9 +28,16 @@ GLOB_CHARS = "*?["
 class Input:
     """The input of a run: where it is, which files, and their fingerprint."""
 
-    def __init__(self, url, fmt, storage_options, files, fingerprint, nbytes):
+    def __init__(self, url, fmt, storage_options, files, fingerprint, nbytes, fs=None):
         self.url, self.format, self.storage_options = url, fmt, storage_options
         self.files, self.fingerprint, self.nbytes = files, fingerprint, nbytes
+        self.fs = fs
+
+    def urls(self):
+        """The files as URLs with their protocol (``files`` are the store's own paths)."""
+        if self.fs is None:
+            return list(self.files)
+        return [self.fs.unstrip_protocol(p) for p in self.files]
 
     def describe(self):
         return {"path": self.url, "format": self.format, "n_files": len(self.files),
@@ -82,7 +89,7 @@ def locate(fs, root, url, fmt, storage_options, where=""):
         entries.append([p[len(root):] or p.rsplit("/", 1)[-1], int(info.get("size") or 0), stamp])
         total += int(info.get("size") or 0)
     digest = hashlib.sha256(json.dumps(entries).encode()).hexdigest()
-    return Input(url, fmt, storage_options, paths, digest, total)
+    return Input(url, fmt, storage_options, paths, digest, total, fs)
 
 
 def _hidden(path, root):
@@ -109,7 +116,9 @@ def read_table(config, source):
         if source.format == "parquet":
             return _read_parquet_files(source)
         if source.format == "csv":
-            return dd.read_csv(source.url, blocksize=data["blocksize"],
+            # The listed files, not the URL: a directory is read file by file (dask's
+            # read_csv takes a file or a glob, and would fail on a directory).
+            return dd.read_csv(source.urls(), blocksize=data["blocksize"],
                                storage_options=source.storage_options)
         return _read_zarr(config, source)
     except (FileNotFoundError, InputMissing):
@@ -173,4 +182,33 @@ def explain_csv_error(source, meta):
                 f"{values.iloc[row]!r} is not a number, but the column is "
                 f"{dtypes[column]} in the files read before. Fix or remove that value, or "
                 "exclude the file.")
+    return None
+
+
+def explain_csv_nan(source, columns):
+    """On a fit that failed on NaN or infinity in CSV input: the file, column and row.
+
+    The engine knows the chunk, not the file. Only on that failure path,
+    each file is read (just the numeric ``columns`` the run uses) until one
+    holds a missing or infinite value. Returns a :class:`DataProblem`, or
+    ``None`` when no file has one.
+    """
+    import numpy as np
+    import pandas as pd
+
+    for path in source.urls():
+        with fsspec.open(path, "rb", compression="infer", **source.storage_options) as handle:
+            frame = pd.read_csv(handle, usecols=lambda c: str(c) in columns)
+        for column in frame.columns:
+            values = frame[column]
+            if values.dtype.kind not in "biuf":   # categories (missing ones encode as zeros)
+                continue
+            bad = values.isna() | np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+            if bad.any():
+                row = int(bad.to_numpy().argmax())
+                what = "missing (empty or NaN)" if pd.isna(values.iloc[row]) else "infinite"
+                return DataProblem(
+                    f"CSV {path}, column {column!r}, data row {row + 1} (line {row + 2}): the "
+                    f"value is {what}. daskfit does not impute: fill or drop that row, or "
+                    "leave the column out of data.features.")
     return None

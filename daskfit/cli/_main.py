@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import traceback
@@ -11,7 +12,8 @@ import click
 from ._config import schema_help
 from ._redact import RedactFilter, redact
 # BAD_CONFIG (2) is also the code of click's own usage errors.
-from ._exit import INTERNAL_ERROR, CliError, as_cli_error, exit_codes_help
+from ._exit import (INTERNAL_ERROR, INTERRUPTED, TERMINATED, CliError, EnvironmentProblem,
+                    Interrupted, Unreachable, as_cli_error, exit_codes_help)
 
 __all__ = ["cli", "main"]
 
@@ -27,7 +29,7 @@ def cli():
     \b
     daskfit make-data data/reg --rows 1000000      synthetic Parquet, known coefficients
     daskfit run pipelines/regression.toml          fit, cross-validate, diagnose, save
-    daskfit predict runs/NAME-ID/model --input data/reg --output preds.parquet
+    daskfit predict runs/NAME-ID --input data/reg --output preds.parquet
     daskfit plan pipelines/regression.toml         the planner's choice, no fitting
     """
 
@@ -43,8 +45,15 @@ def cli():
               help="Continue a killed run from its last checkpoint ([checkpoint] every); "
                    "without it a run starts over and clears stale checkpoints.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
-              help="Show a progress bar over the stages on stderr.")
-def run(config, scheduler, force, resume, progress):
+              help="Show the stages on stderr: a bar at a terminal, one line per finished "
+                   "stage otherwise (cron, Airflow, a log file).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON summary on stdout (status, run_dir, scores, verdict; for a "
+                   "failure: exit_code, error); everything else goes to stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also print the run log's INFO lines (stages, cluster, solver) on stderr.")
+def run(config, scheduler, force, resume, progress, as_json, quiet, verbose):
     """Fit the pipeline of CONFIG (TOML) and write a run directory.
 
     Reads the data, one-hot encodes and standardises it, fits the estimator,
@@ -54,14 +63,21 @@ def run(config, scheduler, force, resume, progress):
     input files' names, sizes and stamps: an unchanged run is not repeated.
     The Dask dashboard link is printed.
     """
+    from ._report import Report
     from ._run import run as run_pipeline
 
-    run_pipeline(config, scheduler=scheduler, force=force, progress=progress, echo=click.echo,
-                 resume=resume)
+    if quiet and verbose:
+        raise click.UsageError("Give -q or -v, not both.")
+    _STATE["json"] = as_json
+    report = Report(click.echo, progress=progress, verbosity=-1 if quiet else int(verbose),
+                    as_json=as_json)
+    with _info_on_stderr(verbose):
+        run_pipeline(config, scheduler=scheduler, force=force, progress=progress,
+                     echo=click.echo, resume=resume, report=report)
 
 
 @cli.command()
-@click.argument("model", type=click.Path())
+@click.argument("model", type=click.Path())  # a run directory or its model/
 @click.option("--input", "input_", required=True, metavar="PATH",
               help="Parquet (directory or glob) or CSV to score; local or fsspec URL.")
 @click.option("--output", required=True, metavar="PATH",
@@ -74,9 +90,11 @@ def run(config, scheduler, force, resume, progress):
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show Dask's progress bar.")
 def predict(model, input_, output, keep, proba, scheduler, progress):
-    """Score data with MODEL (a run's model/ directory), out of core, into Parquet."""
-    from ._predict import predict as score
+    """Score data with MODEL (a run directory, or its model/), out of core, into Parquet."""
+    from ._predict import load_for_predict, predict as score
     from ._run import connect_cluster
+
+    loaded = load_for_predict(model, proba)   # a bad model or option: no cluster started
 
     config = {"cluster": {"address": None, "timeout": "10s", "n_workers": None,
                           "threads_per_worker": None, "memory_limit": None,
@@ -84,7 +102,7 @@ def predict(model, input_, output, keep, proba, scheduler, progress):
     client, cluster = connect_cluster(config, scheduler)
     try:
         # daskfit.connect printed the dashboard link.
-        n = score(model, input_, output, keep=keep, proba=proba, client=client,
+        n = score(loaded, input_, output, keep=keep, proba=proba, client=client,
                   progress=progress)
     finally:
         client.close()
@@ -172,6 +190,63 @@ def plan(config, scheduler):
     plan_run(config, scheduler=scheduler, echo=click.echo)
 
 
+#: What the command being run asked for that main() needs when it reports a failure.
+_STATE = {"json": False}
+
+
+@contextlib.contextmanager
+def _info_on_stderr(enabled):
+    """With -v, daskfit's INFO records (the run log's lines) on stderr too."""
+    if not enabled:
+        yield
+        return
+    handler = _CurrentStderr()
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactFilter())
+    handler.addFilter(lambda record: record.levelno < logging.WARNING)  # root prints those
+    logger = logging.getLogger("daskfit")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM raises :class:`Interrupted` in the main thread, so a run cleans up (failed
+    log kept, temporary directory removed) as it does on Ctrl-C, then exits 143."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Interrupted("terminated by SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(code, message):
+    """Report a failure on stderr (and, with --json, as the JSON summary) and exit."""
+    click.echo(redact(message), err=True)
+    if _STATE["json"]:
+        from ._report import failure_json
+
+        click.echo(redact(failure_json(code, message)))
+    sys.exit(code)
+
+
 class _CurrentStderr(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is now (not the stream it found when created), so
     in-process callers that swap stderr (tests, notebooks) never hit a closed stream."""
@@ -198,25 +273,27 @@ def main(argv=None):
         stderr.addFilter(lambda record: not record.name.startswith("daskfit.run"))
         stderr.addFilter(RedactFilter())
         root.addHandler(stderr)
+    _STATE["json"] = False
     try:
-        cli.main(args=argv, prog_name="daskfit", standalone_mode=False)
+        with _sigterm_raises():
+            cli.main(args=argv, prog_name="daskfit", standalone_mode=False)
     except click.exceptions.Exit as exc:      # --help, --version
         sys.exit(exc.exit_code)
     except click.ClickException as exc:       # usage errors: exit 2, as click does
         exc.show()
         sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(INTERNAL_ERROR)
+    except (click.Abort, KeyboardInterrupt):  # click turns Ctrl-C at a prompt into Abort
+        _fail(INTERRUPTED, "daskfit: interrupted (Ctrl-C)")
+    except Interrupted:
+        _fail(TERMINATED, "daskfit: terminated (SIGTERM)")
     except Exception as exc:
         # Every anticipated exception maps to its exit code in one place (_exit.as_cli_error).
         error = as_cli_error(exc) if not isinstance(exc, CliError) else exc
         if error is not None and (isinstance(exc, (CliError, FileNotFoundError))
+                                  or isinstance(error, (EnvironmentProblem, Unreachable))
                                   or type(exc).__module__.startswith(("daskfit", "distributed"))):
-            click.echo(redact(f"daskfit: error: {error}"), err=True)
-            sys.exit(error.code)
-        click.echo(redact("daskfit: internal error (please report it):\n"
-                          + traceback.format_exc()), err=True)
-        sys.exit(INTERNAL_ERROR)
+            _fail(error.code, f"daskfit: error: {error}")
+        _fail(INTERNAL_ERROR, "daskfit: internal error (please report it):\n"
+              + traceback.format_exc())
     sys.exit(0)
 

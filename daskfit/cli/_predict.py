@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._exit import DataProblem, InputMissing
+from ._exit import DataProblem, InputMissing, UsageProblem
 
-__all__ = ["plan_run", "predict"]
+__all__ = ["load_for_predict", "model_directory", "plan_run", "predict"]
 
 
 def _read_any(url, storage_options=None):
@@ -15,22 +15,22 @@ def _read_any(url, storage_options=None):
     return open_table(url, storage_options)
 
 
-def predict(model_path, input_url, output_url, *, keep=(), proba=False, client=None,
-            progress=True, storage_options=None):
-    """Score ``input_url`` with a saved model; write Parquet to ``output_url``.
+def model_directory(path):
+    """The model directory ``path`` names: a run directory (``runs/NAME-ID``) means the
+    ``model/`` inside it."""
+    path = Path(path)
+    if not (path / "model.json").exists() and (path / "model" / "model.json").exists():
+        return path / "model"
+    return path
 
-    Each partition is read, encoded and scored by one task
-    (``daskfit-predict-partition``) and written straight out, so the input
-    never has to fit in memory. Output columns: the ``keep`` columns, then
-    ``prediction`` (and ``proba_<class>`` with ``proba=True``).
 
-    Returns
-    -------
-    n_partitions : int
-    """
+def load_for_predict(model_path, proba=False):
+    """The :class:`~daskfit.io.TabularModel` at ``model_path`` (a run directory or its
+    ``model/``), checked against the options before any cluster is started."""
     from .. import load
     from ..io import ModelFormatError, TabularModel
 
+    model_path = model_directory(model_path)
     if not Path(model_path).exists():
         raise InputMissing(f"No model at {model_path}.")
     try:
@@ -42,6 +42,30 @@ def predict(model_path, input_url, output_url, *, keep=(), proba=False, client=N
     if not isinstance(model, TabularModel):
         raise DataProblem(f"{model_path} holds a bare {type(model).__name__}; daskfit predict "
                           "needs a model written by daskfit run (it knows the columns).")
+    if proba and not hasattr(model.estimator, "predict_proba"):
+        raise UsageProblem(f"--proba needs a classifier; {model_path} holds a "
+                           f"{type(model.estimator).__name__}, which predicts values, not class "
+                           "probabilities. Drop --proba.")
+    return model
+
+
+def predict(model_path, input_url, output_url, *, keep=(), proba=False, client=None,
+            progress=True, storage_options=None):
+    """Score ``input_url`` with a saved model; write Parquet to ``output_url``.
+
+    Each partition is read, encoded and scored by one task
+    (``daskfit-predict-partition``) and written straight out, so the input
+    never has to fit in memory. Output columns: the ``keep`` columns, then
+    ``prediction`` (and ``proba_<class>`` with ``proba=True``).
+
+    ``model_path`` is a path (see :func:`load_for_predict`) or the model itself.
+
+    Returns
+    -------
+    n_partitions : int
+    """
+    model = model_path if hasattr(model_path, "predict_frame") else load_for_predict(
+        model_path, proba)
     frame = _read_any(input_url, storage_options)
     needed = model.encoder.numeric_ + model.encoder.categorical_ + list(keep)
     missing = [c for c in needed if c not in frame.columns]
@@ -80,12 +104,14 @@ def plan_run(config_path, *, scheduler=None, echo=print):
     """
     from .. import plan
     from ..io import FrameEncoder
+    from ._checks import check_solver_options
     from ._config import load_config
     from ._input import find_input, read_table
     from ._run import _columns, _data_errors, build_model, connect_cluster
 
     config = load_config(config_path)
     estimator = build_model(config)
+    check_solver_options(config, estimator)
     source = find_input(config)
     frame = read_table(config, source)
     features = _columns(config, frame)

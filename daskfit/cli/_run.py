@@ -22,16 +22,17 @@ import logging
 import os
 import platform
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ._exit import ConfigError, Unreachable, as_cli_error
-from ._input import explain_csv_error, find_input, read_table
+from ._exit import ConfigError, Unreachable, as_cli_error, output_errors
+from ._input import explain_csv_error, explain_csv_nan, find_input, read_table
 from ._config import TLS_FILES, load_config, resolve_path
-from ._redact import RedactFilter, redact
+from ._checks import check_before_work
+from ._redact import RedactFilter, redact, redacted_config_text
+from ._report import Report
 
 __all__ = ["run", "run_id", "connect_cluster", "build_model"]
 
@@ -131,7 +132,7 @@ class _Stages:
         self.seconds[name] = round(time.perf_counter() - t0, 4)
         log.info("stage %s done in %.2f s", name, self.seconds[name])
         if self.bar is not None:
-            self.bar.update(1, name)
+            self.bar.update(1, f"{name} done in {self.seconds[name]:.2f} s")
 
 
 def _columns(config, frame):
@@ -195,21 +196,37 @@ def checkpoint_dir(out_dir, run_name):
     return Path(out_dir) / ".checkpoints" / run_name
 
 
-def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, resume=False):
+def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, resume=False,
+        report=None):
     """Run one pipeline; return the run directory (existing or new).
 
     With ``resume`` a run killed mid-fit continues from its last checkpoint
     (``[checkpoint] every``); without it, stale checkpoints of this run id are
-    cleared first. Raises the errors of :mod:`daskfit.cli._exit` (each with
-    its exit code).
+    cleared first. ``report`` (:class:`~daskfit.cli._report.Report`) decides
+    what is printed: a bar or stage lines, the summary, JSON. An existing run
+    directory counts as complete only if its manifest's checksums verify;
+    otherwise it is run again. Raises the errors of :mod:`daskfit.cli._exit`
+    (each with its exit code); on any failure, also Ctrl-C or SIGTERM, the
+    log is kept as ``NAME-RUNID.failed.log`` and nothing else is left.
     """
     import click
 
+    from ..io._persistence import (ModelFormatError, clean_dead_temp_dirs, make_temp_dir,
+                                   remove_temp_dir, replace_dir, verify_manifest,
+                                   write_manifest)
+
     echo = echo or click.echo
+    report = report or Report(echo, progress=progress)
     config = load_config(config_path)
     name = config["output"]["name"] or config["_file"].stem
     config["output"]["name"] = name
     estimator = build_model(config)
+    if config["checkpoint"]["every"] and "checkpoint" not in inspect.signature(
+            estimator.fit).parameters:
+        raise ConfigError(config["_file"], "checkpoint.every",
+                          f"{type(estimator).__name__} does not checkpoint its fit; set "
+                          "every = 0")
+    check_before_work(config, estimator)
     source = find_input(config)
     frame = read_table(config, source)          # metadata only
     features = _columns(config, frame)
@@ -217,25 +234,24 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
     out_dir = Path(resolve_path(config, config["output"]["dir"]))
     final = out_dir / f"{name}-{rid}"
     if final.exists() and not force:
-        echo(f"Run {final.name} already complete ({final}); nothing to do. "
-             "Use --force to run it again.")
-        return final
+        try:
+            verify_manifest(final)
+            report.already_complete(final)
+            return final
+        except ModelFormatError as exc:   # damaged since: not complete, so run it again
+            report.note(f"Run directory {final} does not verify ({exc}); running it again.")
     checkpoints = checkpoint_dir(out_dir, final.name)
     if not resume and checkpoints.exists():
         log.info("clearing stale checkpoints %s (no --resume)", checkpoints)
         shutil.rmtree(checkpoints)
-    if config["checkpoint"]["every"] and "checkpoint" not in inspect.signature(
-            estimator.fit).parameters:
-        raise ConfigError(config["_file"], "checkpoint.every",
-                          f"{type(estimator).__name__} does not checkpoint its fit; set "
-                          "every = 0")
     checkpoint = ({"directory": str(checkpoints), "every": config["checkpoint"]["every"]}
                   if config["checkpoint"]["every"] else None)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    from ..io._persistence import make_temp_dir, replace_dir, write_manifest
-
-    tmp = make_temp_dir(out_dir, final.name)
-    handler = logging.FileHandler(tmp / "run.log")
+    with output_errors(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for dead in clean_dead_temp_dirs(out_dir):
+            report.note(f"Removed {dead}, left by a run whose process is gone.")
+        tmp = make_temp_dir(out_dir, final.name)
+        handler = logging.FileHandler(tmp / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactFilter())
     handlers = [(logging.getLogger(name), handler) for name in ("daskfit", "py.warnings")]
@@ -250,17 +266,34 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
         logging.captureWarnings(False)
         handler.close()
 
+    failed_log = out_dir / f"{final.name}.failed.log"
     try:
-        with _progress(progress) as bar:
+        with report.stages(STAGES) as bar:
             metrics = _run_stages(config, estimator, source, frame, features, rid, tmp,
-                                  scheduler, bar, echo, checkpoint)
-        _write_json(tmp / "metrics.json", metrics)
-        log.info("run %s complete", rid)
-        detach()   # run.log is final before its checksum goes into the manifest
-        write_manifest(tmp)
-        replace_dir(tmp, final)
+                                  scheduler, bar, echo, checkpoint, report)
+        with output_errors(out_dir):
+            _write_json(tmp / "metrics.json", metrics)
+            log.info("run %s complete", rid)
+            detach()   # run.log is final before its checksum goes into the manifest
+            write_manifest(tmp)
+            replace_dir(tmp, final)
         shutil.rmtree(checkpoints, ignore_errors=True)   # the run is complete
+        failed_log.unlink(missing_ok=True)   # an earlier failure of this run is now stale
     except BaseException as exc:
+        _keep_failed_log(exc, handler, detach, tmp, failed_log)
+        remove_temp_dir(tmp)
+        report.failed(failed_log)
+        raise
+    finally:
+        detach()
+    report.complete(final, metrics)
+    return final
+
+
+def _keep_failed_log(exc, handler, detach, tmp, failed_log):
+    """Log ``exc`` into the run's log and move it to ``failed_log`` (a full disk must not
+    hide the error being reported behind one about its log)."""
+    try:
         if handler in logging.getLogger("daskfit").handlers:
             log.error("run failed: %s", exc, exc_info=True)
             detach()
@@ -272,32 +305,14 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
                                     f"run failed while committing: {exc}\n"
                                     + "".join(traceback.format_exception(exc))))
         # No run directory for a failed run; its log stays, next to where it would be.
-        failed_log = out_dir / f"{final.name}.failed.log"
         if (tmp / "run.log").exists():
             os.replace(tmp / "run.log", failed_log)
-        shutil.rmtree(tmp, ignore_errors=True)
-        echo(f"Run failed; log: {failed_log}", err=True)
-        raise
-    finally:
-        detach()
-    echo(f"Run directory: {final}")
-    return final
-
-
-@contextlib.contextmanager
-def _progress(enabled):
-    if not enabled:
-        yield None
-        return
-    import click
-
-    with click.progressbar(length=len(STAGES), label="daskfit run", file=sys.stderr,
-                           item_show_func=lambda s: s or "") as bar:
-        yield bar
+    except OSError as problem:
+        log.warning("could not keep the failed run's log at %s: %s", failed_log, problem)
 
 
 def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler, bar, echo,
-                checkpoint=None):
+                checkpoint=None, report=None):
 
     from ..io import FrameEncoder, TabularModel, save
 
@@ -305,9 +320,11 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
     t_start = time.perf_counter()
     data, cv, over = config["data"], config["cv"], config["overfitting"]
     with stage("input"):
-        # The copy is redacted: storage_options values (credentials) are never saved.
-        (tmp / "config.toml").write_text(redact(Path(config["_file"]).read_text()))
-    with stage("cluster"):
+        # The copy is redacted at the level of parsed values: storage_options (credentials)
+        # are never saved, whatever their TOML spelling.
+        (tmp / "config.toml").write_text(
+            redacted_config_text(Path(config["_file"]).read_text()))
+    with stage("cluster"), (report.link_output() if report else contextlib.nullcontext()):
         client, cluster = connect_cluster(config, scheduler)
     try:
         # daskfit.connect printed the dashboard link.
@@ -322,14 +339,16 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
         y = frame[data["target"]]
         w = frame[data["sample_weight"]] if data["sample_weight"] else None
         X = frame[features]
-        with stage("encode"), _data_errors("reading and encoding", source, frame):
+        with stage("encode"), _data_errors("reading and encoding", source, frame,
+                                           [*features, data["target"]]):
             model.encoder.fit(X)
             Xe, ye, we = model.encode(X, y, w)
             Xe, ye, we, persist_reason = _persist(client, Xe, ye, we)
         log.info("encoded data: %s", persist_reason)
         log.info("%d rows, %d encoded features %s", model.encoder.n_rows_, Xe.shape[1],
                  list(model.encoder.feature_names_out_))
-        with stage("fit"), _data_errors("fitting"):
+        used = [c for c in [*features, data["target"], data["sample_weight"]] if c]
+        with stage("fit"), _data_errors("fitting", source, frame, used):
             if checkpoint is not None:
                 try:
                     estimator.fit(Xe, ye, sample_weight=we, checkpoint=checkpoint)
@@ -478,19 +497,22 @@ def _write_diagnosis(report, tmp):
 
 
 @contextlib.contextmanager
-def _data_errors(doing, source=None, frame=None):
+def _data_errors(doing, source=None, frame=None, columns=None):
     """Anticipated errors become their :class:`CliError` (see ``_exit.as_cli_error``).
 
-    With the CSV ``source`` and its ``frame``, a dtype mismatch is traced to its file.
+    With the CSV ``source`` and its ``frame``, a dtype mismatch is traced to
+    its file; with the ``columns`` the run uses, so is a NaN or infinity.
     """
     try:
         yield
     except Exception as exc:
         error = None
-        if (source is not None and source.format == "csv" and isinstance(exc, ValueError)
-                and "dtype" in str(exc)):
+        csv = source is not None and source.format == "csv" and isinstance(exc, ValueError)
+        if csv and "dtype" in str(exc):
             error = explain_csv_error(source, frame._meta)
-        error = error or as_cli_error(exc, doing)
+        elif csv and columns and ("NaN" in str(exc) or "infinity" in str(exc)):
+            error = explain_csv_nan(source, columns)
+        error = error or as_cli_error(exc, doing, client=_default_client())
         task = getattr(exc, "task", None)
         if (source is not None and isinstance(task, tuple) and len(task) == 2
                 and isinstance(task[1], int) and "read" in str(task[0])
@@ -501,6 +523,16 @@ def _data_errors(doing, source=None, frame=None):
         if error is None or error is exc:
             raise
         raise error from exc
+
+
+def _default_client():
+    """The run's client (``daskfit.connect`` makes it the default), or None."""
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:   # no client: nothing ran on a cluster
+        return None
 
 
 def _write_json(path, obj):

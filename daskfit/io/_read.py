@@ -16,6 +16,8 @@ def _read_parquet_file(path, fs, schema=None, first=None, columns=None):
         raise FileNotFoundError(
             f"Parquet file {path} was listed when the run was planned but is gone now (deleted "
             "or moved while it ran). Run again once the input is complete.") from None
+    except (OSError, ValueError) as exc:   # pyarrow's ArrowInvalid is a ValueError
+        raise _unreadable(path, exc) from None
     if schema is not None and not parquet.schema_arrow.equals(schema):
         # Schema drift: name the file and the first column that differs, not a pandas error
         # (or silently wrong values) further down. The whole schema is checked (it is in
@@ -25,7 +27,19 @@ def _read_parquet_file(path, fs, schema=None, first=None, columns=None):
                         "Rewrite that file with the same columns and types as the others, or "
                         "leave it out of the input.")
     # One thread: the Dask worker thread is already the unit of parallelism.
-    return parquet.read(columns=columns, use_threads=False).to_pandas()
+    try:
+        table = parquet.read(columns=columns, use_threads=False)
+    except (OSError, ValueError) as exc:   # a footer that reads, pages that do not
+        raise _unreadable(path, exc) from None
+    return table.to_pandas()
+
+
+def _unreadable(path, exc):
+    """The error for a file pyarrow cannot read (truncated, corrupt, not Parquet): named."""
+    from .._engine import DataError
+
+    return DataError(f"Parquet file {path} cannot be read (truncated, corrupt or not "
+                     f"Parquet): {type(exc).__name__}: {exc}. Rewrite or remove that file.")
 
 
 def _schema_difference(expected, found):
@@ -97,7 +111,12 @@ def read_parquet(files, storage_options=None):
             paths = [root]
     if not paths:
         raise FileNotFoundError(f"No Parquet files at {files!r}.")
-    schema = pq.read_schema(paths[0], filesystem=fs)
+    try:
+        schema = pq.read_schema(paths[0], filesystem=fs)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise _unreadable(paths[0], exc) from None
     # Only the fields: the pandas metadata (index, row counts) may differ between files.
     schema = schema.remove_metadata()
     meta = schema.empty_table().to_pandas()
