@@ -665,8 +665,11 @@ def take_rows(obj, rows, lengths):
     """Rows ``rows`` (sorted row numbers) of an array, frame or Dask collection.
 
     Dask collections are cut chunk by chunk: each output chunk is the
-    selected rows of one input chunk, computed where that chunk lives, and
-    its task holds only that chunk's row numbers.
+    selected rows of one input chunk, computed where that chunk lives. The
+    row numbers of a chunk reach its task by ``Client.scatter`` under a
+    distributed client (the graph holds a future, not ``n`` numbers: a
+    cross-validation of millions of rows sent graphs of tens of MiB), and as
+    a literal of that task only on the local schedulers.
     """
     if obj is None:
         return None
@@ -676,18 +679,36 @@ def take_rows(obj, rows, lengths):
         return _safe_indexing(obj, rows)
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     local = [rows[(rows >= a) & (rows < b)] - a for a, b in zip(bounds[:-1], bounds[1:])]
+    futures = _scattered(local)
+    refs = local if futures is None else futures
     if isinstance(obj, da.Array):
         obj = align_rows(obj, lengths)
-        pieces = [obj.blocks[i][idx] for i, idx in enumerate(local)]
-        return da.concatenate(pieces, axis=0)
+        name = f"daskfit-take-rows-{tokenize(obj.name, uuid.uuid4().hex)}"
+        layer = {}
+        for i, ref in enumerate(refs):
+            for idx in np.ndindex(*obj.numblocks[1:]):
+                layer[(name, i) + idx] = (_take, (obj.name, i) + idx, ref)
+        graph = HighLevelGraph.from_collections(name, layer, dependencies=[obj])
+        chunks = (tuple(len(v) for v in local),) + obj.chunks[1:]
+        return da.Array(graph, name, chunks=chunks, meta=obj._meta)
     import dask.dataframe as dd
     import pandas as pd
 
-    # A one-column frame of row numbers, partitioned like obj (each task
-    # holds its own partition's numbers), zipped with obj partition by partition.
-    numbers_ = dd.from_map(pd.Series, local, meta=pd.Series([], dtype=np.intp),
+    # A one-column frame of row numbers, partitioned like obj (each partition
+    # made from its own chunk's numbers), zipped with obj partition by partition.
+    numbers_ = dd.from_map(_series, refs, meta=pd.Series([], dtype=np.intp),
                            enforce_metadata=False)
     return obj.map_partitions(_iloc, numbers_, meta=obj._meta, align_dataframes=False)
+
+
+def _series(rows):
+    import pandas as pd
+
+    return pd.Series(np.asarray(rows))
+
+
+def _take(block, rows):
+    return block[np.asarray(rows)]
 
 
 def _iloc(part, rows):
