@@ -28,7 +28,6 @@ from .._kernels import (
     _merge_moments,
     chunk_kernel,
     diagnose_chunk,
-    row_blocks,
     rows_moments,
 )
 

@@ -24,9 +24,12 @@ int ``random_state`` or no shuffling, no ``groups``) is a
 :class:`SplitRecipe`, and ONE task rebuilds the layout's codes on a worker
 (from ``y``'s chunks, already on the cluster), checks them against the
 client's digest, and hands each chunk task its slice: the graph holds the
-recipe (bytes), not ``n`` codes. Splits given as row numbers (an iterable, a
-splitter seeded by a ``RandomState``, group splitters) still ship each
-chunk's codes in that chunk's task only (``n`` small ints in all). For Dask input with unknown chunk sizes (Dask DataFrames), the chunk
+recipe (bytes), not ``n`` codes. Codes that cannot be remade (an iterable
+of row numbers, a splitter seeded by a ``RandomState``, group splitters)
+reach the workers by ``Client.scatter``, chunk by chunk: the graph holds
+futures. A diagnosis (:class:`DiagnosisSplits`) codes each row once per fold
+for all of its parts (folds, learning curve, validation curve) and makes
+those codes the same two ways. For Dask input with unknown chunk sizes (Dask DataFrames), the chunk
 sizes come from one cheap pass over ``y`` alone (``n`` floats to the client),
 which also serves a stratified splitter.
 """
@@ -67,8 +70,8 @@ from .._engine import compute
 from .._kernels import _merge_moments
 from ._fold_kernels import code_type, codes_dtype, pack_codes
 
-__all__ = ["FoldLayout", "SeededSplits", "SplitRecipe", "fold_pass_data", "resolve_splits",
-           "take_rows", "train_test_split"]
+__all__ = ["CodesPlan", "DiagnosisSplits", "FoldLayout", "SeededSplits", "SplitRecipe",
+           "fold_pass_data", "nested_codes", "resolve_splits", "take_rows", "train_test_split"]
 
 #: Splitters whose folds depend on n_samples (and groups) only, never on y:
 #: for these the target is read on the client only when chunk sizes are unknown.
