@@ -24,9 +24,12 @@ int ``random_state`` or no shuffling, no ``groups``) is a
 :class:`SplitRecipe`, and ONE task rebuilds the layout's codes on a worker
 (from ``y``'s chunks, already on the cluster), checks them against the
 client's digest, and hands each chunk task its slice: the graph holds the
-recipe (bytes), not ``n`` codes. Splits given as row numbers (an iterable, a
-splitter seeded by a ``RandomState``, group splitters) still ship each
-chunk's codes in that chunk's task only (``n`` small ints in all). For Dask input with unknown chunk sizes (Dask DataFrames), the chunk
+recipe (bytes), not ``n`` codes. Codes that cannot be remade (an iterable
+of row numbers, a splitter seeded by a ``RandomState``, group splitters)
+reach the workers by ``Client.scatter``, chunk by chunk: the graph holds
+futures. A diagnosis (:class:`DiagnosisSplits`) codes each row once per fold
+for all of its parts (folds, learning curve, validation curve) and makes
+those codes the same two ways. For Dask input with unknown chunk sizes (Dask DataFrames), the chunk
 sizes come from one cheap pass over ``y`` alone (``n`` floats to the client),
 which also serves a stratified splitter.
 """
@@ -67,8 +70,8 @@ from .._engine import compute
 from .._kernels import _merge_moments
 from ._fold_kernels import code_type, codes_dtype, pack_codes
 
-__all__ = ["FoldLayout", "SeededSplits", "SplitRecipe", "fold_pass_data", "resolve_splits",
-           "take_rows", "train_test_split"]
+__all__ = ["CodesPlan", "DiagnosisSplits", "FoldLayout", "SeededSplits", "SplitRecipe",
+           "fold_pass_data", "nested_codes", "resolve_splits", "take_rows", "train_test_split"]
 
 #: Splitters whose folds depend on n_samples (and groups) only, never on y:
 #: for these the target is read on the client only when chunk sizes are unknown.
@@ -597,48 +600,61 @@ def fold_pass_data(data: ChunkedData, cv, groups, *, classifier=False):
 
     Returns ``(ChunkedData, FoldLayout, splits, target_passes)``: ``X`` and
     the weights are the caller's (chunk sizes filled in if they were unknown);
-    the ``y`` slot joins the target to the per-row codes, chunk by chunk. Each
-    chunk's codes are a literal in that chunk's task only, as runs when the
-    folds are contiguous (a few bytes) or one small int per row.
+    the ``y`` slot joins the target to the per-row codes, chunk by chunk.
+    Row numbers never travel in the graph: plain K-fold ships a few bytes
+    per chunk (runs), seeded folds (and a diagnosis's subsets) are remade by
+    one task on a worker, and other codes reach the workers by scatter (see
+    :func:`_code_chunk_tasks`).
     """
     known = data.chunks_known
     recipe = getattr(cv, "recipe", None)
-    need_y = needs_target(cv, classifier) if recipe is None else False
+    planned = isinstance(cv, DiagnosisSplits)
+    need_y = needs_target(cv, classifier) if recipe is None and not planned else False
     if known and not need_y:
         lengths, y_values, target_passes = tuple(int(c) for c in data.X.chunks[0]), None, 0
     else:
         lengths, y_values, target_passes = row_lengths(data.X, data.y, need_y)
     n = int(sum(lengths))
-    if recipe is not None:   # resolved by the caller (SeededSplits)
-        splits, layout = list(cv), FoldLayout.from_splits(list(cv), n)
-    else:
-        recipe = recipe_for(cv, n, groups, y_values, classifier=classifier)
-        splits = plain_kfold(check_cv(cv, y_values, classifier=classifier), n)
-        if splits is not None:
-            layout = FoldLayout.from_kfold(splits)
-        else:
-            splits = resolve_splits(cv, n, y_values, _vector_numpy(groups),
-                                    classifier=classifier)
-            layout = FoldLayout.from_splits(splits, n)
     X = with_row_chunks(data.X, lengths)
     y = with_row_chunks(data.y, lengths)
     w = with_row_chunks(data.sample_weight, lengths)
+    ykeys = list(y.__dask_keys__())
+    if planned:
+        splits, layout = list(cv), cv.layout
+        source = cv.source if not isinstance(cv.source, CodesPlan) else (
+            cv.source.codes, *(ykeys if cv.source.recipe.needs_y else []))
+        n_groupings, largest = len(layout.n_codes), max(layout.n_codes) - 1
+    else:
+        if recipe is not None:   # resolved by the caller (SeededSplits)
+            splits, layout = list(cv), FoldLayout.from_splits(list(cv), n)
+        else:
+            recipe = recipe_for(cv, n, groups, y_values, classifier=classifier)
+            splits = plain_kfold(check_cv(cv, y_values, classifier=classifier), n)
+            if splits is not None:
+                layout = FoldLayout.from_kfold(splits)
+            else:
+                splits = resolve_splits(cv, n, y_values, _vector_numpy(groups),
+                                        classifier=classifier)
+                layout = FoldLayout.from_splits(splits, n)
+        source = None
+        # Few runs (plain K-fold) make literals of a few bytes per chunk: cheaper than a task.
+        if len(layout.starts) > len(lengths) * 4:
+            source = layout.codes if recipe is None else (
+                _remade_codes, recipe, _codes_digest(layout.codes),
+                *(ykeys if recipe.needs_y else []))
+        n_groupings, largest = layout.run_codes.shape[1], max(layout.n_codes) - 1
     token = tokenize(y.name, uuid.uuid4().hex)
-    codes_name, name = f"daskfit-fold-codes-{token}", f"daskfit-fold-y-{token}"
-    layer = {}
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    # Few runs (plain K-fold) make literals of a few bytes per chunk: cheaper than a task.
-    remake = recipe is not None and len(layout.starts) > len(lengths) * 4
-    if remake:
-        remade = f"daskfit-fold-layout-{token}"
-        ykeys = list(y.__dask_keys__()) if recipe.needs_y else []
-        layer[remade] = (_remade_codes, recipe, _codes_digest(layout.codes), *ykeys)
-    for i, (ykey, rows) in enumerate(zip(y.__dask_keys__(), lengths)):
-        a, b = int(offsets[i]), int(offsets[i + 1])
-        layer[(codes_name, i)] = ((_codes_slice, remade, a, b) if remake
-                                  else layout.chunk_codes(a, b))
+    name = f"daskfit-fold-y-{token}"
+    if source is None:
+        codes_name = f"daskfit-fold-codes-{token}"
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        layer = {(codes_name, i): layout.chunk_codes(int(offsets[i]), int(offsets[i + 1]))
+                 for i in range(len(lengths))}
+    else:
+        codes_name, layer = _code_chunk_tasks(source, layout, y, lengths, token)
+    for i, (ykey, rows) in enumerate(zip(ykeys, lengths)):
         layer[(name, i)] = (pack_codes, ykey, (codes_name, i), int(rows))
-    dtype = codes_dtype(layout.run_codes.shape[1], max(layout.n_codes) - 1)
+    dtype = codes_dtype(n_groupings, largest)
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[y])
     packed = da.Array(graph, name, chunks=(tuple(lengths),), dtype=dtype)
     out = ChunkedData(X, packed, w, is_lazy=data.is_lazy, feature_names=data.feature_names)
@@ -652,8 +668,11 @@ def take_rows(obj, rows, lengths):
     """Rows ``rows`` (sorted row numbers) of an array, frame or Dask collection.
 
     Dask collections are cut chunk by chunk: each output chunk is the
-    selected rows of one input chunk, computed where that chunk lives, and
-    its task holds only that chunk's row numbers.
+    selected rows of one input chunk, computed where that chunk lives. The
+    row numbers of a chunk reach its task by ``Client.scatter`` under a
+    distributed client (the graph holds a future, not ``n`` numbers: a
+    cross-validation of millions of rows sent graphs of tens of MiB), and as
+    a literal of that task only on the local schedulers.
     """
     if obj is None:
         return None
@@ -663,18 +682,36 @@ def take_rows(obj, rows, lengths):
         return _safe_indexing(obj, rows)
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     local = [rows[(rows >= a) & (rows < b)] - a for a, b in zip(bounds[:-1], bounds[1:])]
+    futures = _scattered(local)
+    refs = local if futures is None else futures
     if isinstance(obj, da.Array):
         obj = align_rows(obj, lengths)
-        pieces = [obj.blocks[i][idx] for i, idx in enumerate(local)]
-        return da.concatenate(pieces, axis=0)
+        name = f"daskfit-take-rows-{tokenize(obj.name, uuid.uuid4().hex)}"
+        layer = {}
+        for i, ref in enumerate(refs):
+            for idx in np.ndindex(*obj.numblocks[1:]):
+                layer[(name, i) + idx] = (_take, (obj.name, i) + idx, ref)
+        graph = HighLevelGraph.from_collections(name, layer, dependencies=[obj])
+        chunks = (tuple(len(v) for v in local),) + obj.chunks[1:]
+        return da.Array(graph, name, chunks=chunks, meta=obj._meta)
     import dask.dataframe as dd
     import pandas as pd
 
-    # A one-column frame of row numbers, partitioned like obj (each task
-    # holds its own partition's numbers), zipped with obj partition by partition.
-    numbers_ = dd.from_map(pd.Series, local, meta=pd.Series([], dtype=np.intp),
+    # A one-column frame of row numbers, partitioned like obj (each partition
+    # made from its own chunk's numbers), zipped with obj partition by partition.
+    numbers_ = dd.from_map(_series, refs, meta=pd.Series([], dtype=np.intp),
                            enforce_metadata=False)
     return obj.map_partitions(_iloc, numbers_, meta=obj._meta, align_dataframes=False)
+
+
+def _series(rows):
+    import pandas as pd
+
+    return pd.Series(np.asarray(rows))
+
+
+def _take(block, rows):
+    return block[np.asarray(rows)]
 
 
 def _iloc(part, rows):
@@ -832,3 +869,149 @@ def _select(a, rule, test, lengths, counts):
                             dtype=a.dtype, meta=a._meta,
                             name=f"daskfit-{label}-rows-{tokenize(a.name, rule)}")
     return a.map_partitions(_select_partition, rule, test, meta=a._meta)
+
+
+# ----------------------------------------------------------------- the diagnosis's one pass
+
+
+def splits_digest(splits):
+    """A digest of ``(train, test)`` row numbers: checks folds remade on a worker."""
+    h = hashlib.blake2b(digest_size=16)
+    for train, test in splits:
+        for rows in (train, test):
+            h.update(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
+            h.update(b"|")
+    return h.hexdigest()
+
+
+def nested_codes(splits, sizes, random_state, n_samples):
+    """Per-row codes of the diagnosis's one pass, of shape (n_samples, n_splits).
+
+    Column ``s`` codes split ``s``'s rows for the learning curve of that
+    split, exactly as :func:`daskfit.overfitting._folds.learning_curve_splits`
+    draws its subsets (one generator seeded by ``random_state`` permutes each
+    split's training rows, in split order; the subset of size ``sizes[j]`` is
+    the first ``sizes[j]`` of them): ``j`` for rows that enter at size ``j``,
+    ``m = len(sizes)`` for the validation rows, ``m + 1`` for training rows in
+    no subset, ``m + 2`` for rows in neither set. Built with a few scatters
+    per split (no sort), so a worker makes them in a fraction of a pass.
+    """
+    m = len(sizes)
+    codes = np.full((int(n_samples), len(splits)), m + 2, dtype=code_type(m + 2))
+    rng = check_random_state(random_state)
+    bounds = np.concatenate([[0], np.asarray(sizes, dtype=np.int64)])
+    for s, (train, test) in enumerate(splits):
+        perm = rng.permutation(train)
+        column = codes[:, s]
+        column[train] = m + 1
+        for j in range(m):
+            column[perm[bounds[j]:bounds[j + 1]]] = j
+        column[test] = m
+    return codes
+
+
+def diagnosis_layout(n_samples, n_splits, n_sizes):
+    """The :class:`FoldLayout` of :func:`nested_codes`: the K folds, then the
+    learning curve's ``n_sizes * K`` (subset, fold) splits, size-major.
+
+    Every split lies in one grouping (its fold's column), so the same layout
+    serves the moments estimators and the logistic path. The codes themselves
+    are not kept on the client (``starts``/``run_codes`` are None): they are
+    made where the data are (see :class:`DiagnosisSplits`).
+    """
+    m, K = n_sizes, n_splits
+    train = [[(s, c) for c in range(m)] + [(s, m + 1)] for s in range(K)]
+    test = [[(s, m)] for s in range(K)]
+    for j in range(m):
+        train += [[(s, c) for c in range(j + 1)] for s in range(K)]
+        test += [[(s, m)] for s in range(K)]
+    return FoldLayout(starts=None, run_codes=None, n_samples=n_samples,
+                      n_codes=(m + 3,) * K, train=train, test=test,
+                      total=[(0, c) for c in range(m + 3)], mode="diagnosis")
+
+
+@dataclass(frozen=True)
+class CodesPlan:
+    """How a worker remakes :func:`nested_codes`: the folds' recipe, the sizes,
+    the learning curve's seed, and the digest of the client's folds."""
+
+    recipe: SplitRecipe
+    sizes: tuple
+    random_state: int
+    digest: str
+
+    def codes(self, *y_chunks):
+        y = np.concatenate([np.asarray(c) for c in y_chunks]) if self.recipe.needs_y else None
+        splits = self.recipe.splits(y)
+        if splits_digest(splits) != self.digest:
+            raise RuntimeError(
+                "The folds rebuilt on a worker differ from the client's (different NumPy or "
+                "scikit-learn versions on the workers?): install the same versions everywhere.")
+        return nested_codes(splits, self.sizes, self.random_state, self.recipe.n_samples)
+
+
+class DiagnosisSplits(list):
+    """The folds and the learning curve's splits of a diagnosis, for ONE fold pass.
+
+    A list of ``K + len(sizes) * K`` entries: the ``K`` folds ``(train,
+    test)``, then one ``(None, test)`` per (size, fold), size-major (the
+    subsets are never made on the client). ``layout`` is
+    :func:`diagnosis_layout`; ``source`` is a :class:`CodesPlan` when the
+    folds and the subsets can be remade on a worker (an int seed, no groups),
+    else the codes themselves, which travel to the workers by scatter, not in
+    the graph (see :func:`fold_pass_data`).
+    """
+
+    def __init__(self, folds, sizes, random_state, n_samples):
+        sizes = tuple(int(v) for v in sizes)
+        super().__init__(list(folds) + [(None, test) for _ in sizes for _, test in folds])
+        recipe = getattr(folds, "recipe", None)
+        seed_ok = isinstance(random_state, numbers.Integral) and not isinstance(
+            random_state, bool)
+        if recipe is not None and seed_ok:
+            self.source = CodesPlan(recipe, sizes, int(random_state), splits_digest(folds))
+        else:   # a RandomState (its state is the client's) or folds not remade
+            self.source = nested_codes(folds, sizes, random_state, n_samples)
+        self.n_folds = len(folds)
+        self.layout = diagnosis_layout(int(n_samples), len(folds), len(sizes))
+
+
+def _scattered(arrays):
+    """``arrays`` sent to the workers by ``Client.scatter`` (futures), or None
+    without a distributed client: data that must not travel in a graph."""
+    from .._engine import current_client
+
+    client = current_client()
+    if client is None:
+        return None
+    return client.scatter(list(arrays))
+
+
+def _identity(x):
+    return x
+
+
+def _code_chunk_tasks(source, layout, y, lengths, token):
+    """Graph entries ``(codes-name, i) -> chunk i's codes`` and the extra entries.
+
+    ``source``: a plan (:class:`CodesPlan` or :class:`SplitRecipe` with its
+    digest) remade by one task on a worker and sliced there; or the per-row
+    codes (n, groupings), scattered chunk by chunk to the workers under a
+    distributed client (the graph then holds futures, not rows), else put in
+    each chunk's task (the local schedulers serialise nothing).
+    """
+    codes_name = f"daskfit-fold-codes-{token}"
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    bounds = [(int(offsets[i]), int(offsets[i + 1])) for i in range(len(lengths))]
+    layer = {}
+    if isinstance(source, tuple):   # (callable, args...) remaking all codes on a worker
+        remade = f"daskfit-fold-layout-{token}"
+        layer[remade] = source
+        for i, (a, b) in enumerate(bounds):
+            layer[(codes_name, i)] = (_codes_slice, remade, a, b)
+        return codes_name, layer
+    pieces = [_codes_slice(source, a, b) for a, b in bounds]
+    futures = _scattered(pieces)
+    for i, piece in enumerate(pieces):
+        layer[(codes_name, i)] = piece if futures is None else (_identity, futures[i])
+    return codes_name, layer

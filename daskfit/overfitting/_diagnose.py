@@ -10,7 +10,7 @@ from ._folds import (client_vectors, known_lengths, learning_curve_splits, make_
                      translate_train_sizes)
 from ._params import resolve_regularisation
 from ._report import DiagnosisReport
-from ._scores import baseline_scores, score_grid, scoring_info
+from ._scores import baseline_scores, one_pass_scores, score_grid, scoring_info
 from ._verdict import judge
 from .._placement import placed
 
@@ -108,16 +108,13 @@ def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=
     sizes = translate_train_sizes(train_sizes, len(splits[0][0]))
     k = len(splits)
 
-    # The estimator as given: per-fold scores.
-    fold_train, fold_test = (a[0] for a in score_grid(estimator, None, None, X, y,
-                                                      sample_weight, splits, scoring))
-    # Learning curve: one (subset, test) split per size and fold.
-    lc_splits = learning_curve_splits(splits, sizes, random_state)
-    lc_train, lc_test = (a[0].reshape(len(sizes), k) for a in score_grid(
-        estimator, None, None, X, y, sample_weight, lc_splits, scoring))
-    # Validation curve.
-    vc_train, vc_test = score_grid(reg.estimator, reg.param_name, reg.param_range, X, y,
-                                   sample_weight, splits, scoring)
+    merged = one_pass_scores(estimator, reg, X, y, sample_weight, splits, sizes, random_state,
+                             scoring, n)
+    if merged is not None:   # the moments estimators: everything from one pass
+        fold_train, fold_test, lc_train, lc_test, vc_train, vc_test = merged
+    else:
+        fold_train, fold_test, lc_train, lc_test, vc_train, vc_test = _three_grids(
+            estimator, reg, X, y, sample_weight, splits, sizes, random_state, scoring)
     baseline = baseline_scores(classifier, explicit_scorer, y_values, w_values, splits)
 
     best = _best_index(vc_test.mean(axis=1), reg.direction)
@@ -157,6 +154,21 @@ def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=
         n_samples=n,
         notes=notes,
     )
+
+
+def _three_grids(estimator, reg, X, y, sample_weight, splits, sizes, random_state, scoring):
+    """Per-fold scores, learning curve and validation curve as three score grids."""
+    k = len(splits)
+    # The estimator as given: per-fold scores.
+    fold_train, fold_test = (a[0] for a in score_grid(estimator, None, None, X, y,
+                                                      sample_weight, splits, scoring))
+    # Learning curve: one (subset, test) split per size and fold.
+    lc_splits = learning_curve_splits(splits, sizes, random_state)
+    lc_train, lc_test = (a[0].reshape(len(sizes), k) for a in score_grid(
+        estimator, None, None, X, y, sample_weight, lc_splits, scoring))
+    vc_train, vc_test = score_grid(reg.estimator, reg.param_name, reg.param_range, X, y,
+                                   sample_weight, splits, scoring)
+    return fold_train, fold_test, lc_train, lc_test, vc_train, vc_test
 
 
 def _best_index(mean_scores, direction):

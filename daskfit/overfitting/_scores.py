@@ -31,7 +31,7 @@ from sklearn.metrics import check_scoring, d2_tweedie_score, make_scorer
 
 from ..model_selection import cross_validate
 
-__all__ = ["FAST_PATHS", "baseline_scores", "score_grid", "scoring_info"]
+__all__ = ["FAST_PATHS", "baseline_scores", "one_pass_scores", "score_grid", "scoring_info"]
 
 
 def _generic(estimator, param_name, values, X, y, sample_weight, splits, scoring):
@@ -138,6 +138,36 @@ def score_grid(estimator, param_name, values, X, y, sample_weight, splits, scori
         if out is not None:
             return out
     return _generic(estimator, param_name, values, X, y, sample_weight, splits, scoring)
+
+
+def one_pass_scores(estimator, reg, X, y, sample_weight, splits, sizes, random_state,
+                    scoring, n_samples):
+    """Per-fold scores, learning curve and validation curve from ONE fold pass.
+
+    For the moments estimators (Ridge, LinearRegression, Lasso, ElasticNet)
+    along ``alpha``: the pass reads each row once and codes it, per fold, by
+    the learning-curve subset it enters (see
+    :func:`daskfit.model_selection._split.nested_codes`); the client then
+    solves every fold and every subset at every value of the curve (and the
+    current value) from the moments. Returns ``(fold_train, fold_test,
+    lc_train, lc_test, vc_train, vc_test)``, or None where this does not
+    apply (other estimators, parameters or scorers: three score_grid calls).
+    """
+    from ..model_selection._cv_estimators import MOMENT_SCORERS
+    from ..model_selection._split import DiagnosisSplits
+
+    fast = FAST_PATHS.get(type(estimator))
+    if fast not in (_ridge_fast_path, _enet_fast_path) or FAST_PATHS.get(
+            type(reg.estimator)) is not fast or reg.param_name != "alpha" \
+            or reg.current is None or (scoring is not None and scoring not in MOMENT_SCORERS):
+        return None
+    k, m = len(splits), len(sizes)
+    values = [float(v) for v in reg.param_range] + [float(reg.current)]
+    planned = DiagnosisSplits(splits, sizes, random_state, n_samples)
+    train, test = fast(reg.estimator, "alpha", values, X, y, sample_weight, planned, scoring)
+    v = len(values) - 1   # the current value's row
+    return (train[v, :k], test[v, :k], train[v, k:].reshape(m, k), test[v, k:].reshape(m, k),
+            train[:v, :k], test[:v, :k])
 
 
 # ------------------------------------------------------------------ scorers
