@@ -122,3 +122,46 @@ def test_wide_fit_that_stops_short_warns():
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         est = daskfit.Ridge(alpha=1.0, max_iter=3).fit(X, y)
     assert not est.fit_result_.converged
+
+
+# ------------------------------------------------- wide lasso / elastic net
+
+WIDE_L1 = {"lasso": (sk.Lasso, daskfit.Lasso, {"alpha": 0.1}),
+           "enet": (sk.ElasticNet, daskfit.ElasticNet, {"alpha": 0.1, "l1_ratio": 0.5})}
+
+
+def _wide_l1_references(kind, n, p):
+    X, y, _ = _wide(n, p)
+    sk_class, dk_class, params = WIDE_L1[kind]
+    return (X, y, dk_class, params, sk_class(**params).fit(X, y),
+            sk_class(**params, **TIGHT).fit(X, y))
+
+
+@pytest.mark.parametrize("kind, n, p, options, max_passes", [
+    ("lasso", 300, 4500, None, 12),                     # working sets: 7 passes
+    ("enet", 300, 4500, None, 12),                      # 9 passes
+    ("lasso", 300, 4500, {"working_set": False}, 150),  # FISTA alone, gap rule: 103
+    ("lasso", 200, 20_000, None, 12),                   # 9 passes, ~3 s
+])
+def test_wide_l1_proximal_is_as_accurate_as_sklearns_default(kind, n, p, options, max_passes):
+    """The proximal path stops on the duality gap, at least at scikit-learn's accuracy.
+
+    It used to stop on the gradient mapping (2.97e-4 here, 1.05e-2 at
+    20,000 features after 314 passes, against scikit-learn's 1.26e-4 and
+    4.7e-3) and say converged.
+    """
+    X, y, dk_class, params, sk_default, tight = _wide_l1_references(kind, n, p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = dk_class(**params, solver="proximal", solver_options=options).fit(X, y)
+    assert est.fit_result_.converged and "duality gap" in est.fit_result_.message
+    assert _relative_error(est, tight) <= _relative_error(sk_default, tight)
+    assert est.n_passes_ <= max_passes
+
+
+@pytest.mark.parametrize("options", [None, {"working_set": False}])
+def test_wide_l1_cut_short_warns(options):
+    X, y, dk_class, params, _, tight = _wide_l1_references("lasso", 300, 4500)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        est = dk_class(**params, solver="proximal", max_iter=1, solver_options=options).fit(X, y)
+    assert not est.fit_result_.converged

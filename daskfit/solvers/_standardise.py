@@ -238,8 +238,12 @@ def gradient_scale(standardised, objective):
     return s if np.isfinite(s) and s > 0 else 1.0
 
 
-def in_standardised_coordinates(run, objective, coef0, *, tol, stop=None, **options):
+def in_standardised_coordinates(run, objective, coef0, *, tol, stop=None, certify=None,
+                                **options):
     """Run ``run(objective, coef0, tol=..., stop=..., **options)`` on standardised coordinates.
+
+    ``certify(theta) -> reason or None`` (an optional stopping rule on the
+    raw coefficients) is passed on in ``phi``'s terms.
 
     Returns the solver's FitResult mapped back: ``coef`` in the raw
     coordinates, ``grad_norm`` relative (max-abs standardised gradient over
@@ -248,6 +252,8 @@ def in_standardised_coordinates(run, objective, coef0, *, tol, stop=None, **opti
     z = Standardised(objective, objective.column_moments())
     s = gradient_scale(z, objective)
     inner_stop = None if stop is None else (lambda i, phi: stop(i, z.theta_of(phi)))
+    if certify is not None:  # a rule on the raw coefficients, e.g. the duality gap
+        options["certify"] = lambda phi: certify(z.theta_of(phi))
     result = run(z, z.phi_of(coef0), tol=tol * s, stop=inner_stop, **options)
     result.coef = z.theta_of(result.coef)
     result.grad_norm = float(result.grad_norm) / s
