@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._result import FitResult, evaluate_trial, record
-from ._standardise import in_standardised_coordinates
+from ._standardise import ACCURACY_MARGIN, in_standardised_coordinates
 from ._working_set import GapRule, applies, solve_working_set
 
 __all__ = ["solve_gd", "solve_proximal"]
@@ -183,17 +183,20 @@ def solve_gd(objective, coef0, *, tol=1e-4, max_iter=1000, accelerated=False, st
     standardise : bool, default=True
         Iterate in standardised coordinates (centred, unit-scale features;
         ``daskfit.solvers._standardise``), where ``tol`` is relative to the
-        gradient's scale at zero; otherwise on the raw objective with an
+        gradient's scale at zero (with the safety factor ``ACCURACY_MARGIN``,
+        so that the coefficients end at least as close to the optimum as
+        scikit-learn's default lbfgs); otherwise on the raw objective with an
         absolute ``tol``.
     """
     objective._require_smooth()
     return _dispatch(objective, coef0, tol=tol, max_iter=max_iter, accelerated=accelerated,
-                     step_size=step_size, name="gd", stop=stop, standardise=standardise)
+                     step_size=step_size, name="gd", stop=stop, standardise=standardise,
+                     margin=ACCURACY_MARGIN)
 
 
-def _dispatch(objective, coef0, *, standardise, **options):
+def _dispatch(objective, coef0, *, standardise, margin=1.0, **options):
     if standardise:
-        return in_standardised_coordinates(_run, objective, coef0, **options)
+        return in_standardised_coordinates(_run, objective, coef0, margin=margin, **options)
     return _run(objective, coef0, **options)
 
 
