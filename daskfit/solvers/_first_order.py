@@ -12,7 +12,10 @@ state passed explicitly, in the style of optax.
   keeps the fast rate and removes the oscillations on strongly convex
   problems.
 * Stopping: the max-abs gradient mapping ``(y - x+) / t`` falls below
-  ``tol`` (for a smooth objective that is the gradient itself).
+  ``tol`` (for a smooth objective that is the gradient itself); for the
+  squared loss with an L1 part, the duality gap instead (``certify``, see
+  :func:`solve_proximal`), since a small mapping there left the lasso far
+  from its optimum.
 
 Passes: plain gradient descent costs one pass per accepted step (the
 gradient at the accepted point is the next iteration's). The accelerated
