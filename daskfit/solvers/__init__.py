@@ -58,7 +58,8 @@ SOLVERS = {
                    early_stopping=True),
         SolverInfo("gd", solve_gd, "grad", _ALL, True, "n_iter + 1 (x2 accelerated)",
                    early_stopping=True),
-        SolverInfo("proximal", solve_proximal, "grad", _ALL, False, "2 n_iter + 2",
+        SolverInfo("proximal", solve_proximal, "grad", _ALL, False,
+                   "2 n_iter + 2 (squared loss: 2 per working set + 1, about 10)",
                    early_stopping=True),
         SolverInfo("averaging", solve_averaging, "grad", _ALL, False,
                    "n_iter + 1 (+1 when stopped by max_iter)"),
@@ -108,7 +109,10 @@ def choose_solver(loss_name, penalty_kind, n_features, n_params, early_stopping=
         centred = ("in standardised coordinates (features centred and scaled implicitly, "
                    "no extra pass), stopping relative to the problem's scale")
         if penalty_kind in ("l1", "elasticnet"):
-            return "proximal", f"{n_features} features: Gram too large, FISTA {centred}"
+            return "proximal", (f"{n_features} features: Gram too large for all of them; "
+                                "working sets (Gram of a few hundred columns, coordinate "
+                                "descent on the client) until the duality gap is "
+                                "scikit-learn's")
         return "lbfgs", f"{n_features} features: Gram too large, L-BFGS {centred}"
     if penalty_kind in ("l1", "elasticnet"):
         return "proximal", f"{loss_name} loss with an L1 part: accelerated proximal gradient"
