@@ -402,7 +402,7 @@ def test_misaligned_unknown_partitions(name, what, form):
     if form == "unknown-chunk array":
         Xk, yk, wk = (None if v is None else v.to_dask_array() for v in (Xk, yk, wk))
     with pytest.raises(ValueError, match=f"X and {what} are chunked differently and the "
-                                          r"chunk sizes are unknown.*lengths=True"):
+                                          r"chunk sizes are unknown.*compute_chunk_sizes"):
         est.fit(Xk, yk, sample_weight=wk)
     assert_not_fitted(est)
 
