@@ -224,6 +224,10 @@ def released_on_error():
         raise
     finally:
         _HOLDING.reset(token)
+        # asyncio copies the current context into the timer handles of bounded
+        # waits, and a handle outlives the wait until its deadline: emptied,
+        # the list keeps no engine (nor its persisted chunks) alive meanwhile.
+        holding.clear()
 
 
 class DataError(ValueError):

@@ -233,3 +233,20 @@ def test_a_failed_persisted_fit_releases_its_chunks(client, make):
         time.sleep(0.05)
     assert left == set()
     assert failure.value is not None
+
+
+def test_a_persisted_fit_leaves_nothing_on_the_workers(client):
+    """After a successful ``persist=True`` fit returns, its chunks leave the workers.
+
+    Within seconds, not at the scheduler-patience deadline of the timer
+    handles that bounded waits leave on the event loop (each holds a copy of
+    the call's context).
+    """
+    X, y, _ = make_binary(n=4_000)
+    Xd, yd = da.from_array(X, chunks=(500, -1)), da.from_array(y.astype(float), chunks=500)
+    before = _worker_keys(client)
+    daskfit.LogisticRegression(persist=True).fit(Xd, yd)
+    deadline = time.monotonic() + 5
+    while (left := _worker_keys(client) - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert left == set()

@@ -984,7 +984,11 @@ def _scattered(arrays):
     client = current_client()
     if client is None:
         return None
-    return client.scatter(list(arrays))
+    # hash=False: content-hashed keys are shared between calls (X's and y's row
+    # numbers of a fold are the same arrays), and a key being released by one
+    # call while another scatters it again leaves the second call's tasks
+    # with a lost dependency.
+    return client.scatter(list(arrays), hash=False)
 
 
 def _identity(x):
