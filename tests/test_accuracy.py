@@ -286,3 +286,35 @@ def test_bcd_wide_ridge_cut_short_warns():
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         est = daskfit.Ridge(alpha=1.0, solver="bcd", max_iter=5).fit(Xd, yd)
     assert not est.fit_result_.converged
+
+
+def test_subsampled_newton_takes_its_last_steps_with_the_exact_hessian(monkeypatch):
+    """Near the end, one pass computes the Hessian from every row.
+
+    The pass that meets the stopping rule then carries the exact Hessian, so
+    the final step is a true Newton step: the error drops to about its
+    square, not by the sampling error's factor.
+    """
+    import daskfit.estimators._base as base
+    from daskfit._engine import Engine
+
+    monkeypatch.setattr(base, "hessian_stride", lambda *args: 4)
+    strides = []
+    original = Engine.reduce
+
+    def spying(self, kernel, spec, label):
+        strides.append(getattr(spec, "hessian_stride", None))
+        return original(self, kernel, spec, label)
+
+    monkeypatch.setattr(Engine, "reduce", spying)
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((20_000, 6))
+    y = (rng.uniform(size=20_000) < 1 / (1 + np.exp(-(X @ np.linspace(-1, 1, 6))))).astype(int)
+    est = daskfit.LogisticRegression(solver="newton").fit(X, y)
+    assert est.n_passes_ == len(strides)
+    assert strides[0] == 4 and 1 in strides[1:]  # sub-sampled, then exact near the end
+    assert strides[-2] == 1  # the pass whose Hessian made the final step
+    reference = sk.LogisticRegression(solver="newton-cholesky", tol=1e-14, max_iter=100).fit(X, y)
+    coef = np.r_[est.coef_.ravel(), est.intercept_]
+    ref = np.r_[reference.coef_.ravel(), reference.intercept_]
+    assert np.abs(coef - ref).max() / np.abs(ref).max() < 1e-7

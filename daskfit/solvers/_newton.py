@@ -9,6 +9,8 @@ is the first, validating pass at the starting point).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import scipy.linalg
 
@@ -120,16 +122,17 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100, stop=None):
             converged, message = True, "gradient stalled at machine precision"
             break
         step = 1.0
-        for _ in range(MAX_BACKTRACKS):
-            trial = theta + step * d
-            out = evaluate_trial(objective.value_grad_hess, trial)
-            if out is not None and out[0] <= f + ARMIJO_C * step * (g @ d) + slack:
-                f_new, g_new, H_new = out
+        with _exact_hessian_near_the_end(objective, g, tol):
+            for _ in range(MAX_BACKTRACKS):
+                trial = theta + step * d
+                out = evaluate_trial(objective.value_grad_hess, trial)
+                if out is not None and out[0] <= f + ARMIJO_C * step * (g @ d) + slack:
+                    f_new, g_new, H_new = out
+                    break
+                step *= BACKTRACK
+            else:
+                message = "line search failed to decrease the objective"
                 break
-            step *= BACKTRACK
-        else:
-            message = "line search failed to decrease the objective"
-            break
         gradient_improved = np.abs(g_new).max() <= 0.5 * np.abs(g).max()
         theta, f, g, H = trial, f_new, g_new, H_new
         n_iter += 1
@@ -139,6 +142,27 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100, stop=None):
     return FitResult(coef=theta, loss=float(f), grad_norm=float(np.abs(g).max()),
                      n_iter=n_iter, passes=objective.passes, converged=converged,
                      message=message, history=history, solver="newton")
+
+
+#: With a sub-sampled Hessian, the pass after an iterate whose gradient is
+#: within this factor of ``tol`` computes the Hessian from every row: that
+#: pass most likely meets the stopping rule, and its exact Hessian makes the
+#: final step (:func:`_final_step`) a true Newton step (the error drops to
+#: about its square instead of by the sampling error's factor, ~25x).
+EXACT_HESSIAN_NEAR = 10.0
+
+
+@contextmanager
+def _exact_hessian_near_the_end(objective, g, tol):
+    stride = getattr(objective, "hessian_stride", 1)
+    if stride <= 1 or np.abs(g).max() > EXACT_HESSIAN_NEAR * tol:
+        yield
+        return
+    objective.hessian_stride = 1
+    try:
+        yield
+    finally:
+        objective.hessian_stride = stride
 
 
 def _final_step(objective, theta, f, g, d, tol):
