@@ -288,12 +288,12 @@ def test_bcd_wide_ridge_cut_short_warns():
     assert not est.fit_result_.converged
 
 
-def test_subsampled_newton_takes_its_last_steps_with_the_exact_hessian(monkeypatch):
-    """Near the end, one pass computes the Hessian from every row.
+def test_subsampled_newton_takes_its_last_step_with_a_denser_hessian(monkeypatch):
+    """Near the end, one pass computes the Hessian from more rows.
 
-    The pass that meets the stopping rule then carries the exact Hessian, so
-    the final step is a true Newton step: the error drops to about its
-    square, not by the sampling error's factor.
+    The pass that meets the stopping rule then carries a Hessian from
+    ``DENSER_HESSIAN`` times as many rows (here: every row), so the final step
+    cuts the error by more than a sampled step does.
     """
     import daskfit.estimators._base as base
     from daskfit._engine import Engine
@@ -312,7 +312,7 @@ def test_subsampled_newton_takes_its_last_steps_with_the_exact_hessian(monkeypat
     y = (rng.uniform(size=20_000) < 1 / (1 + np.exp(-(X @ np.linspace(-1, 1, 6))))).astype(int)
     est = daskfit.LogisticRegression(solver="newton").fit(X, y)
     assert est.n_passes_ == len(strides)
-    assert strides[0] == 4 and 1 in strides[1:]  # sub-sampled, then exact near the end
+    assert strides[0] == 4 and 1 in strides[1:]  # sub-sampled, then 4 // 8 -> 1 near the end
     assert strides[-2] == 1  # the pass whose Hessian made the final step
     reference = sk.LogisticRegression(solver="newton-cholesky", tol=1e-14, max_iter=100).fit(X, y)
     coef = np.r_[est.coef_.ravel(), est.intercept_]
