@@ -1,4 +1,4 @@
-"""The engine: the only place that builds Dask graphs for fitting.
+"""The row engine: builds and runs the Dask graph of every row-chunk pass.
 
 One call to :meth:`Engine.reduce` is one *pass* over the data: a kernel is
 mapped over every row chunk and the partial dicts are tree-reduced with
