@@ -141,9 +141,8 @@ def weighted_gram(X, d, fit_intercept, nonnegative):
     return out
 
 
-def _check_lengths(index, X, y, w):
+def _check_lengths(index, n, y, w):
     errors = []
-    n = X.shape[0]
     for name, v in (("y", y), ("sample_weight", w)):
         if v is not None and v.shape[0] != n:
             errors.append(
@@ -166,16 +165,29 @@ def diagnose_chunk(index, X, y, w):
     return (index, "overflow")
 
 
+def chunk_input_errors(index, n_rows, y, w, *, finite_weights=False):
+    """The errors of one row chunk's target and weights, for both engines.
+
+    ``y`` and ``w`` must have the chunk's ``n_rows`` rows; then the weights
+    must be finite (with ``finite_weights``: the column engine checks them
+    here, the row kernels through their non-finite sums) and nonnegative.
+    Returns a list of ``(index, message)``, empty when the chunk is fine.
+    """
+    errors = _check_lengths(index, n_rows, y, w)
+    if errors or w is None:
+        return errors
+    if finite_weights and not np.isfinite(w).all():
+        return [diagnose_chunk(index, None, None, w)]
+    if (w < 0).any():
+        return [(index, "Negative values in data passed to sample_weight.")]
+    return []
+
+
 def _basic_checks(index, X, y, w, out):
-    errors = _check_lengths(index, X, y, w)
+    errors = chunk_input_errors(index, X.shape[0], y, w)
     if errors:
         out["errors"] = errors
         return False
-    if w is not None:
-        neg = int((w < 0).sum())
-        if neg:
-            out["errors"] = [(index, "Negative values in data passed to sample_weight.")]
-            return False
     return True
 
 

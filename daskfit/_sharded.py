@@ -63,8 +63,8 @@ from dask.highlevelgraph import HighLevelGraph
 from ._data import ChunkedData
 from ._engine import DEFAULT_SPLIT_EVERY, DataError, Engine, payload_bytes, reduction_tree
 from ._placement import local_scheduler
-from ._kernels import (UNKNOWN_LABEL_TYPE, _label_problem, combine, combine_arrays, diagnose_chunk,
-                       weighted_gram, whole_chunk_kernel)
+from ._kernels import (UNKNOWN_LABEL_TYPE, _label_problem, chunk_input_errors, combine,
+                       combine_arrays, diagnose_chunk, weighted_gram, whole_chunk_kernel)
 
 __all__ = ["COLUMN_SPACE", "IDX", "OBSERVERS", "W", "Y", "Each", "Round", "ShardedData",
            "ShardedEngine", "Start", "Vec", "validating_pass"]
@@ -462,19 +462,9 @@ _MAX_LABELS = 3
 @whole_chunk_kernel
 def check_rows(index, n_rows, y, w, classify):
     """First pass, per row chunk: counts, weights, target statistics, input errors."""
-    out = {"n": n_rows, "errors": []}
-    for name, v in (("y", y), ("sample_weight", w)):
-        if v is not None and v.shape[0] != n_rows:
-            out["errors"].append((index, f"Row chunk {index} of X has {n_rows} rows but the "
-                                  f"matching chunk of {name} has {v.shape[0]}."))
-            return out
-    if w is not None:
-        if not np.isfinite(w).all():
-            out["errors"].append(diagnose_chunk(index, None, None, w))
-            return out
-        if (w < 0).any():
-            out["errors"].append((index, "Negative values in data passed to sample_weight."))
-            return out
+    out = {"n": n_rows, "errors": chunk_input_errors(index, n_rows, y, w, finite_weights=True)}
+    if out["errors"]:
+        return out
     ww = np.ones(n_rows) if w is None else w
     out["sw"] = float(ww.sum())
     if classify:
