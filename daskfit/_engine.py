@@ -1,4 +1,4 @@
-"""The engine: the only place that builds Dask graphs for fitting.
+"""The row engine: builds and runs the Dask graph of every row-chunk pass.
 
 One call to :meth:`Engine.reduce` is one *pass* over the data: a kernel is
 mapped over every row chunk and the partial dicts are tree-reduced with
@@ -174,6 +174,32 @@ def payload_bytes(obj):
     if isinstance(obj, (int, float, np.number)):
         return 8
     return 0
+
+
+def reduction_tree(layer, leaves, merge, split_every, node_name, root_key):
+    """Add the tasks that tree-reduce ``leaves`` with ``merge`` to ``layer``.
+
+    The one tree builder of daskfit (the row engine's passes and the
+    column-block engine's rounds): each node merges at most ``split_every``
+    keys; inner nodes are ``(node_name, depth, index)``, the root is
+    ``root_key``, merging what is left.
+
+    Returns
+    -------
+    root_key : key
+    depth : int
+        Levels of merge tasks, at least 1.
+    """
+    level, depth = list(leaves), 1
+    while len(level) > split_every:
+        nxt = []
+        for start in range(0, len(level), split_every):
+            key = (node_name, depth, start // split_every)
+            layer[key] = (merge, level[start:start + split_every])
+            nxt.append(key)
+        level, depth = nxt, depth + 1
+    layer[root_key] = (merge, level)
+    return root_key, depth
 
 
 def compute(*collections):
@@ -400,18 +426,8 @@ class Engine:
             for i in range(data.n_chunks):
                 layer[(name, i)] = (kernel, i, xkeys[i], ykeys[i], wkeys[i], spec)
             deps = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
-        level = [(name, b) for b in range(len(layer))]
-        depth = 1
-        combine_name = f"daskfit-{label}-combine-{token}"
-        while len(level) > self.split_every:
-            nxt = []
-            for j in range(0, len(level), self.split_every):
-                key = (combine_name, depth, j // self.split_every)
-                layer[key] = (combine, level[j:j + self.split_every])
-                nxt.append(key)
-            level = nxt
-            depth += 1
-        layer[name] = (combine, level)
+        _, depth = reduction_tree(layer, [(name, b) for b in range(len(layer))], combine,
+                                  self.split_every, f"daskfit-{label}-combine-{token}", name)
         hlg = HighLevelGraph.from_collections(name, layer, dependencies=deps)
         return Delayed(name, hlg), depth
 

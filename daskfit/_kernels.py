@@ -141,9 +141,8 @@ def weighted_gram(X, d, fit_intercept, nonnegative):
     return out
 
 
-def _check_lengths(index, X, y, w):
+def _check_lengths(index, n, y, w):
     errors = []
-    n = X.shape[0]
     for name, v in (("y", y), ("sample_weight", w)):
         if v is not None and v.shape[0] != n:
             errors.append(
@@ -166,16 +165,29 @@ def diagnose_chunk(index, X, y, w):
     return (index, "overflow")
 
 
+def chunk_input_errors(index, n_rows, y, w, *, finite_weights=False):
+    """The errors of one row chunk's target and weights, for both engines.
+
+    ``y`` and ``w`` must have the chunk's ``n_rows`` rows; then the weights
+    must be finite (with ``finite_weights``: the column engine checks them
+    here, the row kernels through their non-finite sums) and nonnegative.
+    Returns a list of ``(index, message)``, empty when the chunk is fine.
+    """
+    errors = _check_lengths(index, n_rows, y, w)
+    if errors or w is None:
+        return errors
+    if finite_weights and not np.isfinite(w).all():
+        return [diagnose_chunk(index, None, None, w)]
+    if (w < 0).any():
+        return [(index, "Negative values in data passed to sample_weight.")]
+    return []
+
+
 def _basic_checks(index, X, y, w, out):
-    errors = _check_lengths(index, X, y, w)
+    errors = chunk_input_errors(index, X.shape[0], y, w)
     if errors:
         out["errors"] = errors
         return False
-    if w is not None:
-        neg = int((w < 0).sum())
-        if neg:
-            out["errors"] = [(index, "Negative values in data passed to sample_weight.")]
-            return False
     return True
 
 
@@ -570,16 +582,58 @@ def _merge_dicts(parts):
     return out
 
 
+def _merge_labels(parts):
+    """Sum ``{label: value}`` dicts label by label (labels seen in any part)."""
+    out = {}
+    for part in parts:
+        for label, value in part.items():
+            out[label] = out[label] + value if label in out else value
+    return out
+
+
+def _merge_ymoments(parts):
+    """Chan's merge of ``(sum w, weighted mean, sum w (y - mean)^2)``."""
+    acc = None
+    for part in parts:
+        if part is None or part[0] == 0:
+            continue
+        if acc is None:
+            acc = part
+            continue
+        wa, ma, sa = acc
+        wb, mb, sb = part
+        w = wa + wb
+        acc = (w, ma + (mb - ma) * (wb / w), sa + sb + (mb - ma) ** 2 * wa * wb / w)
+    return acc
+
+
+def _elementwise_max(parts):
+    return functools.reduce(np.maximum, parts)
+
+
+#: The one table of merge rules, for the row engine and the column-block
+#: engine alike: a key not listed is summed (``sum``: ``0 + a`` is ``a``),
+#: except that a key ending in ``max`` takes the elementwise maximum.
 _MERGERS = {
     "errors": lambda parts: [e for p in parts for e in p],
     "chunk_rows": _merge_dicts,
     "class_stats": _merge_class_stats,
     "holdout_labels": _merge_class_stats,
+    "labels": _merge_labels,
+    "by_label": _merge_labels,
     "moments": _merge_moments,
+    "ymoments": _merge_ymoments,
     "qr": _merge_qr,
     "y_min": min,
     "y_max": max,
 }
+
+
+def merge_rule(key):
+    """How the partials of ``key`` are merged (see :data:`_MERGERS`)."""
+    if key in _MERGERS:
+        return _MERGERS[key]
+    return _elementwise_max if key.endswith("max") else sum
 
 
 def bundle_chunks(xs, ys, ws):
@@ -600,4 +654,10 @@ def combine(parts):
     for part in parts:
         for key in part:
             keys.setdefault(key, []).append(part[key])
-    return {key: _MERGERS.get(key, sum)(vals) for key, vals in keys.items()}
+    return {key: merge_rule(key)(vals) for key, vals in keys.items()}
+
+
+@_quiet
+def combine_arrays(parts):
+    """Sum a list of arrays (one tree node of a reduction of products such as ``X d``)."""
+    return sum(parts)

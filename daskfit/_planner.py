@@ -15,7 +15,10 @@ Three strategies, one choice per fit:
 
 ``plan`` reads only metadata (shapes, chunks, cluster memory); it never
 touches the data. ``solver="auto"`` in every estimator follows it, and the
-fitted estimator keeps it as ``fit_plan_``.
+fitted estimator keeps it as ``fit_plan_``. The planner is the one place that
+chooses a solver (:func:`plan_for`, and :func:`replan_for_classes` once the
+first pass has counted the classes); it reads estimators by their attributes
+and imports none, so the estimators can import it.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ import numpy as np
 
 from ._engine import cluster_workers, current_client, memory_available, persist_decision
 from ._losses import LOSSES
-from .solvers import GRAM_MAX_FEATURES, NEWTON_MAX_PARAMS, SOLVERS
+from .solvers import GRAM_MAX_FEATURES, NEWTON_MAX_PARAMS, SOLVERS, choose_solver
 
-__all__ = ["Plan", "plan", "plan_for"]
+__all__ = ["Plan", "plan", "plan_for", "replan_for_classes"]
 
 #: Parameter averaging pays off when a round trip to every worker is what
 #: dominates: from this many workers on, the planner prefers it for
@@ -138,8 +141,6 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
         chosen = solver
         reasons.append(f"solver={solver!r} chosen by the user")
     elif early_stopping:
-        from .solvers import choose_solver
-
         chosen, why = choose_solver(loss_name, penalty_kind, n_features, n_params,
                                     early_stopping=True)
         reasons.append(why)
@@ -165,8 +166,6 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
             "every worker dominates, and local SGD with weighted averaging needs far "
             "fewer rounds (its optimum is approximate, within about 1e-3)")
     else:
-        from .solvers import choose_solver
-
         chosen, why = choose_solver(loss_name, penalty_kind, n_features, n_params)
         reasons.append(why)
         if col_chunks > 1:
@@ -207,6 +206,39 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
                 reasons=reasons, facts=facts)
 
 
+def replan_for_classes(plan, *, loss_name, penalty_kind, n_features, n_params, n_outputs,
+                       early_stopping):
+    """The solver for a fit whose first pass found ``n_outputs > 1`` classes.
+
+    A classifier's plan assumes two classes (only the first pass counts
+    them); with more, the multinomial model has ``n_params`` parameters and
+    the choice is made again. ``plan`` is updated in place (its solver and a
+    reason); returns ``(solver, reason)``.
+    """
+    chosen, why = choose_solver(loss_name, penalty_kind, n_features, n_params,
+                                early_stopping=early_stopping)
+    plan.solver = chosen
+    plan.reasons.append(f"{n_outputs} classes found in the first pass: {why}")
+    return chosen, why
+
+
+#: What ``plan`` assumes when no estimator is given: ``LinearRegression()``'s
+#: defaults (a test checks they agree), without importing the estimators.
+_DEFAULT_ESTIMATOR = {"loss": "squared", "penalty_kind": "none", "fit_intercept": True,
+                      "solver": "auto", "persist": "auto", "early_stopping": False}
+
+
+def _estimator_facts(estimator):
+    """What the plan needs of an estimator, read from its attributes."""
+    if estimator is None:
+        return dict(_DEFAULT_ESTIMATOR)
+    return {"loss": LOSSES[estimator._loss_name].name,
+            "penalty_kind": estimator._penalty_rule()(1.0).kind,
+            "fit_intercept": estimator.fit_intercept, "solver": estimator.solver,
+            "persist": estimator.persist,
+            "early_stopping": bool(getattr(estimator, "early_stopping", False))}
+
+
 def plan(X, y=None, estimator=None, client=None):
     """Say how daskfit would fit ``estimator`` on ``X``, without reading the data.
 
@@ -234,9 +266,8 @@ def plan(X, y=None, estimator=None, client=None):
     import dask.array as da
 
     from ._data import is_dask_collection
-    from .estimators import LinearRegression
 
-    estimator = LinearRegression() if estimator is None else estimator
+    facts = _estimator_facts(estimator)
     client = client if client is not None else current_client()
     if is_dask_collection(X) and not isinstance(X, da.Array):
         n_rows, n_features = math.nan, len(X.columns)
@@ -252,11 +283,9 @@ def plan(X, y=None, estimator=None, client=None):
         n_rows, n_features = shape[0], shape[1]
         row_chunks, col_chunks, itemsize, lazy = 1, 1, 8, False
         block = n_features
-    loss_name = LOSSES[estimator._loss_name].name
-    penalty_kind = estimator._penalty_rule()(1.0).kind
     return plan_for(n_rows=n_rows, n_features=n_features, row_chunks=row_chunks,
                     col_chunks=col_chunks, itemsize=itemsize, is_lazy=lazy,
-                    loss_name=loss_name, penalty_kind=penalty_kind, n_outputs=1,
-                    fit_intercept=estimator.fit_intercept, solver=estimator.solver,
-                    persist=estimator.persist, client=client, max_block_columns=block,
-                    early_stopping=bool(getattr(estimator, "early_stopping", False)))
+                    loss_name=facts["loss"], penalty_kind=facts["penalty_kind"], n_outputs=1,
+                    fit_intercept=facts["fit_intercept"], solver=facts["solver"],
+                    persist=facts["persist"], client=client, max_block_columns=block,
+                    early_stopping=facts["early_stopping"])

@@ -85,6 +85,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._penalties import soft_threshold
 from ._kernels import EvalSpec, diagnose_chunk, evaluate_chunk, whole_chunk_kernel
 
 __all__ = ["LocalSGDSpec", "local_sgd_chunk", "SCHEDULES", "learning_rate_factor"]
@@ -418,7 +419,7 @@ def _run(index, X, y, w, spec, mean, scale, sw, start_grad):
         # so its curvature never limits the step): soft-threshold, then shrink.
         U = U - eta * gu
         if spec.l1 > 0:
-            U = np.sign(U) * np.maximum(np.abs(U) - eta * l1_thr, 0.0)
+            U = soft_threshold(U, eta * l1_thr)
         if spec.l2 > 0:
             U = U / (1.0 + eta * l2_w)
         if spec.fit_intercept:

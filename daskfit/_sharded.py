@@ -51,8 +51,6 @@ whose results live in coefficient space (shape ``(p_j, ...)``).
 
 from __future__ import annotations
 
-import functools
-import operator
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -63,9 +61,10 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ._data import ChunkedData
-from ._engine import DEFAULT_SPLIT_EVERY, DataError, Engine, payload_bytes
+from ._engine import DEFAULT_SPLIT_EVERY, DataError, Engine, payload_bytes, reduction_tree
 from ._placement import local_scheduler
-from ._kernels import UNKNOWN_LABEL_TYPE, _label_problem, diagnose_chunk, weighted_gram, whole_chunk_kernel
+from ._kernels import (UNKNOWN_LABEL_TYPE, _label_problem, chunk_input_errors, combine,
+                       combine_arrays, diagnose_chunk, weighted_gram, whole_chunk_kernel)
 
 __all__ = ["COLUMN_SPACE", "IDX", "OBSERVERS", "W", "Y", "Each", "Round", "ShardedData",
            "ShardedEngine", "Start", "Vec", "validating_pass"]
@@ -204,62 +203,10 @@ class Each:
     values: tuple
 
 
-def _sum(parts):
-    return functools.reduce(operator.add, parts)
-
-
-def _maximum(parts):
-    return functools.reduce(np.maximum, parts)
-
-
-def _merge_labels(parts):
-    out = {}
-    for part in parts:
-        for label, value in part.items():
-            out[label] = out[label] + value if label in out else value
-    return out
-
-
-def _merge_ymoments(parts):
-    """Chan's merge of ``(sum w, weighted mean, sum w (y - mean)^2)``."""
-    acc = None
-    for part in parts:
-        if part is None or part[0] == 0:
-            continue
-        if acc is None:
-            acc = part
-            continue
-        wa, ma, sa = acc
-        wb, mb, sb = part
-        w = wa + wb
-        acc = (w, ma + (mb - ma) * (wb / w), sa + sb + (mb - ma) ** 2 * wa * wb / w)
-    return acc
-
-
-_MERGERS = {
-    "errors": lambda parts: [e for p in parts for e in p],
-    "labels": _merge_labels,
-    "by_label": _merge_labels,
-    "ymoments": _merge_ymoments,
-    "y_min": min,
-    "y_max": max,
-}
-
-
-def merge_partials(parts):
-    """Merge partial-result dicts key by key (one node of a reduction tree)."""
-    with np.errstate(all="ignore"):
-        keys = {}
-        for part in parts:
-            for key, value in part.items():
-                keys.setdefault(key, []).append(value)
-        return {key: _MERGERS.get(key, _maximum if key.endswith("max") else _sum)(vals)
-                for key, vals in keys.items()}
-
-
-def merge_arrays(parts):
-    with np.errstate(all="ignore"):
-        return _sum(parts)
+#: Partial-result dicts merge with the row engine's rules (one table:
+#: :func:`daskfit._kernels.combine`), products such as ``X d`` are summed.
+merge_partials = combine
+merge_arrays = combine_arrays
 
 
 class Round:
@@ -324,19 +271,10 @@ class Round:
         """Tree-reduce ``keys`` with ``merge`` and fan-in ``split_every``; one key."""
         if len(keys) == 1:
             return keys[0]
-        split = self.engine.split_every
         name = self._name(f"{what}-combine")
-        level, depth = list(keys), 1
-        while len(level) > split:
-            nxt = []
-            for start in range(0, len(level), split):
-                key = (name, depth, start // split)
-                self.layer[key] = (merge, level[start:start + split])
-                nxt.append(key)
-            level, depth = nxt, depth + 1
-        key = (name, 0)
-        self.layer[key] = (merge, level)
-        return key
+        root, _ = reduction_tree(self.layer, keys, merge, self.engine.split_every, name,
+                                 (name, 0))
+        return root
 
     def reduce(self, what, kind, fn, *args, merge=merge_partials):
         """Map ``fn`` like :meth:`map`, then tree-reduce the results to one."""
@@ -524,19 +462,9 @@ _MAX_LABELS = 3
 @whole_chunk_kernel
 def check_rows(index, n_rows, y, w, classify):
     """First pass, per row chunk: counts, weights, target statistics, input errors."""
-    out = {"n": n_rows, "errors": []}
-    for name, v in (("y", y), ("sample_weight", w)):
-        if v is not None and v.shape[0] != n_rows:
-            out["errors"].append((index, f"Row chunk {index} of X has {n_rows} rows but the "
-                                  f"matching chunk of {name} has {v.shape[0]}."))
-            return out
-    if w is not None:
-        if not np.isfinite(w).all():
-            out["errors"].append(diagnose_chunk(index, None, None, w))
-            return out
-        if (w < 0).any():
-            out["errors"].append((index, "Negative values in data passed to sample_weight."))
-            return out
+    out = {"n": n_rows, "errors": chunk_input_errors(index, n_rows, y, w, finite_weights=True)}
+    if out["errors"]:
+        return out
     ww = np.ones(n_rows) if w is None else w
     out["sw"] = float(ww.sum())
     if classify:

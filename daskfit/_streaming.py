@@ -13,15 +13,39 @@ so a batch holds one chunk at a time, as a streamed pass must. Keys that
 several chunks need (an opened Zarr array, an in-memory array that chunks
 are sliced from) stay ordinary dependencies of the batch tasks, computed
 once per pass by the cluster.
+
+The private Dask API this needs (``dask._task_spec``: the graph's task
+objects) is reached through :func:`dask_task_spec` only; the canary test
+``tests/test_streaming_memory.py::test_dask_task_spec_canary`` fails loudly
+when a Dask release changes what daskfit relies on. Should the module be
+gone at run time, passes fall back to one task per chunk (slower, correct).
 """
 
 from __future__ import annotations
 
-from dask._task_spec import DataNode, convert_legacy_graph
+import functools
+
 from dask.highlevelgraph import HighLevelGraph
 from dask.local import get_sync
 
 from ._kernels import combine
+
+
+@functools.cache
+def dask_task_spec():
+    """``(DataNode, convert_legacy_graph)`` from Dask's private ``dask._task_spec``.
+
+    The one use of a private Dask API in daskfit, in one place. What is
+    relied on: ``convert_legacy_graph(dict)`` returns ``{key: node}`` whose
+    nodes list their ``dependencies``; a ``DataNode(key, value)`` holds a
+    literal ``value`` that ``dask.local.get_sync`` returns as is. Returns
+    ``None`` when the module or a name is missing (then nothing is batched).
+    """
+    try:
+        from dask._task_spec import DataNode, convert_legacy_graph
+    except ImportError:
+        return None
+    return DataNode, convert_legacy_graph
 
 
 class _Opaque:
@@ -54,8 +78,11 @@ def plan_streamed_batches(arrays, chunk_keys, batches):
         on the cluster, e.g. persisted futures): then every chunk stays its
         own task.
     """
+    spec = dask_task_spec()
+    if spec is None:
+        return None
     merged = HighLevelGraph.merge(*[a.__dask_graph__() for a in arrays])
-    graph = convert_legacy_graph(dict(merged))
+    graph = spec[1](dict(merged))
     reached = [_reachable(graph, [k for k in keys if k is not None]) for keys in chunk_keys]
     if any(r is None for r in reached):
         return None
@@ -89,7 +116,8 @@ def _reachable(graph, keys):
 def _holds_future(node):
     from distributed import Future
 
-    return isinstance(node, DataNode) and isinstance(node.value, Future)
+    data_node = dask_task_spec()[0]
+    return isinstance(node, data_node) and isinstance(node.value, Future)
 
 
 def streamed_batch_task(kernel, members, chunk_keys, plan, spec):
@@ -103,7 +131,8 @@ def streamed_batch_task(kernel, members, chunk_keys, plan, spec):
 def run_streamed_batch(kernel, indices, packed, shared_values, spec):
     """Compute each chunk of the batch in turn, run ``kernel`` on it and merge."""
     private, keys, shared = packed.value
-    known = {key: DataNode(key, value) for key, value in zip(shared, shared_values)}
+    data_node = dask_task_spec()[0]
+    known = {key: data_node(key, value) for key, value in zip(shared, shared_values)}
     parts = []
     for index, graph, (xkey, ykey, wkey) in zip(indices, private, keys):
         wanted = [k for k in (xkey, ykey, wkey) if k is not None]

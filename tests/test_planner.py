@@ -98,3 +98,12 @@ def test_wide_blocks_prefer_sharded_gd_even_for_least_squares():
     X = da.zeros((2_000, 6_000), chunks=(1_000, 2_000))
     p = daskfit.plan(X, estimator=daskfit.Ridge())
     assert (p.strategy, p.solver) == ("model parallel", "sharded-gd")
+
+
+@pytest.mark.parametrize("X", [np.zeros((500, 10)), da.zeros((9_000, 5_000), chunks=(3_000, 1_000))])
+def test_default_plan_is_linear_regressions_plan(X):
+    # plan() assumes LinearRegression()'s defaults without importing the
+    # estimators (the planner may import none): the two must agree.
+    default, explicit = daskfit.plan(X), daskfit.plan(X, estimator=daskfit.LinearRegression())
+    assert (default.strategy, default.solver, default.reasons, default.facts) == \
+        (explicit.strategy, explicit.solver, explicit.reasons, explicit.facts)

@@ -186,3 +186,39 @@ def test_a_crash_blames_the_chunks_source_before_a_kernel_that_shared_its_worker
     message = str(WorkerCrashError.from_killed(collateral, 6, [[i] for i in range(6)], killed))
     assert message.startswith("Row chunk 3 of 6 (task ('_poison-cd', 3, 0))")
     assert "Row chunk 5" in str(WorkerCrashError.from_killed(collateral, 6))
+
+
+def _rows_and_sum(index, X, y, w, spec):
+    return {"n": X.shape[0], "total": float(X.sum())}
+
+
+def test_dask_task_spec_canary():
+    # daskfit._streaming relies on Dask's private dask._task_spec (through
+    # dask_task_spec only). A Dask release that changes it must fail here,
+    # loudly, rather than silently fall back to one task per chunk.
+    import dask
+    from dask.local import get_sync
+
+    from daskfit._streaming import dask_task_spec, plan_streamed_batches, run_streamed_batch
+
+    spec = dask_task_spec()
+    assert spec is not None, (f"Dask {dask.__version__} has no dask._task_spec.DataNode / "
+                              "convert_legacy_graph: update daskfit._streaming.dask_task_spec")
+    data_node, convert_legacy_graph = spec
+    X = da.from_array(np.arange(12.0).reshape(6, 2), chunks=(2, 2)) * 2.0
+    graph = convert_legacy_graph(dict(X.__dask_graph__()))
+    key = X.__dask_keys__()[1][0]
+    assert graph[key].dependencies and all(d in graph for d in graph[key].dependencies)
+    value = np.arange(3.0)
+    node = data_node("literal", value)
+    assert node.value is value and get_sync({"literal": node}, ["literal"])[0] is value
+    # End to end: a streamed batch plans (not the fallback) and computes its chunks.
+    keys = [(row[0], None, None) for row in X.__dask_keys__()]
+    plans = plan_streamed_batches([X], keys, [[0, 1, 2]])
+    assert plans is not None, "streamed batching fell back to one task per chunk"
+    private, shared = plans[0]
+    from daskfit._streaming import _Opaque
+
+    out = run_streamed_batch(_rows_and_sum, [0, 1, 2], _Opaque((private, keys, shared)),
+                             [get_sync(dict(X.__dask_graph__()), [k])[0] for k in shared], None)
+    assert out["n"] == 6 and out["total"] == float((np.arange(12.0) * 2).sum())

@@ -24,10 +24,10 @@ from .._checkpoint import CheckpointMismatch, Checkpointer, fingerprint
 from .._data import as_chunked, is_dask_collection
 from .._engine import Engine, compute, current_client
 from .._holdout import SCORE_OF_LOSS, EarlyStopping, Holdout, offset_runs
-from .._planner import plan_for
+from .._planner import plan_for, replan_for_classes
 from .._losses import LOSSES
 from .._objective import Objective
-from ..solvers import SOLVERS, STANDARDISED, choose_solver, fit_sharded, hessian_stride, solve
+from ..solvers import SOLVERS, STANDARDISED, fit_sharded, hessian_stride, solve
 
 __all__ = ["LinearModelBase", "check_param"]
 
@@ -170,10 +170,10 @@ class LinearModelBase(BaseEstimator):
                         (self.solver_options or {}).get("standardise", True))
         if self.solver == "auto" and objective.n_outputs > 1:
             # Only the first pass reveals the number of classes.
-            name, reason = choose_solver(objective.loss.name, penalty_kind, p, objective.n_params,
-                                         early_stopping=self.early_stopping)
-            plan.solver = name
-            plan.reasons.append(f"{objective.n_outputs} classes found in the first pass: {reason}")
+            name, reason = replan_for_classes(
+                plan, loss_name=objective.loss.name, penalty_kind=penalty_kind, n_features=p,
+                n_params=objective.n_params, n_outputs=objective.n_outputs,
+                early_stopping=self.early_stopping)
         theta0 = np.zeros(objective.n_params)
         options = self._solver_options(name)
         saver, resumed = self._open_checkpoint(checkpoint, data, name, objective)

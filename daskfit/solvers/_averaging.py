@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._penalties import l1_subgradient
 from .._sgd import SCHEDULES, LocalSGDSpec, local_sgd_chunk, standardisation
 from ._result import FitResult, record
 
@@ -51,8 +52,7 @@ def subgradient_norm(objective, theta, grad):
     g = np.array(grad, dtype=np.float64, copy=True)
     mask = objective.penalised
     b, gb = theta[mask], g[mask]
-    g[mask] = np.where(b != 0, gb + l1 * np.sign(b),
-                       np.sign(gb) * np.maximum(np.abs(gb) - l1, 0.0))
+    g[mask] = l1_subgradient(gb, b, l1)
     return float(np.abs(g).max(initial=0.0))
 
 

@@ -64,9 +64,18 @@ def momentum_init(theta):
     return MomentumState(t=1.0, previous=np.array(theta, copy=True))
 
 
+def fista_sequence(t):
+    """The FISTA momentum sequence: ``t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2``.
+
+    Shared by the row-parallel proximal gradient and ``"sharded-gd"``; the
+    momentum weight of a step is ``(t_k - 1) / t_{k+1}``.
+    """
+    return (1.0 + np.sqrt(1.0 + 4.0 * t**2)) / 2.0
+
+
 def momentum_extrapolate(state, theta):
     """Next FISTA extrapolation point and the new state."""
-    t_next = (1.0 + np.sqrt(1.0 + 4.0 * state.t**2)) / 2.0
+    t_next = fista_sequence(state.t)
     beta = (state.t - 1.0) / t_next
     y = theta + beta * (theta - state.previous)
     return y, MomentumState(t=t_next, previous=np.array(theta, copy=True))

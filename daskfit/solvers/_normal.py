@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from .._penalties import l1_subgradient
+from ._coordinate import sweep
 from ._result import FitResult
 
 __all__ = ["solve_normal"]
@@ -147,34 +149,22 @@ def _min_norm_lstsq(A, b):
 
 def _coordinate_descent(A, c, l1, l2, b0, tol, max_sweeps):
     """min_b 1/2 b'Ab - c'b + l1 |b|_1 + l2/2 |b|^2 by cyclic coordinate descent."""
-    p = len(c)
     b = np.array(b0, dtype=np.float64, copy=True)
-    diag = np.diag(A) + l2
-    grad = A @ b - c  # gradient of the quadratic part, kept up to date
+    grad = A @ b - c  # gradient of the quadratic part, kept up to date by the sweeps
     converged = False
-    sweep = 0
+    sweeps = 0
     gmax = np.inf
-    for sweep in range(1, max_sweeps + 1):
-        max_change = 0.0
-        for j in range(p):
-            if diag[j] == 0:
-                continue
-            old = b[j]
-            z = diag[j] * old - grad[j] - l2 * old
-            new = np.sign(z) * max(abs(z) - l1, 0.0) / diag[j]
-            if new != old:
-                grad += A[:, j] * (new - old)
-                b[j] = new
-                max_change = max(max_change, abs(new - old))
+    for sweeps in range(1, max_sweeps + 1):
+        max_change, _ = sweep(A, grad, b, l1, l2)
         gmax = _subgradient_norm(grad + l2 * b, b, l1)
         scale = max(np.abs(b).max(), 1e-12)
         if max_change / scale <= tol and gmax <= tol:
             converged = True
             break
-    return b, sweep, converged, gmax
+    return b, sweeps, converged, gmax
 
 
 def _subgradient_norm(g, b, l1):
     """Max violation of the lasso optimality conditions."""
-    viol = np.where(b != 0, np.abs(g + l1 * np.sign(b)), np.maximum(np.abs(g) - l1, 0.0))
+    viol = np.abs(l1_subgradient(g, b, l1))
     return float(viol.max()) if len(viol) else 0.0

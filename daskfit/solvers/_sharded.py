@@ -52,6 +52,9 @@ import scipy.linalg
 from .._sharded import (W, Y, Each, ShardedData, ShardedEngine, Vec, axpy, extrapolate,
                         initial_gradient, pair_gradient, pair_matvec, row_derivatives,
                         row_line_search, row_loss, row_scalars, validating_pass, zeros)
+from .._penalties import l1_subgradient, soft_threshold
+from ._coordinate import sweep
+from ._first_order import fista_sequence
 from ._result import FitResult, check_options
 from ._standardise import ACCURACY_MARGIN
 
@@ -151,7 +154,7 @@ def block_directions(y, graw, metric, gstats, sigmas, l1, l2, sum_weights, fit_i
         return -centred / d
     t = np.asarray(sigmas)[None, :] / d[:, None]
     z = y[:, None] - t * centred[:, None]
-    return np.sign(z) * np.maximum(np.abs(z) - t * l1, 0.0) + 0.0 - y[:, None]
+    return soft_threshold(z, t * l1) - y[:, None]
 
 
 def block_scalars(y, graw, D, metric, x, previous, cols, taus, l1, l2, sum_weights):
@@ -232,28 +235,15 @@ def optimality(grad, b, l1):
         return 0.0
     if l1 == 0:
         return float(np.abs(grad).max())
-    sub = np.where(b != 0, np.abs(grad + l1 * np.sign(b)), np.maximum(np.abs(grad) - l1, 0.0))
-    return float(sub.max())
+    return float(np.abs(l1_subgradient(grad, b, l1)).max())
 
 
 def coordinate_descent(C, lin, b, l1, l2, tol, max_sweeps):
     """Minimise ``lin'(v-b) + (v-b)'C(v-b)/2 + l1|v|_1 + l2|v|^2/2`` over ``v`` (lasso CD)."""
     v = np.array(b, dtype=np.float64, copy=True)
     q = np.array(lin, dtype=np.float64, copy=True)  # model gradient (without l2) at v
-    diag = np.diag(C).copy()
     for _ in range(max_sweeps):
-        biggest = 0.0
-        for k in range(len(v)):
-            a = diag[k] + l2
-            if a <= 0:
-                continue
-            old = v[k]
-            z = diag[k] * old - q[k]
-            new = np.sign(z) * max(abs(z) - l1, 0.0) / a
-            if new != old:
-                q += C[k] * (new - old)
-                v[k] = new
-                biggest = max(biggest, a * abs(new - old))
+        _, biggest = sweep(C, q, v, l1, l2)
         if biggest <= tol:
             break
     return v
@@ -436,7 +426,7 @@ class _ShardedGD(_Run):
             if n_iter >= max_iter:
                 break
             if accelerated:
-                t_next = (1.0 + np.sqrt(1.0 + 4.0 * t * t)) / 2.0
+                t_next = fista_sequence(t)
                 beta = (t - 1.0) / t_next
             else:
                 t_next, beta = t, 0.0

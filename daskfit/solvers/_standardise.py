@@ -30,6 +30,8 @@ import functools
 
 import numpy as np
 
+from .._penalties import soft_threshold
+
 __all__ = ["ColumnMoments", "Standardised", "in_standardised_coordinates",
            "with_column_moments"]
 
@@ -210,7 +212,7 @@ class Standardised:
         if self.penalty.l1 == 0:
             return v.copy()
         threshold = step * self.penalty.l1 * self._l1_weight
-        return np.sign(v) * np.maximum(np.abs(v) - threshold, 0.0)
+        return soft_threshold(v, threshold)
 
     def _require_smooth(self):
         self.objective._require_smooth()

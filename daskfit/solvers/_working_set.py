@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._coordinate import sweep
 from ._result import FitResult, record
 
 __all__ = ["GapRule", "applies", "duality_gap", "gram_columns_chunk", "solve_working_set",
@@ -108,19 +109,13 @@ def _coordinate_descent(A, c, yy, l1, l2, b, target):
     """
     b = np.array(b, dtype=np.float64, copy=True)
     diag = np.diag(A) + l2
-    grad = A @ b - c
+    grad = A @ b - c  # kept up to date by the sweeps
     gap = _gram_gap(A, c, yy, b, l1, l2, grad)
     sweeps = 0
     while gap > target and sweeps < MAX_SWEEPS:
         sweeps += 1
         active = np.flatnonzero(((b != 0) | (np.abs(grad + l2 * b) > l1)) & (diag > 0))
-        for j in active:
-            old = b[j]
-            z = diag[j] * old - grad[j] - l2 * old
-            new = np.sign(z) * max(abs(z) - l1, 0.0) / diag[j]
-            if new != old:
-                grad += A[:, j] * (new - old)
-                b[j] = new
+        sweep(A, grad, b, l1, l2, active)
         gap = _gram_gap(A, c, yy, b, l1, l2, grad)
     return b, sweeps, gap
 
