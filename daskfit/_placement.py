@@ -91,6 +91,15 @@ def _cluster_threads(client):
 
 
 @contextmanager
+def _decided(scheduler, client, reason):
+    token = _PLACEMENT.set((scheduler, client, reason))
+    try:
+        yield
+    finally:
+        _PLACEMENT.reset(token)
+
+
+@contextmanager
 def _placement(X):
     from ._engine import default_client_or_none
 
@@ -99,43 +108,33 @@ def _placement(X):
         return
     if inside_dask_task():
         if _in_memory(X):
-            value = ("sync", None, "inside a Dask task with the data in the task: fitted "
-                     "in the task on the synchronous scheduler (waiting on the cluster "
-                     "from a worker thread would deadlock it)")
-            token = _PLACEMENT.set(value)
-            try:
+            with _decided("sync", None, "inside a Dask task with the data in the task: "
+                          "fitted in the task on the synchronous scheduler (waiting on the "
+                          "cluster from a worker thread would deadlock it)"):
                 yield
-            finally:
-                _PLACEMENT.reset(token)
             return
         from distributed import worker_client
 
-        with worker_client() as client:
-            token = _PLACEMENT.set((None, client, "inside a Dask task: the task secedes "
-                                    "from its worker's thread pool while the cluster fits"))
-            try:
-                yield
-            finally:
-                _PLACEMENT.reset(token)
+        with worker_client() as client, _decided(
+                None, client, "inside a Dask task: the task secedes from its worker's "
+                "thread pool while the cluster fits"):
+            yield
         return
     client = default_client_or_none()
-    if client is not None and _in_memory(X):
-        threads, cores = _cluster_threads(client), usable_cores()
-        if threads <= cores:
-            value = ("threads", None, f"in-memory input with a Client whose {threads} worker "
-                     f"thread(s) are no more than this process's {cores} core(s): fitted "
-                     "here on Dask's threaded scheduler (shipping the array to the workers "
-                     "costs more than the cluster's cores would save)")
-        else:
-            value = (None, client, f"in-memory input sent once to the cluster's {threads} "
-                     f"worker threads (more than this process's {cores} core(s))")
-        token = _PLACEMENT.set(value)
-        try:
-            yield
-        finally:
-            _PLACEMENT.reset(token)
+    if client is None or not _in_memory(X):
+        yield
         return
-    yield
+    threads, cores = _cluster_threads(client), usable_cores()
+    if threads <= cores:
+        decision = ("threads", None, f"in-memory input with a Client whose {threads} worker "
+                    f"thread(s) are no more than this process's {cores} core(s): fitted "
+                    "here on Dask's threaded scheduler (shipping the array to the workers "
+                    "costs more than the cluster's cores would save)")
+    else:
+        decision = (None, client, f"in-memory input sent once to the cluster's {threads} "
+                    f"worker threads (more than this process's {cores} core(s))")
+    with _decided(*decision):
+        yield
 
 
 def placed(method):
