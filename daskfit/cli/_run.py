@@ -420,7 +420,7 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
 def _persist(client, X, y, w):
     """Hold the encoded data in cluster memory when it fits (CV and the diagnosis
     read it many times); stream it from the source every pass when it does not."""
-    from .._engine import persist_decision
+    from ..engine.rows import persist_decision
 
     arrays = [a for a in (X, y, w) if a is not None]
     nbytes = sum(a.nbytes for a in arrays)

@@ -25,9 +25,9 @@ import numpy as np
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from ._kernels import bundle_chunks, combine, run_batch
-from ._placement import client_override, local_scheduler, placement_note, usable_cores
-from ._streaming import plan_streamed_batches, streamed_batch_task
+from ..kernels.chunks import bundle_chunks, combine, run_batch
+from .placement import client_override, local_scheduler, placement_note, usable_cores
+from .streaming import plan_streamed_batches, streamed_batch_task
 
 __all__ = ["DataError", "Engine", "WorkerCrashError", "compute", "current_client", "memory_available", "persist_decision",
            "DEFAULT_SPLIT_EVERY"]
@@ -69,7 +69,7 @@ def default_client_or_none():
 def current_client():
     """The Client this call computes on, or ``None`` for Dask's local schedulers.
 
-    Inside a public call, :mod:`daskfit._placement` may have decided
+    Inside a public call, :mod:`daskfit.engine.placement` may have decided
     otherwise than the default client (in-memory input fitted in-process, a
     fit inside a Dask task); outside one, the default client.
     """
@@ -100,7 +100,7 @@ def cluster_workers(client):
     refresh overwrites with a worker-less summary (it asks for 0 workers), so
     a call that races the refresh can see a cluster with no workers at all.
     """
-    from ._cluster import scheduler_patience
+    from .._cluster import scheduler_patience
 
     return client.sync(client.scheduler.identity, n_workers=-1,
                        callback_timeout=scheduler_patience())["workers"]
@@ -121,7 +121,7 @@ def persist_decision(persist, nbytes, is_lazy, client, expected_passes):
 
     ``persist`` is the user's setting (``"auto"``, True or False); ``nbytes``
     the size of X (NaN when unknown). Returns ``(bool, reason)``; the reason
-    starts with where the call computes when :mod:`daskfit._placement`
+    starts with where the call computes when :mod:`daskfit.engine.placement`
     decided it.
     """
     do_persist, reason = _persist_decision(persist, nbytes, is_lazy, client, expected_passes)
@@ -211,7 +211,7 @@ def compute(*collections):
     """
     client = current_client()
     if client is not None:
-        from ._cluster import wait_result
+        from .._cluster import wait_result
 
         return tuple(wait_result(client, f) for f in client.compute(list(collections)))
     scheduler = local_scheduler()
@@ -323,7 +323,7 @@ class Engine:
     --------
     >>> import dask.array as da, numpy as np
     >>> from daskfit._data import ChunkedData
-    >>> from daskfit._kernels import moments_chunk
+    >>> from daskfit.kernels.chunks import moments_chunk
     >>> X = da.from_array(np.arange(12.0).reshape(6, 2), chunks=(2, 2))
     >>> y = da.from_array(np.arange(6.0), chunks=2)
     >>> engine = Engine(ChunkedData(X, y, None, is_lazy=True))
@@ -409,7 +409,7 @@ class Engine:
         batches = self.batches()
         if self._streamed_plans is not None:
             # Streamed batches: each task makes its chunks one at a time from
-            # the source's per-chunk graph (see daskfit._streaming).
+            # the source's per-chunk graph (see daskfit.engine.streaming).
             for b, members in enumerate(batches):
                 layer[(name, b)] = streamed_batch_task(kernel, members, chunk_keys,
                                                        self._streamed_plans[b], spec)
@@ -467,7 +467,7 @@ class Engine:
         batched with the chunks held by the same worker, so a batch runs
         where its data already is. Streamed chunks are batched too when
         their source's per-chunk graph can travel inside the batch task
-        (:mod:`daskfit._streaming`): the task makes and reduces one chunk at
+        (:mod:`daskfit.engine.streaming`): the task makes and reduces one chunk at
         a time, so a batch never holds more than one of them.
         """
         if self._batches is not None:
@@ -519,7 +519,7 @@ class Engine:
         futures = futures_of(self.data.X)  # persisted here or by the caller
         if len(futures) != n:
             return None
-        from ._cluster import scheduler_patience
+        from .._cluster import scheduler_patience
 
         # Client.who_has passes extra keywords on to the scheduler, so the bound
         # goes on the scheduler call itself.
@@ -581,7 +581,7 @@ class Engine:
         """
         from distributed import KilledWorker
 
-        from ._cluster import wait_result
+        from .._cluster import wait_result
 
         try:
             return wait_result(self.client, future)
@@ -597,7 +597,7 @@ class Engine:
                     if ts.state == "erred" and ts.suspicious]
 
         try:
-            from ._cluster import scheduler_patience
+            from .._cluster import scheduler_patience
 
             return self.client.run_on_scheduler(erred_after_deaths,
                                                 callback_timeout=scheduler_patience())
@@ -688,7 +688,7 @@ class Engine:
                     yield index, spec, result
                     queue.append(index)
             else:
-                from ._cluster import wait_futures
+                from .._cluster import wait_futures
 
                 def submit(index):
                     spec = next_spec(index)
