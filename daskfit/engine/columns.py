@@ -60,8 +60,8 @@ import numpy as np
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from .._data import ChunkedData
-from .rows import DEFAULT_SPLIT_EVERY, DataError, Engine, payload_bytes, reduction_tree
+from .rows import (DEFAULT_SPLIT_EVERY, DataError, current_client, known_nbytes, payload_bytes,
+                   persisted_once, reduction_tree)
 from .placement import local_scheduler
 from ..kernels.chunks import (UNKNOWN_LABEL_TYPE, _label_problem, chunk_input_errors, combine,
                        combine_arrays, diagnose_chunk, weighted_gram, whole_chunk_kernel)
@@ -404,17 +404,19 @@ class ShardedEngine:
 
     def __init__(self, data, *, split_every=DEFAULT_SPLIT_EVERY, persist="auto", client=None,
                  expected_passes=2):
-        # The row engine's persist policy, applied to the column-chunked arrays.
-        rows = Engine(ChunkedData(data.X, data.y, data.sample_weight, is_lazy=True),
-                      split_every=split_every, persist=persist, client=client)
-        rows.prepare(expected_passes)
-        data.X, data.y, data.sample_weight = rows.data.X, rows.data.y, rows.data.sample_weight
+        if not isinstance(split_every, int) or split_every < 2:
+            raise ValueError(f"split_every must be an integer >= 2, got {split_every!r}.")
         self.data = data
         self.split_every = split_every
-        self.client = rows.client
-        self.persist_reason = rows.persist_reason
+        self.client = client if client is not None else current_client()
+        # The row engine's persist policy (one function), on the column-chunked arrays.
+        self._sources = (data.X, data.y, data.sample_weight)
+        held, persisted, self.persist_reason = persisted_once(
+            self._sources, persist=persist, nbytes=known_nbytes(data.X), is_lazy=True,
+            client=self.client, expected_passes=expected_passes, holder=self)
+        data.X, data.y, data.sample_weight = held
         #: ``X`` is read from its source every pass (not held in memory).
-        self.streaming = not rows.persisted
+        self.streaming = not persisted
         self.passes = 0.0
         self.bytes_communicated = 0
         self.rounds = 0
@@ -422,6 +424,12 @@ class ShardedEngine:
 
     def round(self, label):
         return Round(self, label)
+
+    def release(self):
+        """Drop the persisted data (a failed call's cleanup); the caller's arrays stay."""
+        if not self.streaming:
+            self.data.X, self.data.y, self.data.sample_weight = self._sources
+            self.streaming = True
 
     def persist(self, delayeds):
         if not delayeds:

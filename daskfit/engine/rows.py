@@ -29,8 +29,8 @@ from ..kernels.chunks import bundle_chunks, combine, run_batch
 from .placement import client_override, local_scheduler, placement_note, usable_cores
 from .streaming import plan_streamed_batches, streamed_batch_task
 
-__all__ = ["DataError", "Engine", "WorkerCrashError", "compute", "current_client", "memory_available", "persist_decision",
-           "DEFAULT_SPLIT_EVERY"]
+__all__ = ["DataError", "Engine", "WorkerCrashError", "compute", "current_client", "memory_available",
+           "persist_decision", "persisted_once", "DEFAULT_SPLIT_EVERY"]
 
 #: Children per node of the reduction tree. 8 keeps the tree shallow
 #: (3 levels for 512 chunks) while each combine stays a handful of small sums.
@@ -152,6 +152,55 @@ def _persist_decision(persist, nbytes, is_lazy, client, expected_passes):
                        f"of {where} memory ({budget / 2**20:.0f} MiB): streaming from the source "
                        "every pass")
     return True, f"persisted once ({where} memory)"
+
+
+def known_nbytes(X):
+    """Bytes of the Dask array ``X``, or NaN while its row chunks are unknown."""
+    return math.nan if any(math.isnan(c) for c in X.chunks[0]) else float(X.nbytes)
+
+
+def persisted_once(arrays, *, persist, nbytes, is_lazy, client, expected_passes, holder=None):
+    """The one persist policy: decide (:func:`persist_decision`), then persist once.
+
+    Every reader of the data (the row engine, the column-block engine, the
+    CLI's encoded data) goes through here, so the decision and the way data
+    is held (with retries on a cluster; the local scheduler's BLAS threads
+    limited without one) are the same everywhere.
+
+    Parameters
+    ----------
+    arrays : sequence of Dask collections or None
+        Persisted together; ``None`` entries are passed through.
+    persist, nbytes, is_lazy, client, expected_passes
+        As :func:`persist_decision`.
+    holder : object with a ``release()`` method, optional
+        The engine that keeps the persisted data: when it persists inside a
+        public call, a failure of that call releases it
+        (:func:`released_on_error`).
+
+    Returns
+    -------
+    arrays : list
+        The persisted collections (or ``arrays`` unchanged when not persisted).
+    persisted : bool
+    reason : str
+        Why, as :func:`persist_decision` says it.
+    """
+    do_persist, reason = persist_decision(persist, nbytes, is_lazy, client, expected_passes)
+    arrays = list(arrays)
+    if not do_persist:
+        return arrays, False, reason
+    present = [a for a in arrays if a is not None]
+    if client is not None:
+        held = client.persist(present, retries=TRANSIENT_RETRIES)
+    else:
+        scheduler = local_scheduler()
+        with local_blas_threads(scheduler):
+            held = dask.persist(*present, scheduler=scheduler)
+    it = iter(held)
+    if holder is not None:
+        _hold_until_call_ends(holder)
+    return [next(it) if a is not None else None for a in arrays], True, reason
 
 
 def payload_bytes(obj):
@@ -352,25 +401,14 @@ class Engine:
     def prepare(self, expected_passes):
         """Decide whether to persist, and do it once (before the first pass)."""
         data = self.data
-        nbytes = data.X.nbytes if data.chunks_known else math.nan
-        do_persist, self.persist_reason = persist_decision(
-            self.persist, nbytes, data.is_lazy, self.client, expected_passes)
-        if not do_persist:
-            return
-        arrays = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
-        if self.client is not None:
-            persisted = self.client.persist(arrays, retries=TRANSIENT_RETRIES)
-        else:
-            scheduler = local_scheduler()
-            with local_blas_threads(scheduler):
-                persisted = dask.persist(*arrays, scheduler=scheduler)
-        self._sources = (data.X, data.y, data.sample_weight)
-        it = iter(persisted)
-        data.X = next(it)
-        data.y = next(it) if data.y is not None else None
-        data.sample_weight = next(it) if data.sample_weight is not None else None
-        self.persisted = True
-        _hold_until_call_ends(self)
+        sources = (data.X, data.y, data.sample_weight)
+        held, persisted, self.persist_reason = persisted_once(
+            sources, persist=self.persist, nbytes=known_nbytes(data.X), is_lazy=data.is_lazy,
+            client=self.client, expected_passes=expected_passes, holder=self)
+        if persisted:
+            self._sources = sources
+            data.X, data.y, data.sample_weight = held
+            self.persisted = True
 
     def release(self):
         """Drop what this engine persisted (the data, the batch bundles).
