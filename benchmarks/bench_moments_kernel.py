@@ -2,7 +2,7 @@
 """One chunk, one thread: the moments kernel against NumPy's X'X and X'y.
 
 The single-pass fits (``LinearRegression``, ``Ridge``, ``RidgeCV``) spend
-their time in :func:`daskfit._kernels.moments_chunk` (and, for the fold pass,
+their time in :func:`daskfit.kernels.chunks.moments_chunk` (and, for the fold pass,
 :func:`daskfit.model_selection._fold_kernels.fold_moments_chunk`). This
 measures them on one in-memory chunk with BLAS limited to one thread (as in
 a 1-thread Dask worker), next to the NumPy floor for the same chunk, in the
@@ -47,7 +47,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=15)
     args = p.parse_args(argv)
 
-    from daskfit._kernels import moments_chunk
+    from daskfit.kernels.chunks import moments_chunk
     from daskfit.model_selection._fold_kernels import FoldSpec, fold_moments_chunk, pack_codes
     from daskfit.model_selection._split import FoldLayout, plain_kfold
     from sklearn.model_selection import KFold

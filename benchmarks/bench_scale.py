@@ -78,9 +78,9 @@ def _noop_chunk(index, X, y, w, spec):
 def gradient_pass(X, y, client):
     """An engine and the two passes to time: the logistic gradient, and a no-op."""
     from daskfit._data import ChunkedData
-    from daskfit._engine import Engine
-    from daskfit._kernels import EvalSpec, evaluate_chunk
-    from daskfit._losses import LOSSES
+    from daskfit.engine.rows import Engine
+    from daskfit.kernels.chunks import EvalSpec, evaluate_chunk
+    from daskfit.model.losses import LOSSES
 
     p = X.shape[1]
     engine = Engine(ChunkedData(X, y, None, is_lazy=True), persist=False, client=client)
@@ -177,8 +177,8 @@ def section_workers(args):
     from scipy.special import expit
     from threadpoolctl import threadpool_limits
 
-    from daskfit._kernels import EvalSpec, evaluate_chunk
-    from daskfit._losses import LOSSES
+    from daskfit.kernels.chunks import EvalSpec, evaluate_chunk
+    from daskfit.model.losses import LOSSES
 
     rng = np.random.default_rng(SEED)
     n, p, n_chunks = args.rows, 20, 32

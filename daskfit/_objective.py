@@ -15,7 +15,7 @@ The *first* pass also validates the data (finiteness, chunk alignment,
 negative weights, label set, target range): it is the evaluation at
 ``theta = 0`` with checks switched on, so validation adds no pass.
 
-With a ``holdout`` (early stopping, see ``daskfit._holdout``) every sum above
+With a ``holdout`` (early stopping, see ``daskfit.kernels.holdout``) every sum above
 is over the training rows only, and every pass also returns the validation
 score's statistics at the point it evaluated; :meth:`Objective.validation_score`
 reads them back without a pass of its own.
@@ -29,9 +29,9 @@ from dataclasses import replace
 import numpy as np
 from sklearn.utils.multiclass import type_of_target
 
-from ._engine import DataError
-from ._holdout import N_SUMS, accuracy_sums_at_zero
-from ._kernels import UNKNOWN_LABEL_TYPE, EvalSpec, class_stats_chunk, evaluate_chunk, moments_chunk, qr_chunk
+from .engine.rows import DataError
+from .kernels.holdout import N_SUMS, accuracy_sums_at_zero
+from .kernels.chunks import UNKNOWN_LABEL_TYPE, EvalSpec, class_stats_chunk, evaluate_chunk, moments_chunk, qr_chunk
 from .solvers._standardise import column_moments_chunk, with_column_moments
 
 __all__ = ["Objective", "checked_classes", "penalty_mask"]
@@ -73,14 +73,14 @@ class Objective:
     Parameters
     ----------
     engine : Engine
-    loss : loss object from ``daskfit._losses``
+    loss : loss object from ``daskfit.model.losses``
     penalty_rule : callable
         ``penalty_rule(sum_of_weights) -> Penalty``; scikit-learn's
         parameterisations (``Ridge.alpha`` is on the *sum* scale,
         ``LogisticRegression.C`` multiplies the loss) need the total weight,
         which the first pass provides.
     fit_intercept : bool
-    holdout : daskfit._holdout.Holdout, optional
+    holdout : daskfit.kernels.holdout.Holdout, optional
         Rows to leave out of the objective and score at every evaluation.
     validation_fraction : float, optional
         For error messages about the split (the ``holdout``'s fraction).
@@ -254,7 +254,7 @@ class Objective:
         self.classes = classes
         self.n_outputs = 1 if len(classes) == 2 else len(classes)
         if self.n_outputs > 1 and self.loss.name == "logistic":
-            from ._losses import LOSSES
+            from .model.losses import LOSSES
 
             self.loss = LOSSES["multinomial"]
 

@@ -152,7 +152,7 @@ def pandas_frame():
 @pytest.fixture
 def count_reductions(monkeypatch):
     """Labels of every pass the engine's reduce runs, whoever asks for it."""
-    from daskfit._engine import Engine
+    from daskfit.engine.rows import Engine
 
     calls = []
     original = Engine.reduce

@@ -296,7 +296,7 @@ def test_subsampled_newton_takes_its_last_step_with_a_denser_hessian(monkeypatch
     cuts the error by more than a sampled step does.
     """
     import daskfit.estimators._base as base
-    from daskfit._engine import Engine
+    from daskfit.engine.rows import Engine
 
     monkeypatch.setattr(base, "hessian_stride", lambda *args: 4)
     strides = []

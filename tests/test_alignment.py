@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import daskfit
-from daskfit._alignment import aligned, aligned_blocks
+from daskfit.kernels.alignment import aligned, aligned_blocks
 
 N, P = 2_400, 12
 CHUNKS = (700, 900, 800)

@@ -85,7 +85,7 @@ def test_no_pickle_is_ever_loaded(tmp_path):
 # ------------------------------------------------------------- resumable fits
 
 import daskfit  # noqa: E402
-from daskfit._engine import Engine  # noqa: E402
+from daskfit.engine.rows import Engine  # noqa: E402
 
 from conftest import as_kind, make_binary  # noqa: E402
 

@@ -23,7 +23,7 @@ import sklearn.metrics
 from sklearn.model_selection import KFold
 
 import daskfit
-from daskfit._engine import cluster_workers
+from daskfit.engine.rows import cluster_workers
 from daskfit.cli import (BAD_CONFIG, BAD_DATA, CLUSTER_UNREACHABLE, INTERNAL_ERROR,
                          MISSING_INPUT, OK)
 

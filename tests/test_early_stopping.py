@@ -1,6 +1,6 @@
 """Early stopping: the held-out rows, the stopping rule, and what it costs.
 
-The validation rows are a pure function of (seed, row) (daskfit._holdout), so
+The validation rows are a pure function of (seed, row) (daskfit.kernels.holdout), so
 a test can recompute them and hand the training rows to scikit-learn: an
 early-stopping objective that is never stopped must reach scikit-learn's
 optimum on exactly those rows, and the returned model's score on the
@@ -18,7 +18,7 @@ import sklearn.linear_model as sk
 from sklearn.exceptions import ConvergenceWarning
 
 import daskfit
-from daskfit._holdout import holdout_mask, offset_runs
+from daskfit.kernels.holdout import holdout_mask, offset_runs
 
 from conftest import CHUNKINGS, as_kind, make_binary, make_counts, make_multiclass, make_regression
 

@@ -27,7 +27,7 @@ import pytest
 from distributed import Client, LocalCluster, futures_of
 
 import daskfit
-from daskfit._engine import Engine, cluster_workers
+from daskfit.engine.rows import Engine, cluster_workers
 
 from conftest import make_binary
 

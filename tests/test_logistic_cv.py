@@ -17,7 +17,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, ShuffleSpli
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import daskfit
-from daskfit._engine import DataError
+from daskfit.engine.rows import DataError
 from daskfit.model_selection import LogisticRegressionCV
 
 from conftest import CHUNKINGS, as_kind, make_binary, make_multiclass

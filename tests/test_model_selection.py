@@ -29,7 +29,7 @@ from sklearn.model_selection import train_test_split as sk_train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import daskfit
-from daskfit._engine import DataError
+from daskfit.engine.rows import DataError
 from daskfit.model_selection import (
     ElasticNetCV,
     LassoCV,

@@ -9,11 +9,11 @@ path it replaces.
 
 import numpy as np
 
-from daskfit import _alignment as alignment
+from daskfit.kernels import alignment
 import pytest
 from sklearn.model_selection import GroupKFold, KFold, ShuffleSplit, TimeSeriesSplit
 
-import daskfit._kernels as kernels
+import daskfit.kernels.chunks as kernels
 from daskfit.model_selection import _split
 from daskfit.model_selection._fold_kernels import FoldSpec, fold_moments_chunk, pack_codes
 from daskfit.model_selection._split import FoldLayout, resolve_splits

@@ -10,8 +10,8 @@ import pytest
 
 import daskfit
 from daskfit._data import ChunkedData
-from daskfit._engine import TASKS_PER_THREAD, Engine
-from daskfit._kernels import moments_chunk
+from daskfit.engine.rows import TASKS_PER_THREAD, Engine
+from daskfit.kernels.chunks import moments_chunk
 
 from conftest import CHUNKINGS, PROBLEMS, as_kind
 

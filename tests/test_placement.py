@@ -1,7 +1,7 @@
 """Where a fit computes: NumPy under a Client, and fits inside Dask tasks.
 
 Each test bounds its waits (``result(timeout=...)``, ``pytest.mark.timeout``):
-before ``daskfit._placement``, a fit inside a task waited for ever on tasks
+before ``daskfit.engine.placement``, a fit inside a task waited for ever on tasks
 queued behind itself.
 """
 
@@ -13,7 +13,7 @@ import pytest
 from distributed import get_task_stream
 
 import daskfit
-from daskfit import _placement
+from daskfit.engine import placement as _placement
 
 
 def regression(n=3_000, p=6, seed=0):

@@ -11,15 +11,15 @@ import dask
 import dask.array as da
 import numpy as np
 
-from daskfit import _alignment as alignment
+from daskfit.kernels import alignment
 import pytest
 
 import daskfit
 from daskfit._data import ChunkedData
-from daskfit._engine import Engine
-from daskfit._losses import LOSSES
+from daskfit.engine.rows import Engine
+from daskfit.model.losses import LOSSES
 from daskfit._objective import Objective
-from daskfit._penalties import Penalty
+from daskfit.model.penalties import Penalty
 
 from conftest import CHUNKINGS, PROBLEMS, as_kind
 
@@ -194,7 +194,7 @@ def test_distributed_equals_local(cluster):
 
 def test_subsampled_newton_hessian_reaches_the_same_optimum(monkeypatch):
     """Tall data: the Hessian from a subset of row blocks, the optimum unchanged."""
-    import daskfit._kernels as kernels
+    import daskfit.kernels.chunks as kernels
     import sklearn.linear_model as sk
 
     monkeypatch.setattr(alignment, "BLOCK_BYTES", 64 * 3 * 8)  # 64-row blocks

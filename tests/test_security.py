@@ -19,7 +19,7 @@ import pytest
 from distributed import Client
 
 import daskfit
-from daskfit._engine import cluster_workers
+from daskfit.engine.rows import cluster_workers
 
 from conftest import make_binary
 

@@ -16,11 +16,11 @@ import pytest
 from dask.callbacks import Callback
 
 import daskfit
-from daskfit._engine import cluster_workers
-import daskfit._sharded as sharded
-from daskfit._engine import DataError
-from daskfit._losses import LOSSES
-from daskfit._penalties import Penalty
+from daskfit.engine.rows import cluster_workers
+import daskfit.engine.columns as sharded
+from daskfit.engine.rows import DataError
+from daskfit.model.losses import LOSSES
+from daskfit.model.penalties import Penalty
 from daskfit.solvers._sharded import fit_sharded
 
 from conftest import make_binary, make_counts, make_regression

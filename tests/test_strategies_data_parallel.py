@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from daskfit._data import ChunkedData
-from daskfit._engine import DataError, Engine
-from daskfit._kernels import EvalSpec, evaluate_chunk
-from daskfit._losses import LOSSES
+from daskfit.engine.rows import DataError, Engine
+from daskfit.kernels.chunks import EvalSpec, evaluate_chunk
+from daskfit.model.losses import LOSSES
 from daskfit._objective import Objective
-from daskfit._penalties import Penalty
+from daskfit.model.penalties import Penalty
 from daskfit.solvers import solve
 from daskfit.solvers._async import solve_async_sgd
 from daskfit.solvers._averaging import solve_averaging

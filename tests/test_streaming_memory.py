@@ -147,7 +147,7 @@ def test_worker_count_is_fetched_not_read_from_a_cache_the_client_refreshes(clie
     # moment saw a cluster of 0 workers and divided by zero (the planner, the
     # engine's thread count and the memory budget now all use
     # cluster_workers). With the cache just refreshed to no workers:
-    from daskfit._engine import cluster_workers
+    from daskfit.engine.rows import cluster_workers
     from distributed.client import SchedulerInfo
 
     client.sync(client._update_scheduler_info, n_workers=0)
@@ -193,17 +193,17 @@ def _rows_and_sum(index, X, y, w, spec):
 
 
 def test_dask_task_spec_canary():
-    # daskfit._streaming relies on Dask's private dask._task_spec (through
+    # daskfit.engine.streaming relies on Dask's private dask._task_spec (through
     # dask_task_spec only). A Dask release that changes it must fail here,
     # loudly, rather than silently fall back to one task per chunk.
     import dask
     from dask.local import get_sync
 
-    from daskfit._streaming import dask_task_spec, plan_streamed_batches, run_streamed_batch
+    from daskfit.engine.streaming import dask_task_spec, plan_streamed_batches, run_streamed_batch
 
     spec = dask_task_spec()
     assert spec is not None, (f"Dask {dask.__version__} has no dask._task_spec.DataNode / "
-                              "convert_legacy_graph: update daskfit._streaming.dask_task_spec")
+                              "convert_legacy_graph: update daskfit.engine.streaming.dask_task_spec")
     data_node, convert_legacy_graph = spec
     X = da.from_array(np.arange(12.0).reshape(6, 2), chunks=(2, 2)) * 2.0
     graph = convert_legacy_graph(dict(X.__dask_graph__()))
@@ -217,7 +217,7 @@ def test_dask_task_spec_canary():
     plans = plan_streamed_batches([X], keys, [[0, 1, 2]])
     assert plans is not None, "streamed batching fell back to one task per chunk"
     private, shared = plans[0]
-    from daskfit._streaming import _Opaque
+    from daskfit.engine.streaming import _Opaque
 
     out = run_streamed_batch(_rows_and_sum, [0, 1, 2], _Opaque((private, keys, shared)),
                              [get_sync(dict(X.__dask_graph__()), [k])[0] for k in shared], None)

@@ -150,7 +150,7 @@ def as_cli_error(exc, doing="", client=None):
 
     from .._checkpoint import CheckpointCorrupt, CheckpointMismatch
     from .._cluster import ClusterUnreachable
-    from .._engine import WorkerCrashError
+    from ..engine.rows import WorkerCrashError
     from ..io._persistence import ModelFormatError
 
     while_ = f" while {doing}" if doing else ""

@@ -420,17 +420,11 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
 def _persist(client, X, y, w):
     """Hold the encoded data in cluster memory when it fits (CV and the diagnosis
     read it many times); stream it from the source every pass when it does not."""
-    from .._engine import persist_decision
+    from ..engine.rows import persisted_once
 
-    arrays = [a for a in (X, y, w) if a is not None]
-    nbytes = sum(a.nbytes for a in arrays)
-    do, reason = persist_decision("auto", nbytes, True, client, expected_passes=2)
-    if not do:
-        return X, y, w, reason
-    it = iter(client.persist(arrays))
-    X = next(it)
-    y = next(it)
-    w = next(it) if w is not None else None
+    nbytes = sum(a.nbytes for a in (X, y, w) if a is not None)
+    (X, y, w), _, reason = persisted_once((X, y, w), persist="auto", nbytes=nbytes, is_lazy=True,
+                                          client=client, expected_passes=2)
     return X, y, w, reason
 
 

@@ -19,13 +19,13 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._alignment import aligned_blocks, rows_per_block
+from ..kernels.alignment import aligned_blocks, rows_per_block
 from .._checkpoint import CheckpointMismatch, Checkpointer, fingerprint
 from .._data import as_chunked, is_dask_collection
-from .._engine import Engine, compute, current_client
-from .._holdout import SCORE_OF_LOSS, EarlyStopping, Holdout, offset_runs
+from ..engine.rows import Engine, compute, current_client
+from ..kernels.holdout import SCORE_OF_LOSS, EarlyStopping, Holdout, offset_runs
 from .._planner import plan_for, replan_for_classes
-from .._losses import LOSSES
+from ..model.losses import LOSSES
 from .._objective import Objective
 from ..solvers import SOLVERS, STANDARDISED, fit_sharded, hessian_stride, solve
 
@@ -402,7 +402,7 @@ def _checked_linear(block, coef, intercept):
         raise ValueError("Input X contains NaN or infinity; predictions need finite features.")
     coef = coef.astype(block.dtype)
     out = np.empty((block.shape[0], coef.shape[1]), dtype=np.result_type(block, intercept))
-    # Row blocks realigned when the chunk arrived misaligned (see daskfit._alignment).
+    # Row blocks realigned when the chunk arrived misaligned (see daskfit.kernels.alignment).
     for _, rows, Xb in aligned_blocks(block):
         out[rows] = Xb @ coef
     return out + intercept

@@ -17,9 +17,9 @@ from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin
 
 from .._data import as_chunked, is_dask_collection
-from .._penalties import Penalty
+from ..model.penalties import Penalty
 from ._base import LinearModelBase, check_param, ravel_output, weighted_mean
-from .._placement import placed
+from ..engine.placement import placed
 
 __all__ = ["LogisticRegression"]
 

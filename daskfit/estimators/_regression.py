@@ -22,10 +22,10 @@ import numpy as np
 from sklearn.base import RegressorMixin
 
 from .._data import as_chunked, is_dask_collection
-from .._engine import compute
-from .._penalties import Penalty
+from ..engine.rows import compute
+from ..model.penalties import Penalty
 from ._base import LinearModelBase, check_param, ravel_output, weighted_mean
-from .._placement import placed
+from ..engine.placement import placed
 
 __all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "PoissonRegressor"]
 

@@ -8,7 +8,7 @@ __all__ = ["read_parquet"]
 def _read_parquet_file(path, fs, schema=None, first=None, columns=None):
     import pyarrow.parquet as pq
 
-    from .._engine import DataError
+    from ..engine.rows import DataError
 
     try:
         parquet = pq.ParquetFile(path, filesystem=fs)
@@ -36,7 +36,7 @@ def _read_parquet_file(path, fs, schema=None, first=None, columns=None):
 
 def _unreadable(path, exc):
     """The error for a file pyarrow cannot read (truncated, corrupt, not Parquet): named."""
-    from .._engine import DataError
+    from ..engine.rows import DataError
 
     return DataError(f"Parquet file {path} cannot be read (truncated, corrupt or not "
                      f"Parquet): {type(exc).__name__}: {exc}. Rewrite or remove that file.")

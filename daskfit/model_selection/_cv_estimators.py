@@ -37,13 +37,13 @@ from scipy.stats import rankdata
 from sklearn.exceptions import ConvergenceWarning
 
 from .._data import as_chunked
-from .._engine import Engine
+from ..engine.rows import Engine
 from ..estimators._base import check_param
 from ..estimators._regression import _Regressor
 from ..solvers._normal import _coordinate_descent
 from ._fold_kernels import FoldSpec, fold_moments_chunk
 from ._split import fold_pass_data
-from .._placement import placed
+from ..engine.placement import placed
 
 __all__ = ["RidgeCV", "LassoCV", "ElasticNetCV", "MOMENT_SCORERS"]
 

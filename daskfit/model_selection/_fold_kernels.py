@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._kernels import (
+from ..kernels.chunks import (
     MomentsWork,
     _basic_checks,
     _merge_moments,
@@ -140,7 +140,7 @@ def fold_moments_chunk(index, X, yc, w, spec: FoldSpec):
 
     Sorted codes (K-fold without shuffling, time-series splits: a chunk holds
     one or two runs) give each run's moments from row views of the chunk, the
-    same product as one moments pass (:func:`daskfit._kernels.rows_moments`).
+    same product as one moments pass (:func:`daskfit.kernels.chunks.rows_moments`).
     Unsorted codes are grouped piece by piece (:data:`GATHER_BYTES` of rows):
     each code's rows of a piece are gathered once and multiplied in one
     product. With 1 MiB pieces a diagnosis chunk (five groupings of eight

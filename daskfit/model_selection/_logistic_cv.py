@@ -17,8 +17,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._data import as_chunked
-from .._engine import DataError, Engine, compute
-from .._kernels import _label_problem
+from ..engine.rows import DataError, Engine, compute
+from ..kernels.chunks import _label_problem
 from .._objective import checked_classes, penalty_mask
 from ..estimators._base import _rows_per_block, check_param
 from ..estimators._classification import LogisticRegression
@@ -26,7 +26,7 @@ from ..solvers import hessian_stride
 from ._logistic_path import PathModel, run_path
 from ._path_kernel import TRAIN, VALIDATE
 from ._split import fold_pass_data
-from .._placement import placed
+from ..engine.placement import placed
 
 __all__ = ["LogisticRegressionCV", "PATH_SCORERS"]
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import log_expit, logsumexp, softmax
 
-from .._alignment import aligned_blocks
-from .._kernels import _basic_checks, chunk_kernel, diagnose_chunk, hessian_block, weighted_gram
+from ..kernels.alignment import aligned_blocks
+from ..kernels.chunks import _basic_checks, chunk_kernel, diagnose_chunk, hessian_block, weighted_gram
 
 __all__ = ["PathSpec", "path_chunk", "TRAIN", "VALIDATE"]
 

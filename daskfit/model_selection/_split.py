@@ -66,8 +66,8 @@ from sklearn.model_selection import (
 from sklearn.utils import check_random_state
 
 from .._data import ALIGN_HINT, ChunkedData, co_partition, is_dask_collection
-from .._engine import compute
-from .._kernels import _merge_moments
+from ..engine.rows import compute
+from ..kernels.chunks import _merge_moments
 from ._fold_kernels import code_type, codes_dtype, pack_codes
 
 __all__ = ["CodesPlan", "DiagnosisSplits", "FoldLayout", "SeededSplits", "SplitRecipe",
@@ -979,7 +979,7 @@ class DiagnosisSplits(list):
 def _scattered(arrays):
     """``arrays`` sent to the workers by ``Client.scatter`` (futures), or None
     without a distributed client: data that must not travel in a graph."""
-    from .._engine import current_client
+    from ..engine.rows import current_client
 
     client = current_client()
     if client is None:

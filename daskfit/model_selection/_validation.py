@@ -10,9 +10,9 @@ from sklearn.base import clone, is_classifier
 from sklearn.metrics import check_scoring
 
 from .._data import co_partition, is_dask_collection
-from .._engine import compute
+from ..engine.rows import compute
 from ._split import needs_target, resolve_splits, row_lengths, take_rows
-from .._placement import placed
+from ..engine.placement import placed
 
 __all__ = ["cross_validate"]
 

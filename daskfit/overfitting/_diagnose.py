@@ -12,7 +12,7 @@ from ._params import resolve_regularisation
 from ._report import DiagnosisReport
 from ._scores import baseline_scores, one_pass_scores, score_grid, scoring_info
 from ._verdict import judge
-from .._placement import placed
+from ..engine.placement import placed
 
 __all__ = ["diagnose"]
 

@@ -28,7 +28,7 @@ def _numpy(v):
     if v is None:
         return None
     if is_dask_collection(v):
-        from .._engine import compute
+        from ..engine.rows import compute
 
         (v,) = compute(v)
     return np.asarray(v)

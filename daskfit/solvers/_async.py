@@ -2,9 +2,9 @@
 
 The client keeps the global coefficients and, for every row chunk, the end
 point of that chunk's latest local run. Every chunk is submitted as its own
-task (:meth:`daskfit._engine.Engine.map_chunks_as_completed`); a task runs
+task (:meth:`daskfit.engine.rows.Engine.map_chunks_as_completed`); a task runs
 local SGD on its chunk from the coefficients it was given
-(:func:`daskfit._sgd.local_sgd_chunk`) and, in the same read, returns the
+(:func:`daskfit.kernels.sgd.local_sgd_chunk`) and, in the same read, returns the
 chunk's loss and gradient at its start point. As each task completes the
 client
 
@@ -20,7 +20,7 @@ chunk, a fast worker) does not count more: every chunk weighs what its
 sample weights hold. Empty chunks are retired after their first task.
 
 The local runs are variance reduced as in parameter averaging (SVRG inside
-the chunk plus SCAFFOLD's drift correction, :mod:`daskfit._sgd`), with the
+the chunk plus SCAFFOLD's drift correction, :mod:`daskfit.kernels.sgd`), with the
 table standing in for the global gradient: the anchor of a chunk's next run
 is the start point of its previous one, where the table holds its gradient,
 and the global gradient there is estimated by the table's weighted mean
@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._sgd import local_sgd_chunk, standardisation
+from ..kernels.sgd import local_sgd_chunk, standardisation
 from ._averaging import (ROUNDOFF_ULPS, cached_gradient, check_sgd_options, diverged,
                          sgd_spec, subgradient_norm)
 from ._result import FitResult, record
@@ -85,7 +85,7 @@ def solve_async_sgd(objective, coef0, *, tol=1e-4, max_iter=50, max_staleness=No
         Mini-batch SGD steps per task; ``None``: one epoch over the chunk.
     learning_rate : float or None, default=None
         Local SGD step on standardised features; ``None`` derives it from
-        the data (see :mod:`daskfit._sgd`).
+        the data (see :mod:`daskfit.kernels.sgd`).
     batch_size : int or None, default=None
         Rows per local step; ``None``: about 128 steps per chunk epoch, 32
         to 256 rows each.
@@ -110,10 +110,10 @@ def solve_async_sgd(objective, coef0, *, tol=1e-4, max_iter=50, max_staleness=No
 
     >>> import dask.array as da, numpy as np
     >>> from daskfit._data import ChunkedData
-    >>> from daskfit._engine import Engine
-    >>> from daskfit._losses import LOSSES
+    >>> from daskfit.engine.rows import Engine
+    >>> from daskfit.model.losses import LOSSES
     >>> from daskfit._objective import Objective
-    >>> from daskfit._penalties import Penalty
+    >>> from daskfit.model.penalties import Penalty
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(600, 3))
     >>> y = X @ [1.0, -2.0, 0.5] + 1.0 + rng.normal(scale=0.1, size=600)

@@ -2,7 +2,7 @@
 
 Each *round* is one pass over the data: every row chunk starts from the
 current global coefficients, runs ``local_epochs`` epochs of mini-batch
-proximal SGD on its own rows (the kernel :func:`daskfit._sgd.local_sgd_chunk`)
+proximal SGD on its own rows (the kernel :func:`daskfit.kernels.sgd.local_sgd_chunk`)
 and returns its local coefficients; the client averages them, weighted by the
 sum of sample weights behind each chunk. Chunks with no weight (empty chunks)
 contribute nothing, and a chunk of 3 rows weighs 3 rows, not 1/n_chunks.
@@ -15,7 +15,7 @@ SGD runs stalls at a distance from the optimum set by the SGD noise and by
 each chunk's pull towards its own optimum; the corrected runs have the exact
 optimum as their fixed point and converge linearly with a constant step.
 ``variance_reduction=False`` is classical averaging, with FedNova's
-normalisation of unequal local step counts (see :mod:`daskfit._sgd`).
+normalisation of unequal local step counts (see :mod:`daskfit.kernels.sgd`).
 
 Passes: the same pass that runs the local SGD also evaluates the loss and the
 gradient at its *start* point, which is the previous round's average, so the
@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._penalties import l1_subgradient
-from .._sgd import SCHEDULES, LocalSGDSpec, local_sgd_chunk, standardisation
+from ..model.penalties import l1_subgradient
+from ..kernels.sgd import SCHEDULES, LocalSGDSpec, local_sgd_chunk, standardisation
 from ._result import FitResult, record
 
 __all__ = ["solve_averaging", "subgradient_norm"]
@@ -138,7 +138,7 @@ def solve_averaging(objective, coef0, *, tol=1e-4, max_iter=100, local_epochs=1,
         from the data in every chunk and round: ``1 / (c L_b)`` with ``c`` the
         loss's curvature bound and ``L_b`` the mini-batch smoothness of the
         standardised rows (the penalty is applied by its proximal step), halved for
-        variance-reduced runs (see :mod:`daskfit._sgd`), so no tuning is
+        variance-reduced runs (see :mod:`daskfit.kernels.sgd`), so no tuning is
         needed.
     schedule : {"constant", "inverse-sqrt", "inverse"}, default="constant"
         Decay of the step with the number of global epochs done ``t``:
@@ -179,10 +179,10 @@ def solve_averaging(objective, coef0, *, tol=1e-4, max_iter=100, local_epochs=1,
     --------
     >>> import dask.array as da, numpy as np
     >>> from daskfit._data import ChunkedData
-    >>> from daskfit._engine import Engine
-    >>> from daskfit._losses import LOSSES
+    >>> from daskfit.engine.rows import Engine
+    >>> from daskfit.model.losses import LOSSES
     >>> from daskfit._objective import Objective
-    >>> from daskfit._penalties import Penalty
+    >>> from daskfit.model.penalties import Penalty
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(600, 3))
     >>> y = X @ [1.0, -2.0, 0.5] + 1.0 + rng.normal(scale=0.1, size=600)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._penalties import soft_threshold
+from ..model.penalties import soft_threshold
 
 __all__ = ["sweep"]
 

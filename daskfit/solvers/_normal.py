@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from .._penalties import l1_subgradient
+from ..model.penalties import l1_subgradient
 from ._coordinate import sweep
 from ._result import FitResult
 

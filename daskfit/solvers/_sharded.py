@@ -1,6 +1,6 @@
 """Model-parallel solvers: feature-sharded proximal gradient and block coordinate descent.
 
-Both run on :mod:`daskfit._sharded`'s column-block engine: coefficient
+Both run on :mod:`daskfit.engine.columns`'s column-block engine: coefficient
 block ``b_j`` lives on the cluster with column block ``j`` of ``X`` and is
 updated there; the client holds scalars (steps, objective values, the
 intercept) and keys. Objective, as everywhere in daskfit::
@@ -49,10 +49,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from .._sharded import (W, Y, Each, ShardedData, ShardedEngine, Vec, axpy, extrapolate,
+from ..engine.columns import (W, Y, Each, ShardedData, ShardedEngine, Vec, axpy, extrapolate,
                         initial_gradient, pair_gradient, pair_matvec, row_derivatives,
                         row_line_search, row_loss, row_scalars, validating_pass, zeros)
-from .._penalties import l1_subgradient, soft_threshold
+from ..model.penalties import l1_subgradient, soft_threshold
 from ._coordinate import sweep
 from ._first_order import fista_sequence
 from ._result import FitResult, check_options
@@ -714,8 +714,8 @@ def fit_sharded(X, y, sample_weight=None, *, loss, penalty_rule, fit_intercept=T
     Examples
     --------
     >>> import dask.array as da, numpy as np
-    >>> from daskfit._losses import LOSSES
-    >>> from daskfit._penalties import Penalty
+    >>> from daskfit.model.losses import LOSSES
+    >>> from daskfit.model.penalties import Penalty
     >>> rng = np.random.default_rng(0)
     >>> Xn = rng.normal(size=(200, 6)); yn = Xn @ np.arange(6.0) + 1.0
     >>> X = da.from_array(Xn, chunks=(50, 2)); y = da.from_array(yn, chunks=50)
@@ -725,7 +725,7 @@ def fit_sharded(X, y, sample_weight=None, *, loss, penalty_rule, fit_intercept=T
     >>> np.round(coef, 6), round(intercept, 6), info["column_blocks"]
     (array([0., 1., 2., 3., 4., 5.]), 1.0, (2, 2, 2))
     """
-    from .._losses import LOSSES
+    from ..model.losses import LOSSES
 
     if isinstance(loss, str):
         if loss not in LOSSES:

@@ -30,7 +30,7 @@ import functools
 
 import numpy as np
 
-from .._penalties import soft_threshold
+from ..model.penalties import soft_threshold
 
 __all__ = ["ColumnMoments", "Standardised", "in_standardised_coordinates",
            "with_column_moments"]
@@ -53,7 +53,7 @@ class ColumnMoments:
 
         A block at a time in float64: no full-size temporary of the chunk.
         """
-        from .._kernels import row_blocks
+        from ..kernels.chunks import row_blocks
 
         total = cls(0.0, np.zeros(X.shape[1]), np.zeros(X.shape[1]))
         for block in row_blocks(X):

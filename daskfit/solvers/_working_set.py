@@ -61,7 +61,7 @@ def gram_columns_chunk(index, X, y, w, spec):
     The same accurate (shifted where needed) accumulation as the normal
     equations' pass, on a copy of the chosen columns only (fresh, aligned).
     """
-    from .._kernels import MomentsWork, rows_moments
+    from ..kernels.chunks import MomentsWork, rows_moments
 
     Xw = np.ascontiguousarray(X[:, spec.columns])
     yy = np.asarray(y, dtype=np.float64)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from ._alignment import aligned, aligned_blocks, row_blocks, rows_per_block  # noqa: F401 (row_blocks re-exported)
+from .alignment import aligned, aligned_blocks, row_blocks, rows_per_block  # noqa: F401 (row_blocks re-exported)
 
 __all__ = ["EvalSpec", "bundle_chunks", "combine", "run_batch", "evaluate_chunk", "class_stats_chunk", "moments_chunk", "qr_chunk"]
 
@@ -40,7 +40,7 @@ class EvalSpec:
     order: int  # 0: value, 1: value and gradient, 2: and Hessian
     checks: bool
     hessian_stride: int = 1  # Hessian from one row block in this many
-    #: ``daskfit._holdout.Holdout`` for early stopping: its validation rows get
+    #: ``daskfit.kernels.holdout.Holdout`` for early stopping: its validation rows get
     #: weight 0 in the sums and are scored from the same margins.
     holdout: object = None
 
@@ -74,7 +74,7 @@ def chunk_kernel(kernel):
 
     ``y`` and ``w`` are made aligned here (a copy only when misaligned: they
     are a small fraction of the chunk); ``X`` is realigned block by block
-    inside the kernel (:func:`daskfit._alignment.aligned_blocks`).
+    inside the kernel (:func:`daskfit.kernels.alignment.aligned_blocks`).
     """
     quiet = _quiet(kernel)
 

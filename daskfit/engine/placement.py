@@ -79,13 +79,13 @@ def inside_dask_task():
 
 
 def _in_memory(X):
-    from ._data import is_dask_collection
+    from .._data import is_dask_collection
 
     return not is_dask_collection(X)
 
 
 def _cluster_threads(client):
-    from ._engine import cluster_workers
+    from .rows import cluster_workers
 
     return sum(w.get("nthreads", 1) for w in cluster_workers(client).values())
 
@@ -101,7 +101,7 @@ def _decided(scheduler, client, reason):
 
 @contextmanager
 def _placement(X):
-    from ._engine import default_client_or_none
+    from .rows import default_client_or_none
 
     if _PLACEMENT.get() is not None:  # nested call (CV refits, diagnose's fits)
         yield
@@ -141,12 +141,12 @@ def placed(method):
     """Decorate a public call whose first array argument is ``X`` (see the module doc).
 
     The call also releases whatever it persisted if it fails
-    (:func:`daskfit._engine.released_on_error`).
+    (:func:`daskfit.engine.rows.released_on_error`).
     """
 
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
-        from ._engine import released_on_error
+        from .rows import released_on_error
 
         X = args[1] if len(args) > 1 else kwargs.get("X")
         with _placement(X), released_on_error():

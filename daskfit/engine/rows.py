@@ -25,12 +25,12 @@ import numpy as np
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from ._kernels import bundle_chunks, combine, run_batch
-from ._placement import client_override, local_scheduler, placement_note, usable_cores
-from ._streaming import plan_streamed_batches, streamed_batch_task
+from ..kernels.chunks import bundle_chunks, combine, run_batch
+from .placement import client_override, local_scheduler, placement_note, usable_cores
+from .streaming import plan_streamed_batches, streamed_batch_task
 
-__all__ = ["DataError", "Engine", "WorkerCrashError", "compute", "current_client", "memory_available", "persist_decision",
-           "DEFAULT_SPLIT_EVERY"]
+__all__ = ["DataError", "Engine", "WorkerCrashError", "compute", "current_client", "memory_available",
+           "persist_decision", "persisted_once", "DEFAULT_SPLIT_EVERY"]
 
 #: Children per node of the reduction tree. 8 keeps the tree shallow
 #: (3 levels for 512 chunks) while each combine stays a handful of small sums.
@@ -69,7 +69,7 @@ def default_client_or_none():
 def current_client():
     """The Client this call computes on, or ``None`` for Dask's local schedulers.
 
-    Inside a public call, :mod:`daskfit._placement` may have decided
+    Inside a public call, :mod:`daskfit.engine.placement` may have decided
     otherwise than the default client (in-memory input fitted in-process, a
     fit inside a Dask task); outside one, the default client.
     """
@@ -100,7 +100,7 @@ def cluster_workers(client):
     refresh overwrites with a worker-less summary (it asks for 0 workers), so
     a call that races the refresh can see a cluster with no workers at all.
     """
-    from ._cluster import scheduler_patience
+    from .._cluster import scheduler_patience
 
     return client.sync(client.scheduler.identity, n_workers=-1,
                        callback_timeout=scheduler_patience())["workers"]
@@ -121,7 +121,7 @@ def persist_decision(persist, nbytes, is_lazy, client, expected_passes):
 
     ``persist`` is the user's setting (``"auto"``, True or False); ``nbytes``
     the size of X (NaN when unknown). Returns ``(bool, reason)``; the reason
-    starts with where the call computes when :mod:`daskfit._placement`
+    starts with where the call computes when :mod:`daskfit.engine.placement`
     decided it.
     """
     do_persist, reason = _persist_decision(persist, nbytes, is_lazy, client, expected_passes)
@@ -152,6 +152,55 @@ def _persist_decision(persist, nbytes, is_lazy, client, expected_passes):
                        f"of {where} memory ({budget / 2**20:.0f} MiB): streaming from the source "
                        "every pass")
     return True, f"persisted once ({where} memory)"
+
+
+def known_nbytes(X):
+    """Bytes of the Dask array ``X``, or NaN while its row chunks are unknown."""
+    return math.nan if any(math.isnan(c) for c in X.chunks[0]) else float(X.nbytes)
+
+
+def persisted_once(arrays, *, persist, nbytes, is_lazy, client, expected_passes, holder=None):
+    """The one persist policy: decide (:func:`persist_decision`), then persist once.
+
+    Every reader of the data (the row engine, the column-block engine, the
+    CLI's encoded data) goes through here, so the decision and the way data
+    is held (with retries on a cluster; the local scheduler's BLAS threads
+    limited without one) are the same everywhere.
+
+    Parameters
+    ----------
+    arrays : sequence of Dask collections or None
+        Persisted together; ``None`` entries are passed through.
+    persist, nbytes, is_lazy, client, expected_passes
+        As :func:`persist_decision`.
+    holder : object with a ``release()`` method, optional
+        The engine that keeps the persisted data: when it persists inside a
+        public call, a failure of that call releases it
+        (:func:`released_on_error`).
+
+    Returns
+    -------
+    arrays : list
+        The persisted collections (or ``arrays`` unchanged when not persisted).
+    persisted : bool
+    reason : str
+        Why, as :func:`persist_decision` says it.
+    """
+    do_persist, reason = persist_decision(persist, nbytes, is_lazy, client, expected_passes)
+    arrays = list(arrays)
+    if not do_persist:
+        return arrays, False, reason
+    present = [a for a in arrays if a is not None]
+    if client is not None:
+        held = client.persist(present, retries=TRANSIENT_RETRIES)
+    else:
+        scheduler = local_scheduler()
+        with local_blas_threads(scheduler):
+            held = dask.persist(*present, scheduler=scheduler)
+    it = iter(held)
+    if holder is not None:
+        _hold_until_call_ends(holder)
+    return [next(it) if a is not None else None for a in arrays], True, reason
 
 
 def payload_bytes(obj):
@@ -211,7 +260,7 @@ def compute(*collections):
     """
     client = current_client()
     if client is not None:
-        from ._cluster import wait_result
+        from .._cluster import wait_result
 
         return tuple(wait_result(client, f) for f in client.compute(list(collections)))
     scheduler = local_scheduler()
@@ -323,7 +372,7 @@ class Engine:
     --------
     >>> import dask.array as da, numpy as np
     >>> from daskfit._data import ChunkedData
-    >>> from daskfit._kernels import moments_chunk
+    >>> from daskfit.kernels.chunks import moments_chunk
     >>> X = da.from_array(np.arange(12.0).reshape(6, 2), chunks=(2, 2))
     >>> y = da.from_array(np.arange(6.0), chunks=2)
     >>> engine = Engine(ChunkedData(X, y, None, is_lazy=True))
@@ -352,25 +401,14 @@ class Engine:
     def prepare(self, expected_passes):
         """Decide whether to persist, and do it once (before the first pass)."""
         data = self.data
-        nbytes = data.X.nbytes if data.chunks_known else math.nan
-        do_persist, self.persist_reason = persist_decision(
-            self.persist, nbytes, data.is_lazy, self.client, expected_passes)
-        if not do_persist:
-            return
-        arrays = [a for a in (data.X, data.y, data.sample_weight) if a is not None]
-        if self.client is not None:
-            persisted = self.client.persist(arrays, retries=TRANSIENT_RETRIES)
-        else:
-            scheduler = local_scheduler()
-            with local_blas_threads(scheduler):
-                persisted = dask.persist(*arrays, scheduler=scheduler)
-        self._sources = (data.X, data.y, data.sample_weight)
-        it = iter(persisted)
-        data.X = next(it)
-        data.y = next(it) if data.y is not None else None
-        data.sample_weight = next(it) if data.sample_weight is not None else None
-        self.persisted = True
-        _hold_until_call_ends(self)
+        sources = (data.X, data.y, data.sample_weight)
+        held, persisted, self.persist_reason = persisted_once(
+            sources, persist=self.persist, nbytes=known_nbytes(data.X), is_lazy=data.is_lazy,
+            client=self.client, expected_passes=expected_passes, holder=self)
+        if persisted:
+            self._sources = sources
+            data.X, data.y, data.sample_weight = held
+            self.persisted = True
 
     def release(self):
         """Drop what this engine persisted (the data, the batch bundles).
@@ -409,7 +447,7 @@ class Engine:
         batches = self.batches()
         if self._streamed_plans is not None:
             # Streamed batches: each task makes its chunks one at a time from
-            # the source's per-chunk graph (see daskfit._streaming).
+            # the source's per-chunk graph (see daskfit.engine.streaming).
             for b, members in enumerate(batches):
                 layer[(name, b)] = streamed_batch_task(kernel, members, chunk_keys,
                                                        self._streamed_plans[b], spec)
@@ -467,7 +505,7 @@ class Engine:
         batched with the chunks held by the same worker, so a batch runs
         where its data already is. Streamed chunks are batched too when
         their source's per-chunk graph can travel inside the batch task
-        (:mod:`daskfit._streaming`): the task makes and reduces one chunk at
+        (:mod:`daskfit.engine.streaming`): the task makes and reduces one chunk at
         a time, so a batch never holds more than one of them.
         """
         if self._batches is not None:
@@ -519,7 +557,7 @@ class Engine:
         futures = futures_of(self.data.X)  # persisted here or by the caller
         if len(futures) != n:
             return None
-        from ._cluster import scheduler_patience
+        from .._cluster import scheduler_patience
 
         # Client.who_has passes extra keywords on to the scheduler, so the bound
         # goes on the scheduler call itself.
@@ -581,7 +619,7 @@ class Engine:
         """
         from distributed import KilledWorker
 
-        from ._cluster import wait_result
+        from .._cluster import wait_result
 
         try:
             return wait_result(self.client, future)
@@ -597,7 +635,7 @@ class Engine:
                     if ts.state == "erred" and ts.suspicious]
 
         try:
-            from ._cluster import scheduler_patience
+            from .._cluster import scheduler_patience
 
             return self.client.run_on_scheduler(erred_after_deaths,
                                                 callback_timeout=scheduler_patience())
@@ -688,7 +726,7 @@ class Engine:
                     yield index, spec, result
                     queue.append(index)
             else:
-                from ._cluster import wait_futures
+                from .._cluster import wait_futures
 
                 def submit(index):
                     spec = next_spec(index)

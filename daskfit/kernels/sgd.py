@@ -3,7 +3,7 @@
 One task reads one row chunk ``(X, y, w)`` and
 
 1. evaluates the chunk's loss sum and gradient sum at the start point (the
-   same sums as :func:`daskfit._kernels.evaluate_chunk`, so the client learns
+   same sums as :func:`daskfit.kernels.chunks.evaluate_chunk`, so the client learns
    the objective at the coefficients it sent without another pass), and
 2. runs mini-batch proximal SGD on the chunk's rows from the start point and
    returns where it ended (below: what exactly, and what it minimises).
@@ -85,8 +85,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._penalties import soft_threshold
-from ._kernels import EvalSpec, diagnose_chunk, evaluate_chunk, whole_chunk_kernel
+from ..model.penalties import soft_threshold
+from .chunks import EvalSpec, diagnose_chunk, evaluate_chunk, whole_chunk_kernel
 
 __all__ = ["LocalSGDSpec", "local_sgd_chunk", "SCHEDULES", "learning_rate_factor"]
 
@@ -296,9 +296,9 @@ def default_learning_rate(standard, n, w, spec, rng, curvature, scale):
 def local_sgd_chunk(index, X, y, w, spec: LocalSGDSpec):
     """Evaluate at ``spec.theta``, then run local SGD; return sums to merge.
 
-    Returns a dict of sums for :func:`daskfit._kernels.combine`: ``n``,
+    Returns a dict of sums for :func:`daskfit.kernels.chunks.combine`: ``n``,
     ``sw``, ``loss`` and ``grad`` (at the start point, as
-    :func:`daskfit._kernels.evaluate_chunk`); with ``spec.normalise``
+    :func:`daskfit.kernels.chunks.evaluate_chunk`); with ``spec.normalise``
     ``delta`` (``sw_c * (theta - theta_end) / a_c``) and ``step``
     (``sw_c * a_c``), else ``coef_sum`` (``sw_c * theta_end``); ``steps``
     (mini-batch steps taken); ``xsum`` and ``x2sum`` (``sum w x`` and

@@ -39,7 +39,7 @@ counts, label set or target range, ``X_ij^T w``, ``X_ij^T (w y)`` and the
 column sums of squares per block (which give the gradient at the best
 constant model and a diagonal preconditioner for free) and, on request, the
 block Gram matrices. Non-finite data shows up as non-finite
-partial sums and becomes one :class:`~daskfit._engine.DataError` naming the
+partial sums and becomes one :class:`~daskfit.engine.rows.DataError` naming the
 first bad row chunk, as in the row engine.
 
 Instrumentation: every callable in :data:`OBSERVERS` is called with
@@ -60,10 +60,10 @@ import numpy as np
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from ._data import ChunkedData
-from ._engine import DEFAULT_SPLIT_EVERY, DataError, Engine, payload_bytes, reduction_tree
-from ._placement import local_scheduler
-from ._kernels import (UNKNOWN_LABEL_TYPE, _label_problem, chunk_input_errors, combine,
+from .rows import (DEFAULT_SPLIT_EVERY, DataError, current_client, known_nbytes, payload_bytes,
+                   persisted_once, reduction_tree)
+from .placement import local_scheduler
+from ..kernels.chunks import (UNKNOWN_LABEL_TYPE, _label_problem, chunk_input_errors, combine,
                        combine_arrays, diagnose_chunk, weighted_gram, whole_chunk_kernel)
 
 __all__ = ["COLUMN_SPACE", "IDX", "OBSERVERS", "W", "Y", "Each", "Round", "ShardedData",
@@ -204,7 +204,7 @@ class Each:
 
 
 #: Partial-result dicts merge with the row engine's rules (one table:
-#: :func:`daskfit._kernels.combine`), products such as ``X d`` are summed.
+#: :func:`daskfit.kernels.chunks.combine`), products such as ``X d`` are summed.
 merge_partials = combine
 merge_arrays = combine_arrays
 
@@ -367,7 +367,7 @@ class Round:
         if wait and self.engine.client is not None:
             from distributed import futures_of
 
-            from ._cluster import wait_futures
+            from .._cluster import wait_futures
 
             wait_futures(self.engine.client, futures_of(list(persisted.values())))
         value = None
@@ -395,7 +395,7 @@ class ShardedEngine:
     split_every : int, default=8
         Fan-in of every reduction tree.
     persist : {"auto", True, False}, default="auto"
-        As :class:`daskfit._engine.Engine`: read ``X`` into cluster memory once
+        As :class:`daskfit.engine.rows.Engine`: read ``X`` into cluster memory once
         when it fits, else stream it from its source every pass.
     client : distributed.Client, optional
         Defaults to the current client; without one, Dask's threaded
@@ -404,17 +404,19 @@ class ShardedEngine:
 
     def __init__(self, data, *, split_every=DEFAULT_SPLIT_EVERY, persist="auto", client=None,
                  expected_passes=2):
-        # The row engine's persist policy, applied to the column-chunked arrays.
-        rows = Engine(ChunkedData(data.X, data.y, data.sample_weight, is_lazy=True),
-                      split_every=split_every, persist=persist, client=client)
-        rows.prepare(expected_passes)
-        data.X, data.y, data.sample_weight = rows.data.X, rows.data.y, rows.data.sample_weight
+        if not isinstance(split_every, int) or split_every < 2:
+            raise ValueError(f"split_every must be an integer >= 2, got {split_every!r}.")
         self.data = data
         self.split_every = split_every
-        self.client = rows.client
-        self.persist_reason = rows.persist_reason
+        self.client = client if client is not None else current_client()
+        # The row engine's persist policy (one function), on the column-chunked arrays.
+        self._sources = (data.X, data.y, data.sample_weight)
+        held, persisted, self.persist_reason = persisted_once(
+            self._sources, persist=persist, nbytes=known_nbytes(data.X), is_lazy=True,
+            client=self.client, expected_passes=expected_passes, holder=self)
+        data.X, data.y, data.sample_weight = held
         #: ``X`` is read from its source every pass (not held in memory).
-        self.streaming = not rows.persisted
+        self.streaming = not persisted
         self.passes = 0.0
         self.bytes_communicated = 0
         self.rounds = 0
@@ -422,6 +424,12 @@ class ShardedEngine:
 
     def round(self, label):
         return Round(self, label)
+
+    def release(self):
+        """Drop the persisted data (a failed call's cleanup); the caller's arrays stay."""
+        if not self.streaming:
+            self.data.X, self.data.y, self.data.sample_weight = self._sources
+            self.streaming = True
 
     def persist(self, delayeds):
         if not delayeds:
@@ -434,7 +442,7 @@ class ShardedEngine:
         if self.client is not None:
             from distributed import futures_of
 
-            from ._cluster import wait_result
+            from .._cluster import wait_result
 
             return wait_result(self.client, futures_of(handle)[0])
         return handle.compute(scheduler="sync")

@@ -28,7 +28,7 @@ import functools
 from dask.highlevelgraph import HighLevelGraph
 from dask.local import get_sync
 
-from ._kernels import combine
+from ..kernels.chunks import combine
 
 
 @functools.cache
