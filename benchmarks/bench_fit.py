@@ -97,15 +97,6 @@ def coef_vector(est):
     return np.concatenate([coef, intercept])
 
 
-def max_abs_diff(est, reference):
-    if est is None or reference is None:
-        return None
-    a, b = coef_vector(est), coef_vector(reference)
-    if a.shape != b.shape:
-        return float("nan")
-    return float(np.max(np.abs(a - b)))
-
-
 class Timed:
     """Outcome of ``best_of``: best seconds, all times, last return value, warnings, error."""
 

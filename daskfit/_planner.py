@@ -30,7 +30,7 @@ import numpy as np
 
 from .engine.rows import cluster_workers, current_client, memory_available, persist_decision
 from .model.losses import LOSSES
-from .solvers import GRAM_MAX_FEATURES, NEWTON_MAX_PARAMS, SOLVERS, choose_solver
+from .solvers import GRAM_MAX_FEATURES, SOLVERS, choose_solver
 
 __all__ = ["Plan", "plan", "plan_for", "replan_for_classes"]
 

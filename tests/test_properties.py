@@ -194,7 +194,6 @@ def test_distributed_equals_local(cluster):
 
 def test_subsampled_newton_hessian_reaches_the_same_optimum(monkeypatch):
     """Tall data: the Hessian from a subset of row blocks, the optimum unchanged."""
-    import daskfit.kernels.chunks as kernels
     import sklearn.linear_model as sk
 
     monkeypatch.setattr(alignment, "BLOCK_BYTES", 64 * 3 * 8)  # 64-row blocks

@@ -24,7 +24,7 @@ from sklearn.base import RegressorMixin
 from .._data import as_chunked, is_dask_collection
 from ..engine.rows import compute
 from ..model.penalties import Penalty
-from ._base import LinearModelBase, check_param, ravel_output, weighted_mean
+from ._base import LinearModelBase, check_param, ravel_output
 from ..engine.placement import placed
 
 __all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "PoissonRegressor"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from .alignment import aligned, aligned_blocks, row_blocks, rows_per_block  # noqa: F401 (row_blocks re-exported)
+from .alignment import aligned, aligned_blocks, rows_per_block
 
 __all__ = ["EvalSpec", "bundle_chunks", "combine", "run_batch", "evaluate_chunk", "class_stats_chunk", "moments_chunk", "qr_chunk"]
 

@@ -106,7 +106,6 @@ def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=
     X, y, sample_weight = known_lengths(lengths, X, y, sample_weight)
     splits = make_splits(cv, n, y_values, group_values, classifier, random_state)
     sizes = translate_train_sizes(train_sizes, len(splits[0][0]))
-    k = len(splits)
 
     merged = one_pass_scores(estimator, reg, X, y, sample_weight, splits, sizes, random_state,
                              scoring, n)

@@ -53,7 +53,7 @@ class ColumnMoments:
 
         A block at a time in float64: no full-size temporary of the chunk.
         """
-        from ..kernels.chunks import row_blocks
+        from ..kernels.alignment import row_blocks
 
         total = cls(0.0, np.zeros(X.shape[1]), np.zeros(X.shape[1]))
         for block in row_blocks(X):
