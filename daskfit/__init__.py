@@ -7,7 +7,7 @@ array and tree-reduces the partial sums on the current Dask cluster.
 
 from ._cluster import ClusterUnreachable, SchedulerUnresponsive, connect
 from .engine.rows import DataError, WorkerCrashError
-from ._planner import Plan, plan
+from .planner import Plan, plan
 from .estimators import (
     ElasticNet,
     Lasso,

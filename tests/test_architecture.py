@@ -41,6 +41,6 @@ def test_the_linter_sees_daskfits_imports(tmp_path):
     config.write_text("[importlinter]\nroot_package = daskfit\n\n"
                       "[importlinter:contract:canary]\nname = canary\ntype = forbidden\n"
                       "source_modules = daskfit.estimators\n"
-                      "forbidden_modules = daskfit._planner\n")
+                      "forbidden_modules = daskfit.planner\n")
     rc, report = _lint(config)
     assert rc != 0 and "BROKEN" in report, report

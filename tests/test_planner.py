@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import daskfit
-from daskfit._planner import AVERAGING_MIN_WORKERS, MODEL_PARALLEL_MIN_FEATURES
+from daskfit.planner import AVERAGING_MIN_WORKERS, MODEL_PARALLEL_MIN_FEATURES
 
 from conftest import PROBLEMS
 

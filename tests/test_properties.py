@@ -18,7 +18,7 @@ import daskfit
 from daskfit._data import ChunkedData
 from daskfit.engine.rows import Engine
 from daskfit.model.losses import LOSSES
-from daskfit._objective import Objective
+from daskfit.objective import Objective
 from daskfit.model.penalties import Penalty
 
 from conftest import CHUNKINGS, PROBLEMS, as_kind

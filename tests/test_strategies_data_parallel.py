@@ -16,7 +16,7 @@ from daskfit._data import ChunkedData
 from daskfit.engine.rows import DataError, Engine
 from daskfit.kernels.chunks import EvalSpec, evaluate_chunk
 from daskfit.model.losses import LOSSES
-from daskfit._objective import Objective
+from daskfit.objective import Objective
 from daskfit.model.penalties import Penalty
 from daskfit.solvers import solve
 from daskfit.solvers._async import solve_async_sgd

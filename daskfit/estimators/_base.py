@@ -24,9 +24,9 @@ from .._checkpoint import CheckpointMismatch, Checkpointer, fingerprint
 from .._data import as_chunked, is_dask_collection
 from ..engine.rows import Engine, compute, current_client
 from ..kernels.holdout import SCORE_OF_LOSS, EarlyStopping, Holdout, offset_runs
-from .._planner import plan_for, replan_for_classes
+from ..planner import plan_for, replan_for_classes
 from ..model.losses import LOSSES
-from .._objective import Objective
+from ..objective import Objective
 from ..solvers import SOLVERS, STANDARDISED, fit_sharded, hessian_stride, solve
 
 __all__ = ["LinearModelBase", "check_param"]

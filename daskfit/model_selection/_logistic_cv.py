@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from .._data import as_chunked
 from ..engine.rows import DataError, Engine, compute
 from ..kernels.chunks import _label_problem
-from .._objective import checked_classes, penalty_mask
+from ..objective import checked_classes, penalty_mask
 from ..estimators._base import _rows_per_block, check_param
 from ..estimators._classification import LogisticRegression
 from ..solvers import hessian_stride

@@ -12,7 +12,7 @@ fold models advance together and a path costs the passes of its slowest
 member: the passes of one path fit, not k of them.
 
 The per-model objective is scikit-learn's ``C sum w loss + |b|^2 / 2``
-divided by ``C sum w`` (the mean-loss form of :mod:`daskfit._objective`),
+divided by ``C sum w`` (the mean-loss form of :mod:`daskfit.objective`),
 with ``sum w`` the weight of the model's own training rows. The Newton rules
 (Armijo backtracking, gradient / decrement / round-off stopping, and a final
 full Newton step once the rule holds) are those of

@@ -181,7 +181,7 @@ def solve_averaging(objective, coef0, *, tol=1e-4, max_iter=100, local_epochs=1,
     >>> from daskfit._data import ChunkedData
     >>> from daskfit.engine.rows import Engine
     >>> from daskfit.model.losses import LOSSES
-    >>> from daskfit._objective import Objective
+    >>> from daskfit.objective import Objective
     >>> from daskfit.model.penalties import Penalty
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(600, 3))

@@ -19,7 +19,7 @@ next gradient pass certifies the solution. A handful of outer iterations
 (about ``log2(support / 100) + 2``) suffices, so a fit costs about ten
 passes where FISTA took hundreds.
 
-All quantities are on the *mean* scale of :mod:`daskfit._objective`:
+All quantities are on the *mean* scale of :mod:`daskfit.objective`:
 ``0.5 mean_w (y - X b - c)^2 + l1 |b|_1 + l2 / 2 |b|^2``.
 """
 

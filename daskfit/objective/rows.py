@@ -29,10 +29,10 @@ from dataclasses import replace
 import numpy as np
 from sklearn.utils.multiclass import type_of_target
 
-from .engine.rows import DataError
-from .kernels.holdout import N_SUMS, accuracy_sums_at_zero
-from .kernels.chunks import UNKNOWN_LABEL_TYPE, EvalSpec, class_stats_chunk, evaluate_chunk, moments_chunk, qr_chunk
-from .solvers._standardise import column_moments_chunk, with_column_moments
+from ..engine.rows import DataError
+from ..kernels.holdout import N_SUMS, accuracy_sums_at_zero
+from ..kernels.chunks import UNKNOWN_LABEL_TYPE, EvalSpec, class_stats_chunk, evaluate_chunk, moments_chunk, qr_chunk
+from ..solvers._standardise import column_moments_chunk, with_column_moments
 
 __all__ = ["Objective", "checked_classes", "penalty_mask"]
 
@@ -254,7 +254,7 @@ class Objective:
         self.classes = classes
         self.n_outputs = 1 if len(classes) == 2 else len(classes)
         if self.n_outputs > 1 and self.loss.name == "logistic":
-            from .model.losses import LOSSES
+            from ..model.losses import LOSSES
 
             self.loss = LOSSES["multinomial"]
 
