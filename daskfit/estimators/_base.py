@@ -20,14 +20,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..kernels.alignment import aligned_blocks, rows_per_block
-from .._checkpoint import CheckpointMismatch, Checkpointer, fingerprint
 from .._data import as_chunked, is_dask_collection
-from ..engine.rows import Engine, compute, current_client
-from ..kernels.holdout import SCORE_OF_LOSS, EarlyStopping, Holdout, offset_runs
-from ..planner import plan_for, replan_for_classes
-from ..model.losses import LOSSES
-from ..objective import Objective
-from ..solvers import SOLVERS, STANDARDISED, fit_sharded, hessian_stride, solve
+from ..engine.rows import compute
+from ..fit import CheckpointRequest, EarlyStoppingRequest, FitRequest, fit_model
+from ..solvers import SOLVERS
 
 __all__ = ["LinearModelBase", "check_param"]
 
@@ -124,108 +120,41 @@ class LinearModelBase(BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None.")
         data = as_chunked(self, X, y, sample_weight, reset=True, y_numeric=not classifier)
-        penalty_rule = self._penalty_rule()
-        penalty_kind = penalty_rule(1.0).kind
-        loss = LOSSES[self._loss_name]
-        p = data.n_features
-        guess_params = p + int(self.fit_intercept)
-        if self.solver != "auto" and not SOLVERS[self.solver].supports(loss.name, penalty_kind):
-            raise ValueError(
-                f"solver={self.solver!r} does not support the {loss.name} loss with a "
-                f"{penalty_kind} penalty; use one of "
-                f"{sorted(s for s, i in SOLVERS.items() if i.supports(loss.name, penalty_kind))}."
-            )
-        plan = plan_for(
-            n_rows=data.X.shape[0], n_features=p, row_chunks=data.X.numblocks[0],
-            col_chunks=data.X.numblocks[1], itemsize=data.X.dtype.itemsize,
-            is_lazy=data.is_lazy, loss_name=loss.name, penalty_kind=penalty_kind,
-            n_outputs=1, fit_intercept=self.fit_intercept, solver=self.solver,
-            persist=self.persist, client=current_client(),
-            max_block_columns=max(data.X.chunks[1]), early_stopping=self.early_stopping)
-        self.fit_plan_ = plan
-        name, reason = plan.solver, plan.reasons[0]
-        if SOLVERS[name].model_parallel:
-            return self._fit_model_parallel(data, loss, penalty_rule, name, reason)
-        if data.X.numblocks[1] > 1:
-            # Row-parallel solvers need whole rows per task; merging column
-            # blocks is cheap and is fused into the first pass (or the persist).
-            data.X = data.X.rechunk({1: -1})
-        engine = Engine(data, split_every=self.split_every, persist=self.persist)
-        engine.prepare(expected_passes=1 if name == "normal" else 2)
-        holdout = None
-        if self.early_stopping:
-            holdout = Holdout(seed=draw_seed(self.random_state),
-                              fraction=float(self.validation_fraction),
-                              score=SCORE_OF_LOSS[loss.name],
-                              runs=offset_runs(data.X.chunks[0]))
-        objective = Objective(engine, loss, penalty_rule, self.fit_intercept, holdout=holdout)
-        if SOLVERS[name].needs == "hess":
-            objective.hessian_stride = hessian_stride(
-                data.X.shape[0], guess_params, _rows_per_block(data.X))
-            if objective.hessian_stride > 1:
-                reason += (f"; Hessian from 1 row block in {objective.hessian_stride} "
-                           "(sub-sampled Newton: the gradient still uses every row)")
-        objective.start(SOLVERS[name].needs,
-                        column_moments=name in STANDARDISED and
-                        (self.solver_options or {}).get("standardise", True))
-        if self.solver == "auto" and objective.n_outputs > 1:
-            # Only the first pass reveals the number of classes.
-            name, reason = replan_for_classes(
-                plan, loss_name=objective.loss.name, penalty_kind=penalty_kind, n_features=p,
-                n_params=objective.n_params, n_outputs=objective.n_outputs,
-                early_stopping=self.early_stopping)
-        theta0 = np.zeros(objective.n_params)
-        options = self._solver_options(name)
-        saver, resumed = self._open_checkpoint(checkpoint, data, name, objective)
-        if resumed is not None:
-            theta0 = resumed.theta
-        monitor = None
-        if holdout is not None:
-            monitor = EarlyStopping(objective, n_iter_no_change=self.n_iter_no_change,
-                                    tol=float(self.tol))
-            options["stop"] = monitor
-            reason += (f"; early stopping on {SCORE_OF_LOSS[objective.loss.name]} of "
-                       f"{objective.holdout_counts['validation_samples']} held-out rows "
-                       f"(keyed by {holdout.keyed_by})")
-        offset = 0 if resumed is None else resumed.iteration
-        if saver is not None:
-            earlier = 0 if resumed is None else resumed.passes
-            hook = saver.callback(lambda: earlier + engine.passes, offset)
-            options["stop"] = _chain_stops(hook, options.get("stop"))
-        result = solve(name, objective, theta0, tol=self.tol,
-                       max_iter=self.max_iter - offset, **options)
-        if offset:
-            result.n_iter += offset
-        if saver is not None:
-            saver.clear()  # finished: nothing left to resume
-        self.resumed_from_ = offset
-        self._check_result(name, result, early_stopped=monitor is not None and monitor.stopped)
-        # MLP's choice, not SGD's: the best-scoring iterate is the model (it is
-        # on the client already, so restoring it costs nothing).
-        self._set_fitted(objective, result,
-                         theta=None if monitor is None else monitor.best_theta)
-        self._set_validation(monitor, objective)
-        self.solver_ = name
-        # What the solver did when it differs from the plan (an extra QR pass).
-        self.solver_reason_ = f"{reason}; but {result.fallback}" if result.fallback else reason
-        self.persist_reason_ = engine.persist_reason
-        self.fit_result_ = result
-        self.n_passes_ = result.passes
-        self.pass_log_ = list(engine.pass_log)
-        if engine.chunk_rows is not None:
-            self.chunk_rows_ = engine.chunk_rows
+        outcome = fit_model(data, self._fit_request(checkpoint))
+        self.fit_plan_ = outcome.plan
+        self._warn_unless_converged(outcome)
+        self._set_fitted(outcome)
+        self.resumed_from_ = outcome.resumed_from
+        self.validation_scores_ = outcome.validation_scores
+        self.best_validation_score_ = outcome.best_validation_score
+        self.validation_split_ = outcome.validation_split
+        self.solver_, self.solver_reason_ = outcome.solver, outcome.reason
+        self.persist_reason_ = outcome.persist_reason
+        self.fit_result_ = outcome.result
+        self.n_passes_ = outcome.result.passes
+        self.pass_log_ = outcome.pass_log
+        if outcome.chunk_rows is not None:
+            self.chunk_rows_ = outcome.chunk_rows
         return self
 
-    def _open_checkpoint(self, checkpoint, data, solver, objective):
-        """``(Checkpointer or None, Checkpoint to resume from or None)``."""
+    def _fit_request(self, checkpoint):
+        """This estimator's model and settings as a :class:`~daskfit.fit.FitRequest`."""
+        early_stopping = None
+        if self.early_stopping:
+            early_stopping = EarlyStoppingRequest(
+                fraction=float(self.validation_fraction),
+                n_iter_no_change=self.n_iter_no_change, seed=draw_seed(self.random_state))
+        return FitRequest(
+            loss_name=self._loss_name, penalty_rule=self._penalty_rule(),
+            fit_intercept=self.fit_intercept, solver=self.solver, tol=self.tol,
+            max_iter=self.max_iter, persist=self.persist, split_every=self.split_every,
+            solver_options=self._solver_options(self.solver), early_stopping=early_stopping,
+            checkpoint=self._checkpoint_request(checkpoint))
+
+    def _checkpoint_request(self, checkpoint):
+        """``checkpoint=`` (a directory, or a dict with 'directory' and 'every')."""
         if checkpoint is None:
-            return None, None
-        if not SOLVERS[solver].early_stopping:  # the solvers that take a stop hook
-            raise ValueError(
-                f"checkpoint= needs an iterative solver that reports its iterations; "
-                f"solver={solver!r} does not (one-pass and asynchronous solvers have no "
-                f"iterate to resume). Use one of "
-                f"{sorted(n for n, i in SOLVERS.items() if i.early_stopping)}.")
+            return None
         if isinstance(checkpoint, dict):
             unknown = sorted(set(checkpoint) - {"directory", "every"})
             if unknown or "directory" not in checkpoint:
@@ -234,106 +163,36 @@ class LinearModelBase(BaseEstimator):
             directory, every = checkpoint["directory"], checkpoint.get("every", 10)
         else:
             directory, every = checkpoint, 10
-        params = self.get_params(deep=False)
-        digest = fingerprint(data.token(), params,
-                             type(self).__name__, solver, objective.n_params)
-        saver = Checkpointer(directory, digest, every=every)
-        resumed = saver.load()
-        if resumed is not None and resumed.theta.shape != (objective.n_params,):
-            raise CheckpointMismatch(f"The checkpoint {resumed.path} holds {resumed.theta.size} "
-                                     f"coefficients; this fit has {objective.n_params}.")
-        return saver, resumed
+        identity = (self.get_params(deep=False), type(self).__name__)
+        return CheckpointRequest(directory=directory, every=every, identity=identity)
 
-    def _fit_model_parallel(self, data, loss, penalty_rule, name, reason):
-        """Coefficients sharded with X's column chunks (see ``solvers._sharded``)."""
-        if not data.chunks_known:
-            raise ValueError(
-                f"solver={name!r} needs known row chunk sizes to pair X's blocks with y; got "
-                f"row chunks {data.X.chunks[0]}. Call to_dask_array(lengths=True) first.")
-        result, coef, intercept, info = fit_sharded(
-            data.X, data.y, data.sample_weight, loss=loss, penalty_rule=penalty_rule,
-            fit_intercept=self.fit_intercept, solver=name, tol=self.tol,
-            max_iter=self.max_iter, split_every=self.split_every, persist=self.persist,
-            client=current_client(), options=self._solver_options(name) or None)
-        self._check_result(name, result)
-        if info.get("classes") is not None:
-            self.classes_ = np.asarray(info["classes"])
-        self._store_coef(coef[None, :], np.array([intercept]))
-        self._set_fitted_n_iter(int(result.n_iter))
-        self._set_validation(None, None)
-        self.solver_, self.solver_reason_ = name, reason
-        self.persist_reason_ = info.get("persist_reason", "")
-        self.fit_result_ = result
-        self.n_passes_ = result.passes
-        # (label, seconds) like the row engine's log; the sharded engine also
-        # records the fraction of X each round read.
-        self.pass_log_ = [(entry[0], entry[-1]) for entry in info.get("pass_log", [])]
-        return self
-
-    def _check_result(self, name, result, early_stopped=False):
-        """Refuse non-finite coefficients; warn (and say so in ``result``) when not converged.
-
-        A solver's stopping rule can be met without progress: when the
-        features' scale puts the Hessian out of floating-point range (``X *
-        1e300``) the Newton step and decrement are zero while the gradient
-        is astronomically large. A "converged" result whose gradient did not
-        shrink is therefore marked not converged (``fit_result_.converged``
-        is False) and warned about like any other non-convergence.
-        """
-        if not np.all(np.isfinite(result.coef)):
-            raise FloatingPointError(
-                f"Solver {name!r} produced non-finite coefficients ({result.message}); "
-                "nothing was fitted. Standardise the features or increase the regularisation."
-            )
-        if result.converged and _gradient_stalled(result, self.tol):
-            start = result.history[0]["grad_norm"]
-            result.converged = False
-            result.message = (
-                f"its stopping rule ({result.message}) was met but the gradient norm did not "
-                f"shrink ({start:.3g} at the start): the features' scale is probably beyond "
-                "floating-point range for this loss")
-        if not result.converged and not early_stopped:
+    def _warn_unless_converged(self, outcome):
+        result = outcome.result
+        if not result.converged and not outcome.early_stopped:
             warnings.warn(
-                f"{type(self).__name__} with solver={name!r} did not converge in "
+                f"{type(self).__name__} with solver={outcome.solver!r} did not converge in "
                 f"{result.n_iter} iterations ({result.message}; gradient norm "
                 f"{result.grad_norm:.3g} > tol={self.tol}). Increase max_iter, "
                 "standardise the features, or try solver='newton'.",
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=5,  # past fit() and the @placed wrapper: the caller
             )
 
     def _solver_options(self, name):
         """Extra keyword options for the solver (unknown ones raise in ``solve``)."""
         return dict(self.solver_options or {})
 
-    def _set_validation(self, monitor, objective):
-        """``validation_scores_``, ``best_validation_score_``, ``validation_split_``.
-
-        ``None`` without early stopping (as scikit-learn's MLP estimators).
-        """
-        if monitor is None:
-            self.validation_scores_ = self.best_validation_score_ = None
-            self.validation_split_ = None
-            return
-        self.validation_scores_ = np.asarray(monitor.scores, dtype=np.float64)
-        self.best_validation_score_ = float(monitor.best_score)
-        self.validation_split_ = dict(objective.holdout_counts,
-                                      keyed_by=objective.holdout.keyed_by,
-                                      seed=objective.holdout.seed,
-                                      best_iteration=monitor.best_iteration)
-
-    def _set_fitted(self, objective, result, theta=None):
-        """Fitted attributes from ``theta`` (default: the solver's final point)."""
-        p, K, fi = objective.n_features, objective.n_outputs, objective.fit_intercept
-        theta = result.coef if theta is None else theta
-        block = theta.reshape(K, p + int(fi))
+    def _set_fitted(self, outcome):
+        """Fitted attributes from a :class:`~daskfit.fit.FitOutcome`."""
+        p, K, fi = outcome.n_features, outcome.n_outputs, outcome.fit_intercept
+        block = outcome.theta.reshape(K, p + int(fi))
         coef = block[:, :p].copy()
         intercept = block[:, p].copy() if fi else np.zeros(K)
         if K > 1 and fi:
             # Softmax is invariant to a common shift; report the centred one.
             intercept -= intercept.mean()
         self._store_coef(coef, intercept)
-        self._set_fitted_n_iter(int(result.n_iter))
+        self._set_fitted_n_iter(int(outcome.result.n_iter))
 
     def _set_fitted_n_iter(self, n_iter):
         self.n_iter_ = n_iter
@@ -362,35 +221,6 @@ class LinearModelBase(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
-
-
-#: A result counts as converged only if its final gradient norm is below this
-#: share of the starting one (or below ``tol``). Converging solvers shrink it
-#: by orders of magnitude; a stopping rule met with the gradient barely
-#: moved is an artefact of overflow or underflow, not an optimum.
-STALLED_GRADIENT_FRACTION = 0.5
-
-
-def _gradient_stalled(result, tol):
-    """True when a solver stopped with the gradient about where it started."""
-    if result.n_iter < 1 or not result.history:
-        return False
-    start, end = result.history[0].get("grad_norm", np.nan), result.grad_norm
-    if not (np.isfinite(start) and np.isfinite(end)):
-        return False
-    return end > tol and end > STALLED_GRADIENT_FRACTION * start
-
-
-def _chain_stops(first, second):
-    """One ``stop(iteration, theta)`` hook running both; the first reason wins."""
-    if second is None:
-        return first
-
-    def stop(iteration, theta):
-        reason = first(iteration, theta)
-        return reason if reason is not None else second(iteration, theta)
-
-    return stop
 
 
 def _rows_per_block(X):

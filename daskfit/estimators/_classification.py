@@ -132,9 +132,9 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         """
         return self._fit(X, y, sample_weight, classifier=True, checkpoint=checkpoint)
 
-    def _set_fitted(self, objective, result, theta=None):
-        self.classes_ = objective.classes
-        super()._set_fitted(objective, result, theta)
+    def _set_fitted(self, outcome):
+        self.classes_ = outcome.classes
+        super()._set_fitted(outcome)
 
     def _store_coef(self, coef, intercept):
         self.coef_ = coef
