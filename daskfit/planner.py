@@ -147,9 +147,9 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
         if col_chunks > 1:
             reasons.append(f"X has {col_chunks} column chunks: they are merged into whole "
                            "rows, since early stopping needs a row-parallel solver")
-    elif col_chunks > 1 and wide and loss_name != "multinomial":
+    elif col_chunks > 1 and wide and LOSSES[loss_name].model_parallel:
         block = max_block_columns or math.ceil(n_features / col_chunks)
-        chosen = ("bcd" if loss_name == "squared" and block <= BCD_MAX_BLOCK_COLUMNS
+        chosen = ("bcd" if LOSSES[loss_name].is_quadratic and block <= BCD_MAX_BLOCK_COLUMNS
                   else "sharded-gd")
         reasons.append(
             f"X has {col_chunks} column chunks and {n_features} features "

@@ -23,8 +23,9 @@ from ..kernels.alignment import aligned_blocks, rows_per_block
 from .._checkpoint import CheckpointMismatch, Checkpointer, fingerprint
 from .._data import as_chunked, is_dask_collection
 from ..engine.rows import Engine, compute, current_client
-from ..kernels.holdout import SCORE_OF_LOSS, EarlyStopping, Holdout, offset_runs
+from ..kernels.holdout import EarlyStopping, Holdout, offset_runs
 from ..planner import plan_for, replan_for_classes
+from ..model import layout
 from ..model.losses import LOSSES
 from ..objective import Objective
 from ..solvers import SOLVERS, STANDARDISED, fit_sharded, hessian_stride, solve
@@ -156,7 +157,7 @@ class LinearModelBase(BaseEstimator):
         if self.early_stopping:
             holdout = Holdout(seed=draw_seed(self.random_state),
                               fraction=float(self.validation_fraction),
-                              score=SCORE_OF_LOSS[loss.name],
+                              loss=loss,
                               runs=offset_runs(data.X.chunks[0]))
         objective = Objective(engine, loss, penalty_rule, self.fit_intercept, holdout=holdout)
         if SOLVERS[name].needs == "hess":
@@ -184,7 +185,7 @@ class LinearModelBase(BaseEstimator):
             monitor = EarlyStopping(objective, n_iter_no_change=self.n_iter_no_change,
                                     tol=float(self.tol))
             options["stop"] = monitor
-            reason += (f"; early stopping on {SCORE_OF_LOSS[objective.loss.name]} of "
+            reason += (f"; early stopping on {holdout.score} of "
                        f"{objective.holdout_counts['validation_samples']} held-out rows "
                        f"(keyed by {holdout.keyed_by})")
         offset = 0 if resumed is None else resumed.iteration
@@ -324,11 +325,9 @@ class LinearModelBase(BaseEstimator):
 
     def _set_fitted(self, objective, result, theta=None):
         """Fitted attributes from ``theta`` (default: the solver's final point)."""
-        p, K, fi = objective.n_features, objective.n_outputs, objective.fit_intercept
+        K, fi = objective.n_outputs, objective.fit_intercept
         theta = result.coef if theta is None else theta
-        block = theta.reshape(K, p + int(fi))
-        coef = block[:, :p].copy()
-        intercept = block[:, p].copy() if fi else np.zeros(K)
+        coef, intercept = layout.unpack(theta, objective.n_features, K, fi)
         if K > 1 and fi:
             # Softmax is invariant to a common shift; report the centred one.
             intercept -= intercept.mean()

@@ -23,6 +23,7 @@ from sklearn.base import RegressorMixin
 
 from .._data import as_chunked, is_dask_collection
 from ..engine.rows import compute
+from ..model.losses import LOSSES
 from ..model.penalties import Penalty
 from ._base import LinearModelBase, check_param, ravel_output
 from ..engine.placement import placed
@@ -385,8 +386,8 @@ class PoissonRegressor(_Regressor):
 
     def predict(self, X):
         """Predicted mean ``exp(X @ coef_ + intercept_)``."""
-        raw = ravel_output(self._raw_prediction(X))
-        return da.exp(raw) if isinstance(raw, da.Array) else np.exp(raw)
+        # The loss's inverse link; NumPy's ufunc on a Dask array stays lazy.
+        return LOSSES[self._loss_name].inverse_link(ravel_output(self._raw_prediction(X)))
 
     @placed
     def score(self, X, y, sample_weight=None):
