@@ -159,6 +159,7 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
                        f"{BCD_MAX_BLOCK_COLUMNS} (exact block solves against the shared "
                        "residual); feature-sharded gradient descent otherwise")
     elif (n_workers >= AVERAGING_MIN_WORKERS and loss_name != "squared"
+          and SOLVERS["averaging"].supports(loss_name, penalty_kind)
           and penalty_kind in ("none", "l2")):
         chosen = "averaging"
         reasons.append(
@@ -172,7 +173,8 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
             reasons.append(f"X has {col_chunks} column chunks but only {n_features} features: "
                            "they are merged into whole rows (cheap), so the row-parallel "
                            "solvers apply")
-        if n_workers < AVERAGING_MIN_WORKERS and loss_name != "squared":
+        if (n_workers < AVERAGING_MIN_WORKERS and loss_name != "squared"
+                and SOLVERS["averaging"].supports(loss_name, penalty_kind)):
             reasons.append(f"{n_workers} worker(s): exact synchronous passes are cheap here; "
                            "parameter averaging would trade accuracy for rounds that "
                            "cost little")

@@ -92,6 +92,10 @@ class LinearModelBase(BaseEstimator):
     def _validate_own_params(self):
         """Check the subclass's own hyper-parameters."""
 
+    def _make_loss(self):
+        """The loss this estimator fits (a parametrised loss is built from the parameters)."""
+        return LOSSES[self._loss_name]
+
     # --------------------------------------------------------------- fit
     def _validate_common_params(self):
         check_param("fit_intercept", self.fit_intercept, kind="bool")
@@ -127,7 +131,7 @@ class LinearModelBase(BaseEstimator):
         data = as_chunked(self, X, y, sample_weight, reset=True, y_numeric=not classifier)
         penalty_rule = self._penalty_rule()
         penalty_kind = penalty_rule(1.0).kind
-        loss = LOSSES[self._loss_name]
+        loss = self._make_loss()
         p = data.n_features
         guess_params = p + int(self.fit_intercept)
         if self.solver != "auto" and not SOLVERS[self.solver].supports(loss.name, penalty_kind):

@@ -10,15 +10,20 @@ never its name.
 from __future__ import annotations
 
 from .base import Loss
+from .gamma import GammaLoss
 from .logistic import LogisticLoss
 from .multinomial import MultinomialLoss
 from .poisson import PoissonLoss
 from .squared import SquaredLoss
+from .tweedie import TweedieLoss
 
 __all__ = ["LOSSES", "Loss", "SquaredLoss", "LogisticLoss", "MultinomialLoss", "PoissonLoss",
-           "register"]
+           "GammaLoss", "TweedieLoss", "register"]
 
-#: The registered losses by name.
+#: The registered losses by name. A parametrised loss (Tweedie's power and
+#: link) is registered with its defaults: the registry answers the facts that
+#: hold for every parameter (solvers, model parallelism); an estimator builds
+#: the instance it fits (``_make_loss``).
 LOSSES = {}
 
 
@@ -33,6 +38,7 @@ def register(loss):
     return loss
 
 
-for _loss in (SquaredLoss(), LogisticLoss(), MultinomialLoss(), PoissonLoss()):
+for _loss in (SquaredLoss(), LogisticLoss(), MultinomialLoss(), PoissonLoss(), GammaLoss(),
+              TweedieLoss()):
     register(_loss)
 del _loss
