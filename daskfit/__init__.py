@@ -10,11 +10,13 @@ from .engine.rows import DataError, WorkerCrashError
 from .planner import Plan, plan
 from .estimators import (
     ElasticNet,
+    GammaRegressor,
     Lasso,
     LinearRegression,
     LogisticRegression,
     PoissonRegressor,
     Ridge,
+    TweedieRegressor,
 )
 from . import model_selection
 from . import overfitting
@@ -29,6 +31,7 @@ __all__ = [
     "ElasticNet",
     "ElasticNetCV",
     "FitResult",
+    "GammaRegressor",
     "Plan",
     "Lasso",
     "LassoCV",
@@ -39,6 +42,7 @@ __all__ = [
     "Ridge",
     "RidgeCV",
     "SchedulerUnresponsive",
+    "TweedieRegressor",
     "WorkerCrashError",
     "connect",
     "io",

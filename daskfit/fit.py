@@ -30,7 +30,8 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> X = rng.normal(size=(200, 3)); y = X @ [1.0, -2.0, 0.5] + 3.0
 >>> data = as_chunked(LinearRegression(), X, y, None, reset=True, y_numeric=True)
->>> outcome = fit_model(data, FitRequest(loss_name="squared",
+>>> from daskfit.model.losses import LOSSES
+>>> outcome = fit_model(data, FitRequest(loss=LOSSES["squared"],
 ...                                      penalty_rule=lambda total_weight: Penalty()))
 >>> outcome.solver, np.round(outcome.theta, 6).tolist()
 ('normal', [1.0, -2.0, 0.5, 3.0])
@@ -46,8 +47,8 @@ import numpy as np
 from ._checkpoint import CheckpointMismatch, Checkpointer, fingerprint
 from .engine.rows import Engine, current_client
 from .kernels.alignment import rows_per_block
-from .kernels.holdout import SCORE_OF_LOSS, EarlyStopping, Holdout, offset_runs
-from .model.losses import LOSSES
+from .kernels.holdout import EarlyStopping, Holdout, offset_runs
+from .model import layout
 from .objective import Objective
 from .planner import plan_for, replan_for_classes
 from .solvers import SOLVERS, STANDARDISED, fit_sharded, hessian_stride, solve
@@ -83,12 +84,13 @@ class CheckpointRequest:
 class FitRequest:
     """What the estimator asks for: the model and how hard to try.
 
-    ``penalty_rule(total_weight) -> Penalty`` maps scikit-learn's penalty
-    parameters onto the mean-loss objective once the first pass knows the
-    total sample weight.
+    ``loss`` is a loss object (:mod:`daskfit.model.losses`; a parametrised
+    one such as Tweedie's is built by the estimator). ``penalty_rule(total_weight)
+    -> Penalty`` maps scikit-learn's penalty parameters onto the mean-loss
+    objective once the first pass knows the total sample weight.
     """
 
-    loss_name: str
+    loss: object
     penalty_rule: Callable
     fit_intercept: bool = True
     solver: str = "auto"
@@ -131,7 +133,7 @@ class FitOutcome:
 
 def fit_model(data, request):
     """Fit ``request``'s model to ``data`` (a ``ChunkedData``); see the module docstring."""
-    loss = LOSSES[request.loss_name]
+    loss = request.loss
     penalty_kind = request.penalty_rule(1.0).kind
     solver = request.solver
     if solver != "auto" and not SOLVERS[solver].supports(loss.name, penalty_kind):
@@ -188,7 +190,7 @@ def _fit_rows(data, request, loss, plan, penalty_kind):
         monitor = EarlyStopping(objective, n_iter_no_change=request.early_stopping.n_iter_no_change,
                                 tol=float(request.tol))
         options["stop"] = monitor
-        reason += (f"; early stopping on {SCORE_OF_LOSS[objective.loss.name]} of "
+        reason += (f"; early stopping on {holdout.score} of "
                    f"{objective.holdout_counts['validation_samples']} held-out rows "
                    f"(keyed by {holdout.keyed_by})")
     offset = 0 if resumed is None else resumed.iteration
@@ -238,7 +240,7 @@ def _fit_columns(data, request, loss, plan):
         max_iter=request.max_iter, split_every=request.split_every, persist=request.persist,
         client=current_client(), options=dict(request.solver_options) or None)
     _check_result(name, result, request.tol)
-    theta = np.append(coef, intercept) if request.fit_intercept else np.asarray(coef)
+    theta = layout.pack(coef, intercept, request.fit_intercept)
     classes = info.get("classes")
     return FitOutcome(
         theta=theta, n_features=data.n_features, n_outputs=1,
@@ -254,7 +256,7 @@ def _holdout(early_stopping, loss, data):
     if early_stopping is None:
         return None
     return Holdout(seed=early_stopping.seed, fraction=float(early_stopping.fraction),
-                   score=SCORE_OF_LOSS[loss.name], runs=offset_runs(data.X.chunks[0]))
+                   loss=loss, runs=offset_runs(data.X.chunks[0]))
 
 
 def _open_checkpoint(checkpoint, data, solver, objective):

@@ -147,9 +147,9 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
         if col_chunks > 1:
             reasons.append(f"X has {col_chunks} column chunks: they are merged into whole "
                            "rows, since early stopping needs a row-parallel solver")
-    elif col_chunks > 1 and wide and loss_name != "multinomial":
+    elif col_chunks > 1 and wide and LOSSES[loss_name].model_parallel:
         block = max_block_columns or math.ceil(n_features / col_chunks)
-        chosen = ("bcd" if loss_name == "squared" and block <= BCD_MAX_BLOCK_COLUMNS
+        chosen = ("bcd" if LOSSES[loss_name].is_quadratic and block <= BCD_MAX_BLOCK_COLUMNS
                   else "sharded-gd")
         reasons.append(
             f"X has {col_chunks} column chunks and {n_features} features "
@@ -159,6 +159,7 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
                        f"{BCD_MAX_BLOCK_COLUMNS} (exact block solves against the shared "
                        "residual); feature-sharded gradient descent otherwise")
     elif (n_workers >= AVERAGING_MIN_WORKERS and loss_name != "squared"
+          and SOLVERS["averaging"].supports(loss_name, penalty_kind)
           and penalty_kind in ("none", "l2")):
         chosen = "averaging"
         reasons.append(
@@ -172,7 +173,8 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
             reasons.append(f"X has {col_chunks} column chunks but only {n_features} features: "
                            "they are merged into whole rows (cheap), so the row-parallel "
                            "solvers apply")
-        if n_workers < AVERAGING_MIN_WORKERS and loss_name != "squared":
+        if (n_workers < AVERAGING_MIN_WORKERS and loss_name != "squared"
+                and SOLVERS["averaging"].supports(loss_name, penalty_kind)):
             reasons.append(f"{n_workers} worker(s): exact synchronous passes are cheap here; "
                            "parameter averaging would trade accuracy for rounds that "
                            "cost little")

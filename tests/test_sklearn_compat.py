@@ -23,6 +23,8 @@ ESTIMATORS = [
     daskfit.ElasticNet(),
     daskfit.LogisticRegression(),
     daskfit.PoissonRegressor(),
+    daskfit.GammaRegressor(),
+    daskfit.TweedieRegressor(power=1.5),
     # Every solver passes the checks too, not only the automatic choice.
     daskfit.Ridge(solver="lbfgs"),
     daskfit.LogisticRegression(solver="lbfgs"),

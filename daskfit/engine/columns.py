@@ -604,30 +604,6 @@ def pair_matvec(X, d):
     return (X @ np.asarray(d).astype(X.dtype)).astype(np.float64)
 
 
-def loss_difference(name, y, z, delta):
-    """``loss(y, z + delta) - loss(y, z)`` per row, accurate when ``delta`` is small.
-
-    A difference of sums loses every digit below the round-off of the loss
-    itself; these closed forms keep the digits of the change, so line searches
-    stay decisive next to the optimum.
-    """
-    if name == "squared":
-        return delta * (z - y) + 0.5 * delta * delta
-    if name == "poisson":
-        return np.exp(z) * np.expm1(delta) - y * delta
-    if name == "logistic":
-        from scipy.special import expit, log_expit
-
-        out = np.log1p(expit(z) * np.expm1(delta)) - y * delta
-        bad = ~np.isfinite(out)
-        if bad.any():  # huge steps: the plain difference is accurate enough there
-            zb, db, yb = z[bad], delta[bad], y[bad]
-            plain = (-log_expit(zb + db) + (1 - yb) * (zb + db)) - (-log_expit(zb) + (1 - yb) * zb)
-            out[bad] = plain
-        return out
-    raise ValueError(f"No loss difference for the {name!r} loss.")
-
-
 @whole_chunk_kernel
 def row_line_search(y, w, margin, intercept, q, dc, cols, taus, loss, classes):
     """Loss changes of one row chunk at ``margin + tau * (q[:, col] + dc[col])``.
@@ -640,7 +616,7 @@ def row_line_search(y, w, margin, intercept, q, dc, cols, taus, loss, classes):
     q = q if q.ndim == 2 else q[:, None]
     dl, adl = np.empty(len(cols)), np.empty(len(cols))
     for k, (col, tau) in enumerate(zip(cols, taus)):
-        d = loss_difference(loss.name, yv, z, tau * (q[:, col] + dc[col]))
+        d = loss.loss_difference(yv, z, tau * (q[:, col] + dc[col]))
         dl[k] = d.sum() if w is None else w @ d
         adl[k] = np.abs(d).sum() if w is None else w @ np.abs(d)
     dl[~np.isfinite(dl)] = np.inf
@@ -752,11 +728,8 @@ def validating_pass(engine, loss, penalty_rule, fit_intercept, *, gram):
         problem = loss.validate_target(rows["y_min"], rows["y_max"])
         if problem:
             raise DataError(problem)
-        if loss.name == "poisson" and rows["y_max"] <= 0:
-            raise DataError("Poisson regression needs a target with a positive sum; every "
-                            "value of y is 0, so the intercept would diverge to -inf.")
-    c0, mu0, loss0 = _constant_model(loss.name, sw, swy, rows.get("ymoments"), fit_intercept)
-    curvature = {"squared": 1.0, "logistic": mu0 * (1.0 - mu0), "poisson": mu0}[loss.name]
+    c0, mu0, loss0 = loss.constant_model(sw, swy, rows.get("ymoments"), fit_intercept)
+    curvature = loss.constant_curvature(mu0)
     return Start(loss=loss, classes=classes, penalty=penalty_rule(sw), n_samples=n,
                  sum_weights=sw, fit_intercept=fit_intercept, intercept=c0, mu0=mu0,
                  loss0=loss0, curvature=curvature, swy=swy, blockstats=kept["stats"])
@@ -783,24 +756,6 @@ def _binary_classes(rows, loss):
             "...). Merge the column chunks (X.rechunk({1: -1})) and use solver='lbfgs' or "
             "'newton' for the multinomial model.")
     return classes, float(labels[classes[1]])
-
-
-def _constant_model(name, sw, swy, ymoments, fit_intercept):
-    """``(c0, mu0, sum w loss)`` of the best constant model (or of 0 without intercept)."""
-    from scipy.special import expit
-
-    ybar = swy / sw
-    if name == "squared":
-        c0 = ybar if fit_intercept else 0.0
-        _, _, ss = ymoments
-        return c0, c0, 0.5 * (ss + sw * (ybar - c0) ** 2)
-    if name == "logistic":
-        c0 = float(np.log(ybar) - np.log1p(-ybar)) if fit_intercept else 0.0
-        return c0, float(expit(c0)), float(sw * np.logaddexp(0.0, c0) - c0 * swy)
-    if name == "poisson":
-        c0 = float(np.log(ybar)) if fit_intercept else 0.0
-        return c0, float(np.exp(c0)), float(sw * np.exp(c0) - c0 * swy)
-    raise ValueError(f"Unsupported loss {name!r}.")
 
 
 def initial_gradient(stats, mu0, positive):

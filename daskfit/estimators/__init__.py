@@ -1,7 +1,8 @@
 """scikit-learn–compatible estimators."""
 
 from ._classification import LogisticRegression
-from ._regression import ElasticNet, Lasso, LinearRegression, PoissonRegressor, Ridge
+from ._regression import (ElasticNet, GammaRegressor, Lasso, LinearRegression, PoissonRegressor,
+                          Ridge, TweedieRegressor)
 
-__all__ = ["ElasticNet", "Lasso", "LinearRegression", "LogisticRegression",
-           "PoissonRegressor", "Ridge"]
+__all__ = ["ElasticNet", "GammaRegressor", "Lasso", "LinearRegression", "LogisticRegression",
+           "PoissonRegressor", "Ridge", "TweedieRegressor"]

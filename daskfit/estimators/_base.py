@@ -22,6 +22,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..kernels.alignment import aligned_blocks, rows_per_block
 from .._data import as_chunked, is_dask_collection
 from ..engine.rows import compute
+from ..model import layout
+from ..model.losses import LOSSES
 from ..fit import CheckpointRequest, EarlyStoppingRequest, FitRequest, fit_model
 from ..solvers import SOLVERS
 
@@ -87,6 +89,10 @@ class LinearModelBase(BaseEstimator):
     def _validate_own_params(self):
         """Check the subclass's own hyper-parameters."""
 
+    def _make_loss(self):
+        """The loss this estimator fits (a parametrised loss is built from the parameters)."""
+        return LOSSES[self._loss_name]
+
     # --------------------------------------------------------------- fit
     def _validate_common_params(self):
         check_param("fit_intercept", self.fit_intercept, kind="bool")
@@ -145,7 +151,7 @@ class LinearModelBase(BaseEstimator):
                 fraction=float(self.validation_fraction),
                 n_iter_no_change=self.n_iter_no_change, seed=draw_seed(self.random_state))
         return FitRequest(
-            loss_name=self._loss_name, penalty_rule=self._penalty_rule(),
+            loss=self._make_loss(), penalty_rule=self._penalty_rule(),
             fit_intercept=self.fit_intercept, solver=self.solver, tol=self.tol,
             max_iter=self.max_iter, persist=self.persist, split_every=self.split_every,
             solver_options=self._solver_options(self.solver), early_stopping=early_stopping,
@@ -184,10 +190,8 @@ class LinearModelBase(BaseEstimator):
 
     def _set_fitted(self, outcome):
         """Fitted attributes from a :class:`~daskfit.fit.FitOutcome`."""
-        p, K, fi = outcome.n_features, outcome.n_outputs, outcome.fit_intercept
-        block = outcome.theta.reshape(K, p + int(fi))
-        coef = block[:, :p].copy()
-        intercept = block[:, p].copy() if fi else np.zeros(K)
+        K, fi = outcome.n_outputs, outcome.fit_intercept
+        coef, intercept = layout.unpack(outcome.theta, outcome.n_features, K, fi)
         if K > 1 and fi:
             # Softmax is invariant to a common shift; report the centred one.
             intercept -= intercept.mean()

@@ -33,20 +33,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import xlogy
+
+from ..model.losses.base import SCORE_SUMS
 
 __all__ = ["Holdout", "EarlyStopping", "NoImprovement", "no_improvement_update",
-           "holdout_mask", "offset_runs", "SCORE_OF_LOSS"]
-
-#: The estimator's ``score`` for each loss: R^2, D^2 (Poisson deviance
-#: explained) and accuracy, as scikit-learn's ``score`` methods.
-SCORE_OF_LOSS = {"squared": "r2", "poisson": "d2_poisson", "logistic": "accuracy",
-                 "multinomial": "accuracy"}
+           "holdout_mask", "offset_runs"]
 
 #: Length of the statistics vector every chunk returns (same for every score,
 #: so partial results merge with a plain sum): count, weight, then three
-#: score-specific sums.
-N_SUMS = 5
+#: score-specific sums (the loss's ``score_sums``).
+N_SUMS = SCORE_SUMS
 
 #: Row offsets travel inside every task as runs of equal chunk sizes (one run
 #: for the usual uniform chunking). Past this many runs the offsets would
@@ -113,7 +109,9 @@ class Holdout:
     seed : int
     fraction : float
         ``validation_fraction``.
-    score : {"r2", "d2_poisson", "accuracy"}
+    loss : Loss
+        The loss being fitted: it owns the score (the estimator's ``score``:
+        R^2, D^2 or accuracy) and its sufficient statistics.
     runs : tuple of three int64 arrays or None
         Row offsets of the chunks (:func:`offset_runs`); ``None``: rows keyed
         by (chunk, position).
@@ -125,9 +123,14 @@ class Holdout:
 
     seed: int
     fraction: float
-    score: str
+    loss: object
     runs: tuple | None
     shift: float = 0.0
+
+    @property
+    def score(self):
+        """Name of the validation score (``"r2"``, ``"d2_poisson"``, ``"accuracy"`` ...)."""
+        return self.loss.score
 
     @property
     def keyed_by(self):
@@ -155,36 +158,12 @@ class Holdout:
         """
         out = np.zeros(N_SUMS)
         out[0], out[1] = len(y), w.sum()
-        if self.score == "r2":
-            yc = y - self.shift
-            out[2], out[3] = w @ yc, w @ (yc * yc)
-            out[4] = w @ (y - raw) ** 2
-        elif self.score == "d2_poisson":
-            ylogy = xlogy(y, y)
-            out[2], out[3] = w @ y, w @ ylogy
-            out[4] = w @ (ylogy - y * raw - y + np.exp(raw))
-        else:
-            predicted = (raw > 0).astype(np.float64) if raw.ndim == 1 else raw.argmax(axis=1)
-            # Float, not bool: a float @ bool product takes NumPy's slow generic loop.
-            out[2] = w @ (predicted == y).astype(np.float64)
+        out[2:] = self.loss.score_sums(y, raw, w, self.shift)
         return out
 
     def score_value(self, sums):
         """The score from merged :meth:`score_sums` (as the estimator's ``score``)."""
-        sw = sums[1]
-        if self.score == "accuracy":
-            return float(sums[2] / sw)
-        if self.score == "r2":
-            numerator = sums[4]
-            denominator = sums[3] - sums[2] ** 2 / sw
-        else:
-            swy, ybar = sums[2], sums[2] / sw
-            numerator = sums[4]
-            denominator = sums[3] - xlogy(swy, ybar) - swy + ybar * sw
-        if denominator <= 0:
-            # A constant validation target: scikit-learn's force_finite rule.
-            return 1.0 if numerator == 0 else 0.0
-        return float(1.0 - numerator / denominator)
+        return self.loss.score_value(sums)
 
 
 def accuracy_sums_at_zero(label_sums, classes):

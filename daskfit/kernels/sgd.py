@@ -27,8 +27,9 @@ square), never centred.
 Step size and batches
 ---------------------
 ``learning_rate=None`` picks ``1 / (c * L_b)`` where ``c``
-bounds the loss's second derivative (1 squared, 1/4 logistic, 1/2
-multinomial, the largest ``exp(raw)`` at the start point for Poisson) and
+bounds the loss's second derivative (its ``curvature_bound``: 1 squared, 1/4
+logistic, 1/2 multinomial; or its ``local_curvature_bound`` at the start
+point, the largest ``exp(raw)`` for Poisson) and
 ``L_b = lam + (tr - lam) / b`` is the expected smoothness of a mini-batch of
 ``b`` rows (Gower et al., 2019): ``tr`` is the weighted mean squared row norm
 of the standardised rows and ``lam`` the largest eigenvalue of their second
@@ -85,6 +86,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..model import layout
 from ..model.penalties import soft_threshold
 from .chunks import EvalSpec, diagnose_chunk, evaluate_chunk, whole_chunk_kernel
 
@@ -101,8 +103,6 @@ POWER_ITERATIONS = 30
 #: The sampled eigenvalue is an estimate; the step assumes it is this much
 #: larger, which costs little speed and keeps a bad sample from diverging.
 CURVATURE_MARGIN = 1.25
-#: Second-derivative bounds of the losses on the raw prediction.
-LOSS_CURVATURE = {"squared": 1.0, "logistic": 0.25, "multinomial": 0.5}
 #: A feature whose scale is below this fraction of max(1, |mean|) is taken
 #: as constant and left unscaled: the variance from running sums carries a
 #: round-off of about eps * mean^2, i.e. a spurious scale of ~1e-8 * |mean|.
@@ -183,8 +183,7 @@ class LocalSGDSpec:
 # ------------------------------------------------------------ coordinates
 def _blocks(theta, spec):
     """Flat theta -> (K, width) view: one row per output, intercept last."""
-    width = spec.n_features + int(spec.fit_intercept)
-    return np.asarray(theta, dtype=np.float64).reshape(spec.n_outputs, width)
+    return layout.blocks(theta, spec.n_features, spec.n_outputs, spec.fit_intercept)
 
 
 def to_standard(theta, mean, scale, spec):
@@ -250,13 +249,6 @@ def batch_rows(batch_size, n_rows):
 
 
 # -------------------------------------------------------------- step size
-def _curvature_bound(loss, raw):
-    if loss.name in LOSS_CURVATURE:
-        return LOSS_CURVATURE[loss.name]
-    # Poisson: exp(raw) is unbounded; bound it where the run starts.
-    return float(np.exp(np.max(raw))) if raw.size else 1.0
-
-
 def default_learning_rate(standard, n, w, spec, rng, curvature, scale):
     """``1 / (c L_b)``, from a sample of standardised rows.
 
@@ -363,11 +355,13 @@ def _run(index, X, y, w, spec, mean, scale, sw, start_grad):
 
     U, V = to_standard(spec.theta, mean, scale, spec)
     single = spec.n_outputs == 1
-    raw0 = None
-    if loss.name not in LOSS_CURVATURE:
+    if loss.curvature_bound is None:
+        # An unbounded second derivative (Poisson's exp): bound it where the run starts.
         raw0 = (X @ _blocks(spec.theta, spec)[:, :spec.n_features].T.astype(X.dtype)) \
             + (_blocks(spec.theta, spec)[:, -1] if spec.fit_intercept else 0.0)
-    curvature = _curvature_bound(loss, raw0)
+        curvature = loss.local_curvature_bound(raw0)
+    else:
+        curvature = loss.curvature_bound
     vr = spec.variance_reduction
     if spec.learning_rate is None:
         base = default_learning_rate(standard, n, w, spec, rng, curvature, scale)

@@ -1,7 +1,8 @@
-"""The statistical model, per row: losses and penalties.
+"""The statistical model, per row: losses, penalties and the parameter layout.
 
 Internal package (nothing here is public API). ``losses`` holds the pointwise
-losses (``LOSSES``), ``penalties`` the penalty and the only soft-thresholding
+losses (``LOSSES``, one module per loss, each owning its facts), ``layout``
+the packing of ``theta`` into coefficients and intercepts, ``penalties`` the penalty and the only soft-thresholding
 (``soft_threshold``, ``l1_subgradient``). It imports nothing else of daskfit,
 so every layer above may use it.
 """

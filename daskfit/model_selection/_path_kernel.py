@@ -21,10 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import log_expit, logsumexp, softmax
 
 from ..kernels.alignment import aligned_blocks
 from ..kernels.chunks import _basic_checks, chunk_kernel, diagnose_chunk, hessian_block, weighted_gram
+from ..model import layout
+from ..model.losses import LOSSES
 
 __all__ = ["PathSpec", "path_chunk", "TRAIN", "VALIDATE"]
 
@@ -71,27 +72,6 @@ def _model_weights(roles, w, models, n_splits):
     return out
 
 
-def _binary(raw, y):
-    """Loss, d/draw, d2/draw2 and correctness for the binary log-loss; raw (n, M)."""
-    yy = y[:, None]
-    log_p = log_expit(raw)  # transcendental functions dominate: one log, one exp
-    p = np.exp(log_p)
-    loss = (1.0 - yy) * raw - log_p
-    correct = (raw > 0) == (yy == 1)
-    return loss, p - yy, p * (1.0 - p), correct
-
-
-def _multinomial(raw, y):
-    """The same for softmax; raw (n, M, K); y integer class codes."""
-    rows = np.arange(len(y))
-    loss = logsumexp(raw, axis=2) - raw[rows, :, y]
-    p = softmax(raw, axis=2)
-    g = p.copy()
-    g[rows, :, y] -= 1.0
-    correct = np.argmax(raw, axis=2) == y[:, None]
-    return loss, g, p, correct
-
-
 def _multinomial_hessian(X, p, d, fit_intercept):
     """``sum_i d_i kron(diag(p_i) - p_i p_i', x_i x_i')`` for one model, by class blocks."""
     K = p.shape[1]
@@ -109,11 +89,9 @@ def _multinomial_hessian(X, p, d, fit_intercept):
 def _coefficients(spec, dtype):
     """(p, M*K) coefficient matrix and (M*K,) intercepts of the active models."""
     M, K, p = len(spec.models), spec.n_outputs, spec.n_features
-    width = p + int(spec.fit_intercept)
-    blocks = spec.thetas.reshape(M, K, width)
-    coef = blocks[:, :, :p].reshape(M * K, p).T.astype(dtype)
-    intercept = blocks[:, :, p].ravel() if spec.fit_intercept else np.zeros(M * K)
-    return coef, intercept
+    # M models of K outputs each: one theta of M * K blocks.
+    coef, intercept = layout.unpack(spec.thetas, p, M * K, spec.fit_intercept)
+    return coef.T.astype(dtype), intercept
 
 
 @chunk_kernel
@@ -127,8 +105,9 @@ def path_chunk(index, X, yc, w, spec: PathSpec):
         return out
     M, K, p = len(spec.models), spec.n_outputs, spec.n_features
     S = len(spec.splits)
-    width = p + int(spec.fit_intercept)
+    width = layout.width(p, spec.fit_intercept)
     coef, intercept = _coefficients(spec, X.dtype)
+    loss = LOSSES["logistic"] if K == 1 else LOSSES["multinomial"]
     roles_all = _row_roles(yc["codes"], spec.splits)
     labels = y.astype(np.intp) if K > 1 else y
     fold_models = [j for j, m in enumerate(spec.models) if m < S]
@@ -148,10 +127,10 @@ def path_chunk(index, X, yc, w, spec: PathSpec):
         Wt = _model_weights(roles, wb, spec.models, S)
         raw = (Xb @ coef).astype(np.float64) + intercept  # (nb, M*K)
         if K == 1:
-            lv, g, h, correct = _binary(raw, yb)
+            lv, g, h, correct = loss.path_terms(raw, yb)
             wg = (g * Wt)[:, :, None]
         else:
-            lv, g, h, correct = _multinomial(raw.reshape(-1, M, K), yb)
+            lv, g, h, correct = loss.path_terms(raw.reshape(-1, M, K), yb)
             wg = g * Wt[:, :, None]
         loss_sum += (lv * Wt).sum(axis=0)
         train_sw += Wt.sum(axis=0)

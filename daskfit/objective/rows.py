@@ -32,6 +32,7 @@ from sklearn.utils.multiclass import type_of_target
 from ..engine.rows import DataError
 from ..kernels.holdout import N_SUMS, accuracy_sums_at_zero
 from ..kernels.chunks import UNKNOWN_LABEL_TYPE, EvalSpec, class_stats_chunk, evaluate_chunk, moments_chunk, qr_chunk
+from ..model import layout
 from ..solvers._standardise import column_moments_chunk, with_column_moments
 
 __all__ = ["Objective", "checked_classes", "penalty_mask"]
@@ -41,11 +42,7 @@ _ORDER = {"value": 0, "grad": 1, "hess": 2}
 
 def penalty_mask(n_features, n_outputs, fit_intercept):
     """Boolean mask over theta: True for coefficients, False for intercepts."""
-    width = n_features + int(fit_intercept)
-    mask = np.ones((n_outputs, width), dtype=bool)
-    if fit_intercept:
-        mask[:, -1] = False
-    return mask.ravel()
+    return layout.penalised(n_features, n_outputs, fit_intercept)
 
 
 def checked_classes(labels):
@@ -134,7 +131,7 @@ class Objective:
             return k if wrap is None else wrap(k)
 
         if needs == "moments":
-            if self.loss.name != "squared":
+            if not self.loss.is_quadratic:
                 raise ValueError("The normal equations apply to the squared loss only.")
             if self.holdout is not None:
                 raise ValueError("The normal equations make one pass; early stopping needs "
@@ -240,11 +237,6 @@ class Objective:
             problem = self.loss.validate_target(result["y_min"], result["y_max"])
             if problem:
                 raise DataError(problem)
-            if self.loss.name == "poisson" and result["y_max"] <= 0:
-                raise DataError(
-                    "Poisson regression needs a target with a positive sum; every value "
-                    "of y is 0, so the intercept would diverge to -inf."
-                )
         self.n_samples = int(n)
         self.sum_weights = float(sw)
         self.penalty = self.penalty_rule(self.sum_weights)
@@ -253,10 +245,8 @@ class Objective:
         classes = checked_classes(result.get("class_stats", {}))
         self.classes = classes
         self.n_outputs = 1 if len(classes) == 2 else len(classes)
-        if self.n_outputs > 1 and self.loss.name == "logistic":
-            from ..model.losses import LOSSES
-
-            self.loss = LOSSES["multinomial"]
+        # Binary log-loss becomes multinomial beyond two classes (the loss decides).
+        self.loss = self.loss.for_classes(len(classes))
 
     def _cache_at_zero(self, result, order):
         """Loss, gradient and Hessian at theta = 0 from the per-class sums.
@@ -300,7 +290,7 @@ class Objective:
     # ------------------------------------------------------------- layout
     @property
     def n_params(self):
-        return self.n_outputs * (self.n_features + int(self.fit_intercept))
+        return layout.n_params(self.n_features, self.n_outputs, self.fit_intercept)
 
     @property
     def penalised(self):

@@ -46,19 +46,22 @@ class SolverInfo:
 
 
 _ALL = ("squared", "logistic", "multinomial", "poisson")
+#: Gamma and Tweedie: their curvature is unbounded and has no closed-form
+#: bound local SGD could use, so only the exact row solvers fit them.
+_ROWS = _ALL + ("gamma", "tweedie")
 _SHARDED = ("squared", "logistic", "poisson")
 SOLVERS = {
     s.name: s
     for s in (
         SolverInfo("normal", solve_normal, "moments", ("squared",), False,
                    "1 (2 if ill-conditioned)"),
-        SolverInfo("newton", solve_newton, "hess", _ALL, True, "n_iter + 1",
+        SolverInfo("newton", solve_newton, "hess", _ROWS, True, "n_iter + 1",
                    early_stopping=True),
-        SolverInfo("lbfgs", solve_lbfgs, "grad", _ALL, True, "function evaluations",
+        SolverInfo("lbfgs", solve_lbfgs, "grad", _ROWS, True, "function evaluations",
                    early_stopping=True),
-        SolverInfo("gd", solve_gd, "grad", _ALL, True, "n_iter + 1 (x2 accelerated)",
+        SolverInfo("gd", solve_gd, "grad", _ROWS, True, "n_iter + 1 (x2 accelerated)",
                    early_stopping=True),
-        SolverInfo("proximal", solve_proximal, "grad", _ALL, False,
+        SolverInfo("proximal", solve_proximal, "grad", _ROWS, False,
                    "2 n_iter + 2 (squared loss: 2 per working set + 1, about 10)",
                    early_stopping=True),
         SolverInfo("averaging", solve_averaging, "grad", _ALL, False,

@@ -65,7 +65,7 @@ def solve_normal(objective, coef0, *, tol=1e-4, max_iter=DEFAULT_MAX_SWEEPS):
     max_iter : int
         Maximum coordinate-descent sweeps.
     """
-    if objective.loss.name != "squared":
+    if not objective.loss.is_quadratic:
         raise ValueError("solver='normal' applies to the squared loss only.")
     sw, mx, my, Sxx, Sxy, Syy = _raw_moments(objective)
     penalty = objective.penalty

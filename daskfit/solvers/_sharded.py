@@ -514,7 +514,7 @@ class _ShardedGD(_Run):
         """The longest candidate step satisfying the quadratic upper bound, or ``None``.
 
         ``F(x+) <= F(y) + g'(x+ - y) + |x+ - y|_M^2 / (2 sigma)`` in the metric
-        ``M``, with the loss change computed row by row (``loss_difference``).
+        ``M``, with the loss change computed row by row (the loss's ``loss_difference``).
         Returns ``(candidate, F(x+), stopping measure, restart)``.
         """
         sw, l1, l2, hm = self.sw, self.l1, self.l2, self.hm
@@ -552,7 +552,7 @@ class _BlockCD(_Run):
     def solve(self, *, tol, max_iter, max_sweeps):
         engine, sw, l1, l2 = self.engine, self.sw, self.l1, self.l2
         data = engine.data
-        squared = self.loss.name == "squared"
+        squared = self.loss.is_quadratic  # exact block solves on a cached Hessian
         order = 1 if squared else 2
         rnd = engine.round("bcd")
         x = self.origin(rnd)
@@ -676,7 +676,8 @@ def fit_sharded(X, y, sample_weight=None, *, loss, penalty_rule, fit_intercept=T
         Aligned with ``X``'s row chunks (rechunked to them when the sizes are known).
     sample_weight : dask Array of shape (n_samples,), optional
     loss : loss object or name
-        ``"squared"``, ``"logistic"`` (binary only) or ``"poisson"``.
+        ``"squared"``, ``"logistic"`` (binary only) or ``"poisson"``: a loss
+        whose ``model_parallel`` is true.
     penalty_rule : callable
         ``sum_of_weights -> Penalty`` (on the mean-loss scale).
     fit_intercept : bool, default=True
@@ -731,7 +732,7 @@ def fit_sharded(X, y, sample_weight=None, *, loss, penalty_rule, fit_intercept=T
         if loss not in LOSSES:
             raise ValueError(f"Unknown loss {loss!r}; choose from {sorted(LOSSES)}.")
         loss = LOSSES[loss]
-    if loss.name not in ("squared", "logistic", "poisson"):
+    if not loss.model_parallel:
         raise ValueError(
             f"The model-parallel solvers support the squared, logistic (binary) and poisson "
             f"losses, not {loss.name!r}. Merge the column chunks (X.rechunk({{1: -1}})) and "
@@ -749,7 +750,7 @@ def fit_sharded(X, y, sample_weight=None, *, loss, penalty_rule, fit_intercept=T
     data = ShardedData.from_arrays(X, y, sample_weight)
     engine = ShardedEngine(data, split_every=split_every, persist=persist, client=client)
     start = validating_pass(engine, loss, penalty_rule, fit_intercept,
-                            gram=solver == "bcd" and loss.name == "squared")
+                            gram=solver == "bcd" and loss.is_quadratic)
     runner = (_BlockCD if solver == "bcd" else _ShardedGD)(engine, start, solver)
     result, coef, intercept, blocks = runner.solve(tol=ACCURACY_MARGIN * tol,
                                                    max_iter=int(max_iter), **options)

@@ -139,7 +139,7 @@ class _Point:
 
 def applies(objective):
     """The squared loss with an L1 part, one output, no held-out rows."""
-    return (objective.loss.name == "squared" and objective.penalty.l1 > 0
+    return (objective.loss.is_quadratic and objective.penalty.l1 > 0
             and objective.n_outputs == 1 and getattr(objective, "holdout", None) is None)
 
 
