@@ -201,6 +201,8 @@ def test_negative_or_zero_total_weights_are_refused():
     X, y, w = make_binary(seed=17, n=60)
     with pytest.raises(ValueError, match="class_weight must give every class"):
         daskfit.LogisticRegression(class_weight={0: -1.0}).fit(X, y)
+    with pytest.raises(ValueError, match="class_weight gives weight 0 to every class"):
+        daskfit.LogisticRegression(class_weight={0: 0.0, 1: 0.0}).fit(X, y)
     w = np.where(y == 1, 0.0, w)
     with pytest.raises(ValueError, match="balanced.*have none"):
         daskfit.LogisticRegression(class_weight="balanced").fit(X, y, sample_weight=w)

@@ -333,7 +333,13 @@ class Objective:
         self.class_weights = cw
         keys = self.classes.tolist()
         result["class_stats"] = {c: (k * stats[c][0], k * stats[c][1]) for c, k in zip(keys, cw)}
+        raw_sw = result["sw"]
         result["sw"] = float(sum(k * stats[c][0] for c, k in zip(keys, cw)))
+        if raw_sw > 0 and not result["sw"] > 0:
+            raise DataError(
+                f"class_weight gives weight 0 to every class that has sample weight "
+                f"({dict(zip(keys, cw.tolist()))}): nothing is left to fit. Give at least "
+                "one class a positive weight.")
         if order >= 2:
             grams, sws = result.pop("class_grams", {}), result.pop("class_gram_sw", {})
             width = self.n_features + int(self.fit_intercept)
