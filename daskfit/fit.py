@@ -101,6 +101,8 @@ class FitRequest:
     solver_options: dict = field(default_factory=dict)
     early_stopping: EarlyStoppingRequest | None = None
     checkpoint: CheckpointRequest | None = None
+    #: scikit-learn's ``class_weight`` (None, "balanced" or a dict), classifiers only.
+    class_weight: object = None
 
 
 @dataclass
@@ -148,7 +150,8 @@ def fit_model(data, request):
         loss_name=loss.name, penalty_kind=penalty_kind, n_outputs=1,
         fit_intercept=request.fit_intercept, solver=solver, persist=request.persist,
         client=current_client(), max_block_columns=max(X.chunks[1]),
-        early_stopping=request.early_stopping is not None)
+        early_stopping=request.early_stopping is not None,
+        class_weight=request.class_weight is not None)
     if SOLVERS[plan.solver].model_parallel:
         return _fit_columns(data, request, loss, plan)
     return _fit_rows(data, request, loss, plan, penalty_kind)
@@ -165,7 +168,7 @@ def _fit_rows(data, request, loss, plan, penalty_kind):
     engine.prepare(expected_passes=1 if name == "normal" else 2)
     holdout = _holdout(request.early_stopping, loss, data)
     objective = Objective(engine, loss, request.penalty_rule, request.fit_intercept,
-                          holdout=holdout)
+                          holdout=holdout, class_weight=request.class_weight)
     if SOLVERS[name].needs == "hess":
         objective.hessian_stride = hessian_stride(
             data.X.shape[0], data.n_features + int(request.fit_intercept),

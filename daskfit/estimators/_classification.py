@@ -10,6 +10,8 @@ does; labels are never silently treated as binary.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dask.array as da
 from dask.base import tokenize
 import numpy as np
@@ -20,6 +22,8 @@ from .._data import as_chunked, is_dask_collection
 from ..model.penalties import Penalty
 from ._base import LinearModelBase, check_param, ravel_output, weighted_mean
 from ..engine.placement import placed
+from ..planner import NO_CLASS_WEIGHT
+from ..solvers import SOLVERS
 
 __all__ = ["LogisticRegression"]
 
@@ -53,6 +57,15 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
     n_iter_no_change : int, default=5
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split.
+    class_weight : dict, "balanced" or None, default=None
+        As scikit-learn's: each row's sample weight is multiplied by its
+        class's weight (a dict ``{label: weight}``, classes it omits get 1;
+        ``"balanced"``: ``n_samples / (n_classes * count)``, counts weighted
+        by ``sample_weight``), and the penalty scale uses the multiplied
+        weights. ``"balanced"`` comes from the first pass (no extra pass).
+        Early stopping scores its held-out rows by ``sample_weight`` alone.
+        Not with the ``"averaging"``, ``"async-sgd"``, ``"sharded-gd"`` or
+        ``"bcd"`` solvers.
 
     Attributes
     ----------
@@ -84,7 +97,7 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
     def __init__(self, *, C=1.0, l1_ratio=0.0, fit_intercept=True, solver="auto",
                  max_iter=100, tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None):
+                 random_state=None, class_weight=None):
         self.C = C
         self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
@@ -98,10 +111,21 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
+        self.class_weight = class_weight
 
     def _validate_own_params(self):
         check_param("C", self.C, kind="real", low=0, low_open=True)
         check_param("l1_ratio", self.l1_ratio, kind="real", low=0, high=1)
+        check_class_weight(self.class_weight, type(self).__name__)
+        if self.class_weight is not None and self.solver in NO_CLASS_WEIGHT:
+            raise ValueError(
+                f"class_weight={self.class_weight!r} is not supported by "
+                f"solver={self.solver!r}: its passes do not weigh rows by class. Use "
+                f"solver='auto' or one of {sorted(_class_weight_solvers())}, or "
+                "class_weight=None.")
+
+    def _fit_request(self, checkpoint):
+        return replace(super()._fit_request(checkpoint), class_weight=self.class_weight)
 
     def _penalty_rule(self):
         C, ratio = float(self.C), float(self.l1_ratio)
@@ -179,6 +203,21 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         data = as_chunked(self, X, y, sample_weight, reset=False, y_numeric=False)
         correct = (self.predict(data.X) == data.y).astype(np.float64)
         return weighted_mean(correct, data.sample_weight)
+
+
+def check_class_weight(class_weight, owner):
+    """``class_weight``: None, "balanced" or a dict (scikit-learn's constraint)."""
+    ok = (class_weight is None or isinstance(class_weight, dict)
+          or (isinstance(class_weight, str) and class_weight == "balanced"))
+    if not ok:
+        raise ValueError(
+            f"The 'class_weight' parameter of {owner} must be an instance of 'dict', a str "
+            f"among {{'balanced'}} or None. Got {class_weight!r} instead.")
+
+
+def _class_weight_solvers():
+    return {name for name, info in SOLVERS.items()
+            if name not in NO_CLASS_WEIGHT and info.supports("logistic", "l2")}
 
 
 def _proba(raw):

@@ -43,6 +43,13 @@ class EvalSpec:
     #: ``daskfit.kernels.holdout.Holdout`` for early stopping: its validation rows get
     #: weight 0 in the sums and are scored from the same margins.
     holdout: object = None
+    #: ``class_weight``: one weight per encoded class (``classes`` order), by
+    #: which :func:`evaluate_chunk` multiplies each training row's weight;
+    #: None for no class weighting. Held-out rows keep their own weight.
+    class_weight: np.ndarray | None = None
+    #: The first pass of a class-weighted fit: :func:`class_stats_chunk`
+    #: returns one gram per label (the weights are known only after it).
+    class_grams: bool = False
 
 
 def hessian_block(index, block_number, stride):
@@ -211,6 +218,8 @@ def evaluate_chunk(index, X, y, w, spec: EvalSpec):
     coef, intercept = unpack(spec.theta, spec.n_features, spec.n_outputs, spec.fit_intercept)
     coef = coef.astype(X.dtype)
     yenc = loss.encode(y, spec.classes)
+    if spec.class_weight is not None:
+        w = class_weighted(w, yenc, spec.class_weight)
     if spec.checks and n:
         out["y_min"], out["y_max"] = float(np.min(yenc)), float(np.max(yenc))
     loss_sum, grad, hess, hess_sw = 0.0, 0.0, 0.0, 0.0
@@ -246,6 +255,16 @@ def evaluate_chunk(index, X, y, w, spec: EvalSpec):
     if not finite:
         out["errors"] = [diagnose_chunk(index, X, y, w)]
     return out
+
+
+def class_weighted(w, yenc, class_weight):
+    """Row weights times their class's weight (``yenc``: 0/1 or class codes).
+
+    As scikit-learn's ``sample_weight *= class_weight_[le.transform(y)]``:
+    every sum of the pass, ``sw`` included, is then class weighted.
+    """
+    cw = class_weight[yenc.astype(np.intp)]
+    return cw if w is None else w * cw
 
 
 def _n_params(spec):
@@ -328,6 +347,9 @@ def class_stats_chunk(index, X, y, w, spec: EvalSpec):
         onehot[np.arange(block.stop - block.start), codes[block]] = ww[block]
         sx += (Xb.T @ onehot).astype(np.float64)  # (p, n_labels)
         if spec.order >= 2 and hessian_block(index, number, spec.hessian_stride):
+            if spec.class_grams:
+                _add_class_grams(out, Xb, ww[block], codes[block], labels, spec)
+                continue
             gram = gram + weighted_gram(Xb, ww[block], spec.fit_intercept,
                                         nonnegative=True)
             gram_sw += float(ww[block].sum())
@@ -336,14 +358,34 @@ def class_stats_chunk(index, X, y, w, spec: EvalSpec):
         lab: (float(sw_class[i]), sx[:, i]) for i, lab in enumerate(labels.tolist())
     }
     out["sw"] = float(ww.sum())
-    if spec.order >= 2:
+    if spec.order >= 2 and not spec.class_grams:
         width = X.shape[1] + int(spec.fit_intercept)
         out["gram"] = gram if gram_sw else np.zeros((width, width))
         out["gram_sw"] = gram_sw
-    finite = np.isfinite(sx).all() and (spec.order < 2 or np.isfinite(out["gram"]).all())
+    grams = [out["gram"]] if "gram" in out else list(out.get("class_grams", {}).values())
+    finite = np.isfinite(sx).all() and all(np.isfinite(g).all() for g in grams)
     if not finite:
         out["errors"] = [diagnose_chunk(index, X, None, w)]
     return out
+
+
+def _add_class_grams(out, Xb, wb, codes, labels, spec):
+    """Add one row block's weighted gram per label to ``out["class_grams"]``.
+
+    A class-weighted Hessian at zero is ``sum_c cw_c gram_c``; the class
+    weights of ``"balanced"`` are known only once this pass is merged, so
+    the pass keeps the grams apart (K grams of ``(p + 1)^2``, and the rows
+    of each class multiplied once, as for the one gram).
+    """
+    grams = out.setdefault("class_grams", {})
+    sws = out.setdefault("class_gram_sw", {})
+    keys = labels.tolist()  # the labels as the class_stats keys (Python scalars)
+    for i in np.unique(codes):
+        rows = codes == i
+        label = keys[i]
+        gram = weighted_gram(Xb[rows], wb[rows], spec.fit_intercept, nonnegative=True)
+        grams[label] = grams[label] + gram if label in grams else gram
+        sws[label] = sws.get(label, 0.0) + float(wb[rows].sum())
 
 
 @chunk_kernel
@@ -619,6 +661,8 @@ _MERGERS = {
     "chunk_rows": _merge_dicts,
     "class_stats": _merge_class_stats,
     "holdout_labels": _merge_class_stats,
+    "class_grams": _merge_labels,
+    "class_gram_sw": _merge_labels,
     "labels": _merge_labels,
     "by_label": _merge_labels,
     "moments": _merge_moments,

@@ -20,8 +20,9 @@ from .._data import as_chunked
 from ..engine.rows import DataError, Engine, compute
 from ..kernels.chunks import _label_problem
 from ..objective import checked_classes, penalty_mask
+from ..objective.rows import class_weight_vector
 from ..estimators._base import _rows_per_block, check_param
-from ..estimators._classification import LogisticRegression
+from ..estimators._classification import LogisticRegression, check_class_weight
 from ..solvers import hessian_stride
 from ._logistic_path import PathModel, run_path
 from ._path_kernel import TRAIN, VALIDATE
@@ -36,9 +37,11 @@ PATH_SCORERS = {
     "neg_log_loss": lambda s: -s["val_loss"] / s["val_sw"],
 }
 #: The same on the training rows (for train/validation gaps).
+#: By ``sample_weight`` alone, as the validation scores (with class_weight,
+#: the fit's own sums ``loss`` and ``train_sw`` are class weighted).
 _TRAIN_SCORERS = {
-    "accuracy": lambda s: s["train_correct"] / s["train_sw"],
-    "neg_log_loss": lambda s: -s["loss"] / s["train_sw"],
+    "accuracy": lambda s: s["train_correct"] / s["train_score_sw"],
+    "neg_log_loss": lambda s: -s["train_loss"] / s["train_score_sw"],
 }
 
 
@@ -82,6 +85,12 @@ class LogisticRegressionCV(LogisticRegression):
         passes); otherwise average the fold models at their own best ``C``.
     persist : {"auto", True, False}, default="auto"
     split_every : int, default=8
+    class_weight : dict, "balanced" or None, default=None
+        As scikit-learn's: ``"balanced"`` is computed once on the whole
+        ``y`` (weighted by ``sample_weight``) and, like a dict, multiplies
+        the training weights of every fold model and of the refit; the
+        validation scores are weighted by ``sample_weight`` alone, as
+        scikit-learn scores them. The training scores likewise.
 
     Attributes
     ----------
@@ -117,7 +126,8 @@ class LogisticRegressionCV(LogisticRegression):
     """
 
     def __init__(self, *, Cs=10, l1_ratios=(0.0,), fit_intercept=True, cv=None, scoring=None,
-                 tol=1e-4, max_iter=100, refit=True, persist="auto", split_every=8):
+                 tol=1e-4, max_iter=100, refit=True, persist="auto", split_every=8,
+                 class_weight=None):
         self.Cs = Cs
         self.l1_ratios = l1_ratios
         self.fit_intercept = fit_intercept
@@ -128,6 +138,7 @@ class LogisticRegressionCV(LogisticRegression):
         self.refit = refit
         self.persist = persist
         self.split_every = split_every
+        self.class_weight = class_weight
 
     # ------------------------------------------------------------ params
     def _check_params(self):
@@ -139,6 +150,7 @@ class LogisticRegressionCV(LogisticRegression):
         check_param("persist", self.persist, kind="str", options={"auto", True, False})
         check_param("scoring", self.scoring, kind="str", options=set(PATH_SCORERS),
                     allow_none=True)
+        check_class_weight(self.class_weight, type(self).__name__)
         if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool) \
                 and self.cv < 2:
             raise ValueError(
@@ -187,7 +199,10 @@ class LogisticRegressionCV(LogisticRegression):
         data = as_chunked(self, X, y, sample_weight, reset=True, y_numeric=False)
         if data.X.numblocks[1] > 1:
             data.X = data.X.rechunk({1: -1})
-        classes, label_passes = _classes(data.y, data.is_lazy)
+        balanced = isinstance(self.class_weight, str)
+        classes, totals, label_passes = _classes(
+            data.y, data.is_lazy, data.sample_weight if balanced else None, counts=balanced)
+        class_weight = _class_weights(self.class_weight, classes, totals)
         data.y = data.y.map_blocks(_encode, classes, dtype=np.float64)
         fold_data, layout, splits, target_passes = fold_pass_data(
             data, _cv_or_default(self.cv), groups, classifier=True)
@@ -203,7 +218,7 @@ class LogisticRegressionCV(LogisticRegression):
         stride = hessian_stride(data.X.shape[0], n_params, _rows_per_block(data.X))
         run_path(engine, models, _split_tables(layout), Cs, n_features=p, n_outputs=K,
                  fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
-                 hessian_stride=stride)
+                 hessian_stride=stride, class_weight=class_weight)
         self.classes_ = classes
         self._set_results(models[:S], models[S] if self.refit else None, Cs, K, p)
         self.n_passes_ = engine.passes
@@ -271,33 +286,61 @@ def _cv_or_default(cv):
     return 5 if cv is None else cv
 
 
-def _classes(y, lazy):
-    """Sorted class labels of a Dask vector, checked; and the passes over y it cost.
+def _classes(y, lazy, sample_weight=None, counts=False):
+    """Sorted class labels of a Dask vector, checked; their totals; passes over y.
 
     One task per chunk returns its distinct labels (a NaN label, if any, in
-    their place), so only labels travel to the client.
+    their place), so only labels travel to the client. With ``counts`` the
+    same tasks also return each label's total ``sample_weight`` (its row
+    count without weights), for ``class_weight="balanced"``: the totals are
+    then an array in class order, else None.
     """
     blocks = y.to_delayed().ravel()
-    parts = compute(*[_delayed_unique(b) for b in blocks])
-    values = np.concatenate([np.asarray(p) for p in parts]) if parts else np.array([])
+    weights = ([None] * len(blocks) if sample_weight is None
+               else sample_weight.to_delayed().ravel())
+    parts = compute(*[dask.delayed(_unique_or_nan)(b, w, counts)
+                      for b, w in zip(blocks, weights)])
+    values = np.concatenate([np.asarray(p[0]) for p in parts]) if parts else np.array([])
     problem = _label_problem(values)
     if problem:
         raise DataError(problem)
-    return checked_classes(values.tolist()), int(lazy)
+    classes = checked_classes(values.tolist())
+    totals = None
+    if counts:
+        by_label = {}
+        for labels, sums in parts:
+            for label, total in zip(np.asarray(labels).tolist(), sums):
+                by_label[label] = by_label.get(label, 0.0) + total
+        totals = np.array([by_label[c] for c in classes.tolist()])
+    return classes, totals, int(lazy)
 
 
-def _delayed_unique(block):
-    return dask.delayed(_unique_or_nan)(block)
-
-
-def _unique_or_nan(block):
+def _unique_or_nan(block, w=None, counts=False):
+    """``(distinct labels, their total weights or None)`` of one chunk."""
     arr = np.asarray(block)
     if arr.dtype.kind == "f" and np.isnan(arr).any():
-        return arr[np.isnan(arr)][:1]
+        return arr[np.isnan(arr)][:1], None
     try:
-        return np.unique(arr)
+        labels, codes = np.unique(arr, return_inverse=True)
     except TypeError:  # mixed types
-        return arr
+        return arr, None
+    if not counts:
+        return labels, None
+    weights = None if w is None else np.asarray(w, dtype=np.float64)
+    return labels, np.bincount(codes.ravel(), weights=weights, minlength=len(labels))
+
+
+def _class_weights(class_weight, classes, totals):
+    """scikit-learn's ``class_weight`` as one weight per class, or None.
+
+    A dict's keys must be class labels (scikit-learn's check and words);
+    ``"balanced"`` comes from the totals over the whole ``y``, once.
+    """
+    if isinstance(class_weight, dict) and not set(class_weight) <= set(classes.tolist()):
+        raise ValueError(
+            "The given class_weight dict must have the class labels as keys; "
+            f"classes={classes} but key={class_weight.keys()}")
+    return class_weight_vector(class_weight, classes, totals)
 
 
 def _encode(block, classes):

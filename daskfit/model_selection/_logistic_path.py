@@ -205,18 +205,21 @@ def _model_data(result, j):
     """One model's share of a pass result."""
     hess = result.get(f"hess{j}")
     stats = {key: float(result[key][j]) for key in
-             ("loss", "train_sw", "train_correct", "val_loss", "val_sw", "val_correct")}
+             ("loss", "train_sw", "train_correct", "train_loss", "train_score_sw",
+              "val_loss", "val_sw", "val_correct")}
     return {"loss": float(result["loss"][j]), "grad": result["grad"][j].copy(),
             "hess": None if hess is None else np.array(hess, dtype=np.float64),
             "hess_sw": float(result["hess_sw"][j]), "stats": stats}
 
 
 def run_path(engine, models, splits, Cs, *, n_features, n_outputs, fit_intercept, tol,
-             max_iter, hessian_stride=1):
+             max_iter, hessian_stride=1, class_weight=None):
     """Fit every model along ``Cs``; returns the models with their records.
 
     The first pass (at zero, with the data checks on) also gives each
-    model's training weight, which sets its penalty scale.
+    model's training weight, which sets its penalty scale: with
+    ``class_weight`` (one weight per class code) the class-weighted one,
+    as scikit-learn's ``sw_sum``.
     """
     first = True
     while True:
@@ -230,7 +233,7 @@ def run_path(engine, models, splits, Cs, *, n_features, n_outputs, fit_intercept
             models=tuple(m.number for m in active) + tuple(m.number for m, _ in finals),
             splits=splits, n_features=n_features, n_outputs=n_outputs,
             fit_intercept=fit_intercept, hessian=tuple(range(len(active))), checks=first,
-            hessian_stride=hessian_stride)
+            hessian_stride=hessian_stride, class_weight=class_weight)
         result = engine.reduce(path_chunk, spec, "cv-path" if not first else "cv-path-labels")
         for j, (model, final) in enumerate(finals, start=len(active)):
             model.finals.remove(final)

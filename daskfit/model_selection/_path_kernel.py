@@ -42,6 +42,9 @@ class PathSpec:
     ``n_splits`` for the model on all rows). ``splits[s] = (grouping,
     roles)`` maps split ``s``'s codes to roles. ``hessian`` lists the models
     (positions in ``models``) that need a Hessian this pass.
+    ``class_weight`` (one weight per class code, or None) multiplies the
+    training weights of every model, as scikit-learn's fold and refit fits
+    do; validation rows keep their ``sample_weight``, as its scores do.
     """
 
     thetas: np.ndarray
@@ -53,6 +56,7 @@ class PathSpec:
     hessian: tuple
     checks: bool = False
     hessian_stride: int = 1
+    class_weight: np.ndarray | None = None
 
 
 def _row_roles(codes, splits):
@@ -111,7 +115,10 @@ def path_chunk(index, X, yc, w, spec: PathSpec):
     roles_all = _row_roles(yc["codes"], spec.splits)
     labels = y.astype(np.intp) if K > 1 else y
     fold_models = [j for j, m in enumerate(spec.models) if m < S]
+    row_cw = None if spec.class_weight is None else spec.class_weight[y.astype(np.intp)]
     loss_sum = np.zeros(M)
+    train_loss = np.zeros(M)
+    train_score_sw = np.zeros(M)
     grad = np.zeros((M, K, width))
     hess = {j: 0.0 for j in spec.hessian}
     hess_sw = np.zeros(M)
@@ -124,7 +131,8 @@ def path_chunk(index, X, yc, w, spec: PathSpec):
         yb = labels[block]
         wb = None if w is None else w[block]
         roles = roles_all[block]
-        Wt = _model_weights(roles, wb, spec.models, S)
+        Wr = _model_weights(roles, wb, spec.models, S)  # for the training scores
+        Wt = Wr if row_cw is None else Wr * row_cw[block, None]  # for the fit
         raw = (Xb @ coef).astype(np.float64) + intercept  # (nb, M*K)
         if K == 1:
             lv, g, h, correct = loss.path_terms(raw, yb)
@@ -134,7 +142,9 @@ def path_chunk(index, X, yc, w, spec: PathSpec):
             wg = g * Wt[:, :, None]
         loss_sum += (lv * Wt).sum(axis=0)
         train_sw += Wt.sum(axis=0)
-        train_correct += (correct * Wt).sum(axis=0)
+        train_correct += (correct * Wr).sum(axis=0)
+        train_loss += (lv * Wr).sum(axis=0)
+        train_score_sw += Wr.sum(axis=0)
         gx = (Xb.T @ wg.reshape(len(Xb), M * K).astype(X.dtype)).astype(np.float64)
         grad[:, :, :p] += gx.T.reshape(M, K, p)
         if spec.fit_intercept:
@@ -155,7 +165,8 @@ def path_chunk(index, X, yc, w, spec: PathSpec):
             val_sw[j] += v.sum()
             val_correct[j] += v @ correct[:, j]
     out.update(loss=loss_sum, grad=grad.reshape(M, -1), train_sw=train_sw,
-               train_correct=train_correct, val_loss=val_loss, val_sw=val_sw,
+               train_correct=train_correct, train_loss=train_loss,
+               train_score_sw=train_score_sw, val_loss=val_loss, val_sw=val_sw,
                val_correct=val_correct, hess_sw=hess_sw)
     for j in spec.hessian:
         out[f"hess{j}"] = hess[j] if np.ndim(hess[j]) else np.zeros((K * width,) * 2)

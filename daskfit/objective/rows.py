@@ -27,6 +27,7 @@ from collections import OrderedDict
 from dataclasses import replace
 
 import numpy as np
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 
 from ..engine.rows import DataError
@@ -35,7 +36,7 @@ from ..kernels.chunks import UNKNOWN_LABEL_TYPE, EvalSpec, class_stats_chunk, ev
 from ..model import layout
 from ..solvers._standardise import column_moments_chunk, with_column_moments
 
-__all__ = ["Objective", "checked_classes", "penalty_mask"]
+__all__ = ["Objective", "checked_classes", "class_weight_vector", "penalty_mask"]
 
 _ORDER = {"value": 0, "grad": 1, "hess": 2}
 
@@ -62,6 +63,51 @@ def checked_classes(labels):
     return classes
 
 
+def class_weight_vector(class_weight, classes, class_totals=None):
+    """One weight per class (``classes`` order), as scikit-learn computes it.
+
+    Parameters
+    ----------
+    class_weight : None, "balanced" or dict
+        A dict maps class labels to weights (classes it omits get 1);
+        ``"balanced"`` is ``sum(sw) / (n_classes * sw of the class)``.
+    classes : ndarray
+        The sorted class labels.
+    class_totals : ndarray, optional
+        Total sample weight of each class (needed for ``"balanced"``).
+
+    Returns
+    -------
+    ndarray of shape (n_classes,) or None for ``class_weight=None``.
+
+    Notes
+    -----
+    This is scikit-learn's ``compute_class_weight`` itself: with ``y`` the
+    class labels, each once, weighted by the class totals, its ``"balanced"``
+    counts are those totals, and its dict handling (keys matched as int or
+    str, its error for keys that are not class labels) is unchanged.
+    """
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        totals = np.asarray(class_totals, dtype=np.float64)
+        empty = [c for c, t in zip(classes.tolist(), totals) if not t > 0]
+        if empty:
+            raise DataError(
+                f"class_weight='balanced' divides by each class's total sample weight, but "
+                f"class(es) {empty} have none (every sample weight of theirs is 0). Give "
+                "them positive weights or pass class_weight as a dict.")
+        weights = compute_class_weight("balanced", classes=classes, y=classes,
+                                       sample_weight=totals)
+    else:
+        weights = compute_class_weight(class_weight, classes=classes, y=classes)
+    weights = np.asarray(weights, dtype=np.float64)
+    if not (np.all(np.isfinite(weights)) and np.all(weights >= 0)):
+        raise ValueError(f"class_weight must give every class a finite weight >= 0; got "
+                         f"{dict(zip(classes.tolist(), weights.tolist()))}.")
+    return weights
+
+
 class Objective:
     """Weighted-mean loss plus penalty over the chunks held by an engine.
 
@@ -81,6 +127,12 @@ class Objective:
         Rows to leave out of the objective and score at every evaluation.
     validation_fraction : float, optional
         For error messages about the split (the ``holdout``'s fraction).
+    class_weight : None, "balanced" or dict, optional
+        scikit-learn's ``class_weight`` (classifiers): each training row's
+        weight is multiplied by its class's weight, so the mean, the total
+        weight of the penalty scale and every pass are class weighted. The
+        first pass computes the weights (``"balanced"`` from its class sums,
+        over training and held-out rows); ``class_weights`` then holds them.
     """
 
     #: Validation statistics are kept for this many recent evaluations: a
@@ -88,7 +140,8 @@ class Objective:
     #: one of the last few points evaluated (line searches evaluate trials).
     HOLDOUT_MEMORY = 8
 
-    def __init__(self, engine, loss, penalty_rule, fit_intercept, holdout=None):
+    def __init__(self, engine, loss, penalty_rule, fit_intercept, holdout=None,
+                 class_weight=None):
         self.engine = engine
         self.loss = loss
         self.penalty_rule = penalty_rule
@@ -106,6 +159,8 @@ class Objective:
         self.holdout = holdout
         self._holdout_sums = OrderedDict()  # theta bytes -> validation statistics
         self.holdout_counts = None  # n and weight of the training / validation rows
+        self.class_weight = class_weight
+        self.class_weights = None  # one per class, from the first pass
 
     # ----------------------------------------------------------- first pass
     def start(self, needs, column_moments=False):
@@ -143,6 +198,7 @@ class Objective:
         order = _ORDER[needs]
         if self.loss.is_classification:
             spec = self._spec(None, order, checks=True)
+            spec = replace(spec, class_grams=self.class_weight is not None)
             result = self.engine.reduce(kernel(class_stats_chunk), spec, "labels")
             self._keep_column_moments(result)
             self._check_not_empty(result)
@@ -151,6 +207,7 @@ class Objective:
                 labels = result["holdout_labels"]
                 self._check_holdout(result, accuracy_sums_at_zero(labels, self.classes))
                 self._check_training_classes(result, labels)
+            self._apply_class_weights(result, order)
             self._finish_checks(result)
             self._cache_at_zero(result, order)
         else:
@@ -248,6 +305,38 @@ class Objective:
         # Binary log-loss becomes multinomial beyond two classes (the loss decides).
         self.loss = self.loss.for_classes(len(classes))
 
+    def _apply_class_weights(self, result, order):
+        """Set ``class_weights`` and scale the first pass's sums by them, in place.
+
+        Each class's weight and feature sums scale by its weight; the gram
+        at zero is the weighted sum of the per-class grams the pass kept
+        apart (``class_grams``), so the cached Hessian at zero is exact.
+        ``"balanced"`` counts the held-out rows too: it balances the data
+        given to ``fit``, as LogisticRegressionCV balances the whole ``y``.
+        """
+        if self.class_weight is None:
+            return
+        stats = result["class_stats"]
+        held_out = result.get("holdout_labels", {})
+        totals = [stats[c][0] + held_out.get(c, (0.0, 0))[0] for c in self.classes.tolist()]
+        cw = class_weight_vector(self.class_weight, self.classes, totals)
+        self.class_weights = cw
+        keys = self.classes.tolist()
+        result["class_stats"] = {c: (k * stats[c][0], k * stats[c][1]) for c, k in zip(keys, cw)}
+        raw_sw = result["sw"]
+        result["sw"] = float(sum(k * stats[c][0] for c, k in zip(keys, cw)))
+        if raw_sw > 0 and not result["sw"] > 0:
+            raise DataError(
+                f"class_weight gives weight 0 to every class that has sample weight "
+                f"({dict(zip(keys, cw.tolist()))}): nothing is left to fit. Give at least "
+                "one class a positive weight.")
+        if order >= 2:
+            grams, sws = result.pop("class_grams", {}), result.pop("class_gram_sw", {})
+            width = self.n_features + int(self.fit_intercept)
+            result["gram"] = sum((k * grams[c] for c, k in zip(keys, cw) if c in grams),
+                                 np.zeros((width, width)))
+            result["gram_sw"] = float(sum(k * sws[c] for c, k in zip(keys, cw) if c in sws))
+
     def _cache_at_zero(self, result, order):
         """Loss, gradient and Hessian at theta = 0 from the per-class sums.
 
@@ -332,6 +421,7 @@ class Objective:
             checks=checks,
             hessian_stride=self.hessian_stride,
             holdout=self.holdout,
+            class_weight=self.class_weights,
         )
 
     # ------------------------------------------------------------ evaluate
