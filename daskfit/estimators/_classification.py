@@ -19,12 +19,13 @@ from sklearn.base import ClassifierMixin
 from .._data import as_chunked, is_dask_collection
 from ..model.penalties import Penalty
 from ._base import LinearModelBase, check_param, ravel_output, weighted_mean
+from ._inference import InferenceMixin
 from ..engine.placement import placed
 
 __all__ = ["LogisticRegression"]
 
 
-class LogisticRegression(ClassifierMixin, LinearModelBase):
+class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
     """Logistic regression (binary and multinomial) on Dask data.
 
     Parameters
