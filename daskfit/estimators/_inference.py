@@ -80,8 +80,9 @@ class Inference:
     df_model, df_resid : float
         ``k - fit_intercept`` and ``nobs - k``, as statsmodels.
     deviance, null_deviance, pearson_chi2 : float
-        The null model is the constant (weighted mean) with an intercept, the
-        mean at a zero linear predictor without one (statsmodels' ``null``).
+        The null model is the constant (the weighted mean of ``y``), also for a
+        fit without intercept, as statsmodels' ``null_deviance`` (R's ``glm``
+        uses a zero linear predictor there).
     dispersion : float
         ``pearson_chi2 / df_resid`` for the Gaussian model (statsmodels'
         ``scale``), 1 for binomial and Poisson.
@@ -93,7 +94,8 @@ class Inference:
         counted with the intercept (statsmodels' OLS ``aic``/``bic``, GLM
         ``aic``/``bic_llf``; the scale is not counted).
     t_test : bool
-        Statistics follow Student's t with ``df_resid`` (Gaussian) or the normal law.
+        Model-based statistics follow Student's t with ``df_resid`` (Gaussian)
+        rather than the normal law (HC0 statistics always use the normal law).
     key : str
         Token of the data and coefficients the statistics belong to.
     passes : int
@@ -137,13 +139,17 @@ class Inference:
                              f"got {alpha!r}.")
         se = np.sqrt(np.diag(self.covariance(cov_type)))
         stat = theta / se
-        law = stats.t(self.df_resid) if self.t_test else stats.norm()
+        # Student's t is exact for the Gaussian model-based covariance only; the
+        # sandwich is asymptotic, so it is tested on the normal law (statsmodels'
+        # OLS does the same: use_t defaults to False with a robust cov_type).
+        t_test = self.t_test and cov_type == "nonrobust"
+        law = stats.t(self.df_resid) if t_test else stats.norm()
         quantile = law.ppf(1 - alpha / 2)
         return pd.DataFrame({
-            "coef": theta, "std_err": se, "t" if self.t_test else "z": stat,
+            "coef": theta, "std_err": se, "t" if t_test else "z": stat,
             "p_value": 2 * law.sf(np.abs(stat)),
             "ci_lower": theta - quantile * se, "ci_upper": theta + quantile * se,
-        }, index=pd.Index(names, name="feature"))
+        }, index=pd.Index(names))
 
 
 class InferenceMixin:
@@ -174,8 +180,9 @@ class InferenceMixin:
         DataFrame
             Index: ``"intercept"`` (when fitted), then ``feature_names_in_``
             (or ``x0, x1, ...``). Columns ``coef``, ``std_err``, ``t`` (least
-            squares: Student's t with ``df_resid`` degrees of freedom, as
-            statsmodels' OLS) or ``z`` (binomial, Poisson), ``p_value``
+            squares with ``cov_type="nonrobust"``: Student's t with
+            ``df_resid`` degrees of freedom, as statsmodels' OLS) or ``z``
+            (binomial, Poisson, and any HC0 table, as statsmodels), ``p_value``
             (two-sided), ``ci_lower``, ``ci_upper``.
 
         Raises
@@ -196,10 +203,9 @@ class InferenceMixin:
         >>> reg = LinearRegression().fit(X, y)
         >>> reg.summary(X, y)[["coef", "std_err", "p_value"]].round(3)
                     coef  std_err  p_value
-        feature
-        intercept  1.872    0.104    0.000
-        x0         1.078    0.108    0.000
-        x1        -0.050    0.097    0.609
+        intercept  1.837    0.113    0.000
+        x0         0.892    0.116    0.000
+        x1         0.175    0.119    0.147
         >>> reg.inference_.passes, reg.summary(cov_type="HC0").shape
         (1, (3, 6))
         """
@@ -222,7 +228,7 @@ class InferenceMixin:
         _, names = self._theta_and_names()
         order = self._summary_order()
         cov = stats_.covariance(cov_type)[np.ix_(order, order)]
-        labels = pd.Index([names[i] for i in order], name="feature")
+        labels = pd.Index([names[i] for i in order])
         return pd.DataFrame(cov, index=labels, columns=labels)
 
     # ----------------------------------------------------------- internals
@@ -323,7 +329,6 @@ def _statistics(sums, family, penalty_rule, fit_intercept, k, key, passes):
     df_resid = sw - k
     deviance, pearson = float(sums["inf_deviance"]), float(sums["inf_pearson"])
     ysums = np.asarray(sums.get("inf_ysums", np.zeros(0)))
-    mu0 = ybar if fit_intercept else float(family.mean(np.zeros(1))[0])
     dispersion = 1.0 if family.fixed_scale else pearson / df_resid
     llf = family.loglik(deviance, sw, sw * ybar, ysums)
     aic = None if llf is None else -2 * llf + 2 * k
@@ -331,7 +336,7 @@ def _statistics(sums, family, penalty_rule, fit_intercept, k, key, passes):
     return Inference(
         fisher=sums["inf_fisher"], meat=sums["inf_meat"], penalty=pen, family=family.name,
         nobs=float(sw), df_model=float(k - int(fit_intercept)), df_resid=float(df_resid),
-        deviance=deviance, null_deviance=float(family.null_deviance(sw, ybar, m2, ysums, mu0)),
+        deviance=deviance, null_deviance=float(family.null_deviance(sw, ybar, m2, ysums, ybar)),
         pearson_chi2=pearson, dispersion=float(dispersion),
         llf=None if llf is None else float(llf), aic=aic, bic=bic,
         t_test=family.t_test, key=key, passes=passes)
