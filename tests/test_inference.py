@@ -226,3 +226,17 @@ def test_pickle_and_clone():
     again = pickle.loads(pickle.dumps(est))
     pd.testing.assert_frame_equal(again.summary(), table)  # statistics travel, no data
     assert not hasattr(clone(est), "inference_")
+
+
+def test_metrics_record_for_the_cli():
+    import json
+
+    from daskfit.estimators._inference import inference_record
+
+    X, y, w = make_regression()
+    names = [f"col{i}" for i in range(X.shape[1])]
+    record = inference_record(Ridge(alpha=1.0).fit(X, y, w), X, y, w, names)
+    json.dumps(record, allow_nan=False)  # metrics.json is strict JSON
+    assert list(record["table"]) == ["intercept"] + names
+    assert record["passes"] == 1 and record["dispersion"] > 0
+    assert "l1-penalised" in inference_record(Lasso(alpha=0.1).fit(X, y), X, y)["skipped"]

@@ -50,7 +50,7 @@ from ..engine.rows import Engine
 from ..kernels.inference import FAMILIES, InferenceSpec, inference_chunk
 from ..model.losses import LOSSES
 
-__all__ = ["Inference", "InferenceMixin", "COV_TYPES"]
+__all__ = ["Inference", "InferenceMixin", "COV_TYPES", "inference_record"]
 
 #: ``"nonrobust"``: model-based, ``phi (H + P)^-1 H (H + P)^-1``;
 #: ``"HC0"``: White's sandwich ``(H + P)^-1 (sum_i s_i s_i') (H + P)^-1``.
@@ -361,3 +361,37 @@ def _inverse(A):
 
 def _symmetrised(C):
     return (C + C.T) / 2
+
+
+def inference_record(estimator, X, y, sample_weight=None, names=None):
+    """The ``inference`` section of the CLI's ``metrics.json``: the table and fit statistics.
+
+    One pass over ``X`` (see :meth:`InferenceMixin.summary`). A model without
+    inference (an L1 penalty, the multinomial model, a singular design) gives
+    ``{"skipped": why}`` instead of failing the run.
+
+    Parameters
+    ----------
+    estimator : fitted daskfit estimator
+    X, y, sample_weight : the training data
+    names : sequence of str, optional
+        Feature names for the rows (the encoded columns), in ``X``'s column order.
+    """
+    if not isinstance(estimator, InferenceMixin):
+        return {"skipped": f"{type(estimator).__name__} has no statistical inference"}
+    try:
+        table = estimator.summary(X, y, sample_weight)
+    except ValueError as exc:  # the refusals of _inference_family and _inverse: say why
+        return {"skipped": str(exc)}
+    if names is not None:
+        given = dict(zip((f"x{i}" for i in range(len(names))), map(str, names)))
+        table = table.rename(index=given)
+    stats_ = estimator.inference_
+    return {
+        "cov_type": "nonrobust", "alpha": 0.05, "passes": stats_.passes,
+        "table": {row: {col: float(v) for col, v in values.items()}
+                  for row, values in table.to_dict(orient="index").items()},
+        **{name: (None if getattr(stats_, name) is None else float(getattr(stats_, name)))
+           for name in ("nobs", "df_model", "df_resid", "deviance", "null_deviance",
+                        "pearson_chi2", "dispersion", "llf", "aic", "bic")},
+    }
