@@ -9,6 +9,7 @@ pass counter.
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import dask.array as da
 import numpy as np
@@ -140,7 +141,7 @@ def test_dask_dataframe_on_a_cluster_names_the_features(client):
 def test_one_pass_then_none(count_reductions):
     X, y, _ = make_regression()
     Xd, yd, _ = as_kind("dask", X, y, chunks=CHUNKINGS["7"])
-    est = Ridge(alpha=2.0).fit(Xd, yd)
+    est = Ridge(alpha=2.0, solver="lbfgs").fit(Xd, yd)
     count_reductions.clear()
     est.summary(Xd, yd)
     assert count_reductions == ["inference"]
@@ -154,6 +155,32 @@ def test_one_pass_then_none(count_reductions):
         est.summary()
     est.summary(Xd, yd)
     assert count_reductions == ["inference"]
+
+
+@pytest.mark.parametrize("est", [LinearRegression(), Ridge(alpha=5.0)])
+def test_normal_equations_fit_needs_no_pass(est, count_reductions):
+    # The normal equations' one pass already holds X'WX: summary() costs nothing.
+    X, y, _ = make_regression()
+    w = np.random.default_rng(7).integers(1, 4, size=len(y)).astype(float)
+    Xd, yd, wd = as_kind("dask", X, y, w, chunks=CHUNKINGS["7"])
+    est.fit(Xd, yd, wd)
+    assert est.solver_ == "normal"
+    count_reductions.clear()
+    from_fit = est.summary()
+    assert count_reductions == [] and est.inference_.passes == 0
+    with pytest.raises(ValueError, match="pass the training data"):
+        est.summary(cov_type="HC0")
+    fit_stats = est.inference_
+    from_pass = est.summary(Xd, yd, wd)  # the same statistics from a pass over the data
+    assert count_reductions == ["inference"]
+    pd.testing.assert_frame_equal(from_fit, from_pass, rtol=1e-9)
+    for name in ("deviance", "null_deviance", "dispersion", "llf", "aic", "bic"):
+        np.testing.assert_allclose(getattr(fit_stats, name), getattr(est.inference_, name),
+                                   rtol=1e-9, err_msg=name)
+    if isinstance(est, LinearRegression):
+        reps = w.astype(int)
+        _assert_table(from_fit, _sm_fit("ols", np.repeat(X, reps, axis=0), np.repeat(y, reps)),
+                      "t")
 
 
 def test_ridge_covariance_is_the_penalised_sandwich():
@@ -202,7 +229,7 @@ def test_not_fitted_and_bad_calls():
     X, y, _ = make_regression()
     with pytest.raises(NotFittedError):
         LinearRegression().summary(X, y)
-    est = LinearRegression().fit(X, y)
+    est = LinearRegression(solver="lbfgs").fit(X, y)  # no Gram matrix kept by the fit
     with pytest.raises(ValueError, match="pass the training data"):
         est.summary()
     with pytest.raises(ValueError, match="cov_type"):
@@ -240,3 +267,9 @@ def test_metrics_record_for_the_cli():
     assert list(record["table"]) == ["intercept"] + names
     assert record["passes"] == 1 and record["dispersion"] > 0
     assert "l1-penalised" in inference_record(Lasso(alpha=0.1).fit(X, y), X, y)["skipped"]
+    exact = X @ np.arange(1.0, X.shape[1] + 1)  # a perfect fit: llf near +inf, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        record = inference_record(LinearRegression().fit(X, exact), X, exact)
+    json.dumps(record, allow_nan=False)
+    assert record["deviance"] == pytest.approx(0, abs=1e-12)

@@ -17,7 +17,10 @@ Pearson chi2 -- and stores the small result (``p x p`` matrices, a few
 numbers) in ``inference_``. Later calls with the same data and
 coefficients, or with no data at all, read ``inference_``: no pass, whatever
 ``cov_type`` or ``alpha`` they ask for. A refit (new coefficients) or other
-data runs the pass again.
+data runs the pass again. A normal-equations fit (least squares, ridge)
+keeps statistics from its own pass over the data (the exact Gram matrix and
+sums of squares), so ``summary()`` without data costs no pass at all for the
+model-based covariance; HC0 still needs the data (one pass).
 
 Penalised fits (``Ridge``, ``LogisticRegression(C<inf)``,
 ``PoissonRegressor(alpha>0)``): with the information ``H`` and the penalty's
@@ -68,8 +71,9 @@ class Inference:
     ----------
     fisher : ndarray (k, k)
         ``sum w_i W_i x_i x_i'``, the information matrix times the dispersion.
-    meat : ndarray (k, k)
-        ``sum w_i r_i^2 x_i x_i'`` (the HC0 middle, the dispersion not divided out).
+    meat : ndarray (k, k) or None
+        ``sum w_i r_i^2 x_i x_i'`` (the HC0 middle, the dispersion not divided
+        out); None for statistics taken from a normal-equations fit.
     penalty : ndarray (k,)
         Diagonal of the L2 penalty's Hessian on the sum-of-losses scale (0 unpenalised).
     family : str
@@ -99,7 +103,8 @@ class Inference:
     key : str
         Token of the data and coefficients the statistics belong to.
     passes : int
-        Passes over the data the statistics cost (1).
+        Passes over the data the statistics cost: 1, or 0 when they come
+        from the moments of a normal-equations fit.
     """
 
     fisher: np.ndarray
@@ -123,6 +128,11 @@ class Inference:
     def covariance(self, cov_type="nonrobust"):
         """Covariance of the coefficients (daskfit order: intercept last)."""
         _check_cov_type(cov_type)
+        if cov_type == "HC0" and self.meat is None:
+            raise ValueError(
+                "cov_type='HC0' needs the per-row scores, which the normal equations of the "
+                "fit do not hold: pass the training data, summary(X, y, sample_weight, "
+                "cov_type='HC0') (one pass).")
         inv = _inverse(self.fisher + np.diag(self.penalty))
         if cov_type == "HC0":
             middle = self.meat
@@ -138,7 +148,8 @@ class Inference:
             raise ValueError(f"alpha must be a float in (0, 1), e.g. 0.05 for 95% intervals; "
                              f"got {alpha!r}.")
         se = np.sqrt(np.diag(self.covariance(cov_type)))
-        stat = theta / se
+        with np.errstate(divide="ignore", invalid="ignore"):  # a perfect fit: se = 0
+            stat = theta / se
         # Student's t is exact for the Gaussian model-based covariance only; the
         # sandwich is asymptotic, so it is tested on the normal law (statsmodels'
         # OLS does the same: use_t defaults to False with a robust cov_type).
@@ -232,6 +243,32 @@ class InferenceMixin:
         return pd.DataFrame(cov, index=labels, columns=labels)
 
     # ----------------------------------------------------------- internals
+    def _set_fitted(self, objective, result, theta=None):
+        super()._set_fitted(objective, result, theta)
+        self._keep_normal_equations(objective)
+
+    def _keep_normal_equations(self, objective):
+        """Statistics from the fit's own Gram matrix, when it made one: no extra pass.
+
+        The normal-equations solver's single pass holds the exact centred
+        moments of ``[X, y]``; from them follow ``X'WX``, the residual sum of
+        squares and the null deviance, so ``summary()`` (model-based
+        covariance) needs no data. Only least squares without early stopping.
+        """
+        if "inference_" in vars(self):
+            del self.inference_  # statistics of earlier coefficients
+        moments = getattr(objective, "_moments", None)
+        if (moments is None or LOSSES[self._loss_name].name != "squared"
+                or moments[0] <= moments[1].size + int(self.fit_intercept)  # no df_resid
+                or objective.holdout is not None
+                or self._penalty_rule()(1.0).kind not in ("none", "l2")):
+            return
+        theta, _ = self._theta_and_names()
+        self.inference_ = _statistics(
+            _sums_from_moments(moments, theta, self.fit_intercept), FAMILIES["squared"],
+            self._penalty_rule(), self.fit_intercept, theta.size,
+            key=f"{tokenize(theta)}:fit", passes=0)
+
     def _theta_and_names(self):
         coef = np.ravel(self.coef_)
         names = getattr(self, "feature_names_in_", None)
@@ -342,6 +379,24 @@ def _statistics(sums, family, penalty_rule, fit_intercept, k, key, passes):
         t_test=family.t_test, key=key, passes=passes)
 
 
+def _sums_from_moments(moments, theta, fit_intercept):
+    """The inference pass's sums for least squares, from centred weighted moments of ``[X, y]``."""
+    sw, mx, my, Sxx, Sxy, Syy = moments
+    p = mx.size
+    b, c = theta[:p], (theta[p] if fit_intercept else 0.0)
+    gram = Sxx + sw * np.outer(mx, mx)
+    if fit_intercept:
+        fisher = np.empty((p + 1, p + 1))
+        fisher[:p, :p], fisher[:p, p], fisher[p, :p], fisher[p, p] = gram, sw * mx, sw * mx, sw
+    else:
+        fisher = gram
+    # sum w (y - Xb - c)^2, split into its centred part and the mean residual's.
+    rss = float(Syy - 2 * b @ Sxy + b @ Sxx @ b + sw * (my - mx @ b - c) ** 2)
+    rss = max(rss, 0.0)  # a perfect fit can round to a tiny negative sum
+    return {"inf_fisher": fisher, "inf_meat": None, "inf_deviance": rss, "inf_pearson": rss,
+            "inf_ysums": np.zeros(0), "ymoments": (sw, my, Syy)}
+
+
 def _check_cov_type(cov_type):
     if cov_type not in COV_TYPES:
         raise ValueError(f"cov_type must be one of {list(COV_TYPES)}; got {cov_type!r}.")
@@ -389,9 +444,14 @@ def inference_record(estimator, X, y, sample_weight=None, names=None):
     stats_ = estimator.inference_
     return {
         "cov_type": "nonrobust", "alpha": 0.05, "passes": stats_.passes,
-        "table": {row: {col: float(v) for col, v in values.items()}
+        "table": {row: {col: _json_float(v) for col, v in values.items()}
                   for row, values in table.to_dict(orient="index").items()},
-        **{name: (None if getattr(stats_, name) is None else float(getattr(stats_, name)))
+        **{name: _json_float(getattr(stats_, name))
            for name in ("nobs", "df_model", "df_resid", "deviance", "null_deviance",
                         "pearson_chi2", "dispersion", "llf", "aic", "bic")},
     }
+
+
+def _json_float(value):
+    """A float for strict JSON: None for a missing or non-finite value (a perfect fit's llf)."""
+    return None if value is None or not np.isfinite(value) else float(value)

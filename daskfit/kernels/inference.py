@@ -102,8 +102,9 @@ class Gaussian(Family):
 
     def loglik(self, deviance, sw, swy, ysums):
         # Concentrated (profile) likelihood, the dispersion at its MLE deviance / n:
-        # statsmodels' OLS llf and GLM(Gaussian).llf.
-        return -0.5 * sw * (np.log(2 * np.pi * deviance / sw) + 1.0)
+        # statsmodels' OLS llf and GLM(Gaussian).llf. A perfect fit has llf = +inf.
+        with np.errstate(divide="ignore"):
+            return -0.5 * sw * (np.log(2 * np.pi * deviance / sw) + 1.0)
 
 
 class Binomial(Family):
