@@ -239,6 +239,10 @@ def test_not_fitted_and_bad_calls():
     Xm, ym, _ = make_multiclass()
     with pytest.raises(ValueError, match="binary logistic regression only"):
         LogisticRegression().fit(Xm, ym).summary(Xm, ym)
+    from daskfit import RidgeCV
+
+    with pytest.raises(ValueError, match="cross-validation"):
+        RidgeCV().fit(X, y).summary(X, y)
     collinear = np.column_stack([X, X[:, 0]])
     with pytest.raises(ValueError, match="singular"):
         LinearRegression(solver="lbfgs").fit(collinear, y).summary(collinear, y)

@@ -304,6 +304,12 @@ class InferenceMixin:
         return self.inference_
 
     def _inference_family(self):
+        if "cv" in self.get_params(deep=False):
+            raise ValueError(
+                f"{type(self).__name__} chose its penalty by cross-validation, and the usual "
+                "standard errors do not account for that choice. Refit the chosen model "
+                "(e.g. Ridge(alpha=est.alpha_) or LogisticRegression(C=est.C_)) and call "
+                "summary on it.")
         loss_name = LOSSES[self._loss_name].name
         if getattr(self, "classes_", None) is not None and len(self.classes_) > 2:
             raise ValueError(
