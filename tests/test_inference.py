@@ -243,6 +243,10 @@ def test_not_fitted_and_bad_calls():
 
     with pytest.raises(ValueError, match="cross-validation"):
         RidgeCV().fit(X, y).summary(X, y)
+    wide = LinearRegression()  # fitted attributes of a 6,000-feature model, no fit needed
+    wide.coef_, wide.intercept_, wide.n_features_in_ = np.zeros(6000), 0.0, 6000
+    with pytest.raises(ValueError, match="6001 x 6001 covariance"):
+        wide.summary(np.zeros((10, 6000)), np.zeros(10))
     collinear = np.column_stack([X, X[:, 0]])
     with pytest.raises(ValueError, match="singular"):
         LinearRegression(solver="lbfgs").fit(collinear, y).summary(collinear, y)

@@ -55,6 +55,15 @@ from ..model.losses import LOSSES
 
 __all__ = ["Inference", "InferenceMixin", "COV_TYPES", "inference_record"]
 
+#: Most coefficients inference is computed for: each task of the pass holds
+#: two k x k float64 matrices (400 MB at 5,000), as a Newton Hessian does.
+INFERENCE_MAX_PARAMS = 5000
+
+#: Most coefficients for which a normal-equations fit keeps its statistics
+#: (``inference_``, a k x k matrix: 8 MB at 1,000) in the fitted estimator;
+#: beyond, ``summary`` takes the data and makes its one pass.
+FIT_STATISTICS_MAX_PARAMS = 1000
+
 #: ``"nonrobust"``: model-based, ``phi (H + P)^-1 H (H + P)^-1``;
 #: ``"HC0"``: White's sandwich ``(H + P)^-1 (sum_i s_i s_i') (H + P)^-1``.
 COV_TYPES = ("nonrobust", "HC0")
@@ -259,6 +268,7 @@ class InferenceMixin:
             del self.inference_  # statistics of earlier coefficients
         moments = getattr(objective, "_moments", None)
         if (moments is None or LOSSES[self._loss_name].name != "squared"
+                or moments[1].size + int(self.fit_intercept) > FIT_STATISTICS_MAX_PARAMS
                 or moments[0] <= moments[1].size + int(self.fit_intercept)  # no df_resid
                 or objective.holdout is not None
                 or self._penalty_rule()(1.0).kind not in ("none", "l2")):
@@ -311,6 +321,13 @@ class InferenceMixin:
                 "(e.g. Ridge(alpha=est.alpha_) or LogisticRegression(C=est.C_)) and call "
                 "summary on it.")
         loss_name = LOSSES[self._loss_name].name
+        k = np.ravel(self.coef_).size + int(self.fit_intercept)
+        if k > INFERENCE_MAX_PARAMS:
+            raise ValueError(
+                f"Inference for {k} coefficients needs their {k} x {k} covariance matrix "
+                f"({2 * 8 * k * k / 2**30:.1f} GiB per task for the information matrix and the "
+                f"HC0 middle); the limit is {INFERENCE_MAX_PARAMS}. Select features first, or "
+                "fit the coefficients you want to test on their own.")
         if getattr(self, "classes_", None) is not None and len(self.classes_) > 2:
             raise ValueError(
                 f"Inference is implemented for binary logistic regression only; this model "
