@@ -11,7 +11,6 @@ from __future__ import annotations
 import pickle
 import warnings
 
-import dask.array as da
 import numpy as np
 import pandas as pd
 import pytest
@@ -236,6 +235,10 @@ def test_not_fitted_and_bad_calls():
         est.summary(X, y, cov_type="HC3")
     with pytest.raises(ValueError, match="alpha"):
         est.summary(alpha=1.5)
+    Xb, yb, _ = make_binary()
+    clf = LogisticRegression(C=np.inf).fit(Xb, yb)
+    with pytest.raises(ValueError, match="label 7, not one of the classes"):
+        clf.summary(Xb, np.where(yb == 1, 7, 0))
     Xm, ym, _ = make_multiclass()
     with pytest.raises(ValueError, match="binary logistic regression only"):
         LogisticRegression().fit(Xm, ym).summary(Xm, ym)

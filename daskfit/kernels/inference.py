@@ -192,9 +192,10 @@ def inference_chunk(index, X, y, w, spec: InferenceSpec):
     if spec.classes is not None and not errors and n:
         unknown = ~np.isin(y, spec.classes)
         if unknown.any():
-            errors = [(index, f"y contains the label {y[unknown][0]!r}, not one of the "
-                              f"classes seen in fit {list(spec.classes)}: inference needs "
-                              "the training data.")]
+            label = np.asarray(y)[unknown][:1].tolist()[0]
+            errors = [(index, f"y contains the label {label!r}, not one of the classes "
+                              f"seen in fit {np.asarray(spec.classes).tolist()}: inference "
+                              "needs the training data.")]
     if errors:
         out["errors"] = errors
         return out
