@@ -131,6 +131,9 @@ class FitOutcome:
     validation_scores: np.ndarray | None = None
     best_validation_score: float | None = None
     validation_split: dict | None = None
+    #: The normal equations' centred moments of ``[X, y]`` (their one pass),
+    #: from which statistical inference needs no pass of its own.
+    moments: tuple | None = None
 
 
 def fit_model(data, request):
@@ -219,7 +222,9 @@ def _fit_rows(data, request, loss, plan, penalty_kind):
         reason=f"{reason}; but {result.fallback}" if result.fallback else reason,
         persist_reason=engine.persist_reason, pass_log=list(engine.pass_log),
         classes=getattr(objective, "classes", None), chunk_rows=engine.chunk_rows,
-        resumed_from=offset, early_stopped=early_stopped)
+        resumed_from=offset, early_stopped=early_stopped,
+        # The normal equations' first pass computed them: no pass here.
+        moments=objective.moments() if name == "normal" and holdout is None else None)
     if monitor is not None:
         outcome.validation_scores = np.asarray(monitor.scores, dtype=np.float64)
         outcome.best_validation_score = float(monitor.best_score)

@@ -314,6 +314,7 @@ def _keep_failed_log(exc, handler, detach, tmp, failed_log):
 def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler, bar, echo,
                 checkpoint=None, report=None):
 
+    from ..estimators._inference import inference_record
     from ..io import FrameEncoder, TabularModel, save
 
     stage = _Stages(bar)
@@ -364,6 +365,7 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
             model.n_features_in_ = len(features)
         with stage("score"), _data_errors("scoring"):
             train_score = float(estimator.score(Xe, ye, sample_weight=we))
+            inference = inference_record(estimator, Xe, ye, we, model.encoder.feature_names_out_)
         folds = cv["folds"]
         cv_out = {"skipped": "cv.folds < 2"}
         report = None
@@ -411,6 +413,7 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
                    "cv_test_mean": cv_out.get("mean_test_score"),
                    "cv_train_mean": cv_out.get("mean_train_score")},
         "cv": cv_out,
+        "inference": inference,
         "overfitting": over_out,
         "timings": dict(stage.seconds, total=round(time.perf_counter() - t_start, 4)),
         "versions": versions(),

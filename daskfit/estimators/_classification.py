@@ -21,6 +21,7 @@ from sklearn.base import ClassifierMixin
 from .._data import as_chunked, is_dask_collection
 from ..model.penalties import Penalty
 from ._base import LinearModelBase, check_param, ravel_output, weighted_mean
+from ._inference import InferenceMixin
 from ..engine.placement import placed
 from ..planner import NO_CLASS_WEIGHT
 from ..solvers import SOLVERS
@@ -28,7 +29,7 @@ from ..solvers import SOLVERS
 __all__ = ["LogisticRegression"]
 
 
-class LogisticRegression(ClassifierMixin, LinearModelBase):
+class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
     """Logistic regression (binary and multinomial) on Dask data.
 
     Parameters

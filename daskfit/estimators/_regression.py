@@ -28,13 +28,14 @@ from ..engine.rows import compute
 from ..model.losses import TweedieLoss
 from ..model.penalties import Penalty
 from ._base import LinearModelBase, check_param, ravel_output
+from ._inference import InferenceMixin
 from ..engine.placement import placed
 
 __all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "PoissonRegressor",
            "GammaRegressor", "TweedieRegressor"]
 
 
-class _Regressor(RegressorMixin, LinearModelBase):
+class _Regressor(RegressorMixin, InferenceMixin, LinearModelBase):
     @placed
     def fit(self, X, y, sample_weight=None, *, checkpoint=None):
         """Fit the model.
