@@ -5,8 +5,11 @@ attributes); each fit maps one fused kernel over the row chunks of a Dask
 array and tree-reduces the partial sums on the current Dask cluster.
 """
 
-from ._cluster import ClusterUnreachable, SchedulerUnresponsive, connect
-from .engine.rows import DataError, WorkerCrashError
+from ._cluster import connect
+from . import errors
+from .errors import (ClusterUnreachable, DaskfitError, DataError, ParameterError,
+                     SchedulerUnresponsive)
+from .engine.rows import WorkerCrashError
 from .planner import Plan, plan
 from .estimators import (
     ElasticNet,
@@ -25,6 +28,7 @@ from .io import load, save
 
 __all__ = [
     "ClusterUnreachable",
+    "DaskfitError",
     "DataError",
     "ElasticNet",
     "ElasticNetCV",
@@ -35,12 +39,14 @@ __all__ = [
     "LinearRegression",
     "LogisticRegression",
     "LogisticRegressionCV",
+    "ParameterError",
     "PoissonRegressor",
     "Ridge",
     "RidgeCV",
     "SchedulerUnresponsive",
     "WorkerCrashError",
     "connect",
+    "errors",
     "io",
     "load",
     "model_selection",

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..kernels.alignment import aligned_blocks, rows_per_block
 from .._checkpoint import CheckpointMismatch, Checkpointer, fingerprint
 from .._data import as_chunked, is_dask_collection
+from ..errors import ParameterError
 from ..engine.rows import Engine, compute, current_client
 from ..kernels.holdout import SCORE_OF_LOSS, EarlyStopping, Holdout, offset_runs
 from ..planner import plan_for, replan_for_classes
@@ -34,13 +35,18 @@ __all__ = ["LinearModelBase", "check_param"]
 
 def check_param(name, value, *, kind, low=None, high=None, low_open=False, high_open=False,
                 options=None, allow_none=False):
-    """Raise a ``ValueError`` naming the parameter, the expectation and the value."""
+    """Raise a :class:`~daskfit.errors.ParameterError` naming the parameter, the expectation
+    and the value (a ``ValueError``, as scikit-learn's estimator checks expect)."""
+
+    def fail(expectation):
+        raise ParameterError(f"The {name!r} parameter must {expectation}; got {value!r}.",
+                             parameter=name, value=value)
+
     if value is None and allow_none:
         return
     if options is not None:
         if value not in options:
-            raise ValueError(
-                f"The {name!r} parameter must be one of {sorted(options, key=str)}; got {value!r}.")
+            fail(f"be one of {sorted(options, key=str)}")
         return
     ok_type = {
         "int": isinstance(value, numbers.Integral) and not isinstance(value, bool),
@@ -48,16 +54,14 @@ def check_param(name, value, *, kind, low=None, high=None, low_open=False, high_
         "bool": isinstance(value, (bool, np.bool_)),
     }[kind]
     if not ok_type:
-        raise ValueError(f"The {name!r} parameter must be of type {kind}; got {value!r}.")
+        fail(f"be of type {kind}")
     if kind in ("int", "real"):
         if not np.isfinite(value) and not (high is None and value == np.inf and name == "C"):
-            raise ValueError(f"The {name!r} parameter must be finite; got {value!r}.")
+            fail("be finite")
         if low is not None and (value < low or (low_open and value == low)):
-            bound = ">" if low_open else ">="
-            raise ValueError(f"The {name!r} parameter must be {bound} {low}; got {value!r}.")
+            fail(f"be {'>' if low_open else '>='} {low}")
         if high is not None and (value > high or (high_open and value == high)):
-            bound = "<" if high_open else "<="
-            raise ValueError(f"The {name!r} parameter must be {bound} {high}; got {value!r}.")
+            fail(f"be {'<' if high_open else '<='} {high}")
 
 
 def check_random_state_param(value):
@@ -66,8 +70,9 @@ def check_random_state_param(value):
           or (isinstance(value, numbers.Integral) and not isinstance(value, bool)
               and 0 <= value < 2**32))
     if not ok:
-        raise ValueError("The 'random_state' parameter must be None, an int in "
-                         f"[0, 2**32 - 1] or a numpy.random.RandomState; got {value!r}.")
+        raise ParameterError("The 'random_state' parameter must be None, an int in "
+                             f"[0, 2**32 - 1] or a numpy.random.RandomState; got {value!r}.",
+                             parameter="random_state", value=value)
 
 
 def draw_seed(random_state):
@@ -100,8 +105,9 @@ class LinearModelBase(BaseEstimator):
         check_param("persist", self.persist, kind="str", options={"auto", True, False})
         check_param("split_every", self.split_every, kind="int", low=2)
         if self.solver_options is not None and not isinstance(self.solver_options, dict):
-            raise ValueError("The 'solver_options' parameter must be a dict of options for "
-                             f"the solver or None; got {self.solver_options!r}.")
+            raise ParameterError("The 'solver_options' parameter must be a dict of options for "
+                                 f"the solver or None; got {self.solver_options!r}.",
+                                 parameter="solver_options", value=self.solver_options)
         check_param("early_stopping", self.early_stopping, kind="bool")
         check_param("validation_fraction", self.validation_fraction, kind="real", low=0,
                     low_open=True, high=1, high_open=True)
@@ -109,13 +115,13 @@ class LinearModelBase(BaseEstimator):
         check_random_state_param(self.random_state)
         if self.early_stopping and self.solver != "auto" and \
                 not SOLVERS[self.solver].early_stopping:
-            raise ValueError(
+            raise ParameterError(
                 f"early_stopping=True needs an iterative solver that scores the validation "
                 f"set at every iteration, but solver={self.solver!r} "
                 + ("solves in one pass" if self.solver == "normal" else "does not support it")
                 + f". Use solver='auto' or one of "
                 f"{sorted(n for n, i in SOLVERS.items() if i.early_stopping)}, or "
-                "early_stopping=False.")
+                "early_stopping=False.", parameter="early_stopping", value=self.early_stopping)
         self._validate_own_params()
 
     def _fit(self, X, y, sample_weight, *, classifier, checkpoint=None):
@@ -221,16 +227,19 @@ class LinearModelBase(BaseEstimator):
         if checkpoint is None:
             return None, None
         if not SOLVERS[solver].early_stopping:  # the solvers that take a stop hook
-            raise ValueError(
+            raise ParameterError(
                 f"checkpoint= needs an iterative solver that reports its iterations; "
                 f"solver={solver!r} does not (one-pass and asynchronous solvers have no "
                 f"iterate to resume). Use one of "
-                f"{sorted(n for n, i in SOLVERS.items() if i.early_stopping)}.")
+                f"{sorted(n for n, i in SOLVERS.items() if i.early_stopping)}.",
+                parameter="checkpoint", value=checkpoint)
         if isinstance(checkpoint, dict):
             unknown = sorted(set(checkpoint) - {"directory", "every"})
             if unknown or "directory" not in checkpoint:
-                raise ValueError("checkpoint must be a directory or a dict with 'directory' "
-                                 f"and optionally 'every'; got keys {sorted(checkpoint)}.")
+                raise ParameterError("checkpoint must be a directory or a dict with "
+                                     "'directory' and optionally 'every'; got keys "
+                                     f"{sorted(checkpoint)}.", parameter="checkpoint",
+                                     value=checkpoint)
             directory, every = checkpoint["directory"], checkpoint.get("every", 10)
         else:
             directory, every = checkpoint, 10

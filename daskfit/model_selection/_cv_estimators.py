@@ -38,6 +38,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._data import as_chunked
 from ..engine.rows import Engine
+from ..errors import ParameterError
 from ..estimators._base import check_param
 from ..estimators._regression import _Regressor
 from ..solvers._normal import _coordinate_descent
@@ -239,9 +240,10 @@ class _FoldMomentsCV(_Regressor):
         check_param("split_every", self.split_every, kind="int", low=2)
         if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool) \
                 and self.cv < 2:
-            raise ValueError(
+            raise ParameterError(
                 f"The 'cv' parameter must be an int >= 2, a cross-validation splitter, "
-                f"an iterable of (train, test) splits or None; got {self.cv!r}.")
+                f"an iterable of (train, test) splits or None; got {self.cv!r}.",
+                parameter="cv", value=self.cv)
 
     def _set_coef(self, coef, intercept):
         self.coef_ = np.asarray(coef, dtype=np.float64)
@@ -251,11 +253,11 @@ class _FoldMomentsCV(_Regressor):
 def _check_alphas(alphas, name="alphas"):
     arr = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
     if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"The {name!r} parameter must be a non-empty 1-D array-like; "
-                         f"got shape {arr.shape}.")
+        raise ParameterError(f"The {name!r} parameter must be a non-empty 1-D array-like; "
+                             f"got shape {arr.shape}.", parameter=name, value=alphas)
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"The {name!r} parameter must hold finite values >= 0; got "
-                         f"{arr.tolist()}.")
+        raise ParameterError(f"The {name!r} parameter must hold finite values >= 0; got "
+                             f"{arr.tolist()}.", parameter=name, value=alphas)
     return arr
 
 
@@ -333,10 +335,11 @@ class RidgeCV(_FoldMomentsCV):
         check_param("return_train_score", self.return_train_score, kind="bool")
         _check_alphas(self.alphas)
         if self.scoring is not None and self.scoring not in MOMENT_SCORERS:
-            raise ValueError(
+            raise ParameterError(
                 f"RidgeCV scores folds from their moments; scoring={self.scoring!r} needs "
                 f"per-row predictions. Use one of {sorted(MOMENT_SCORERS)} (or None for "
-                "'r2'), or GridSearchCV(daskfit.Ridge(), ...) for other scorers.")
+                "'r2'), or GridSearchCV(daskfit.Ridge(), ...) for other scorers.",
+                parameter="scoring", value=self.scoring)
 
     def _search(self, train, test, total):
         alphas = _check_alphas(self.alphas)
@@ -449,8 +452,9 @@ class ElasticNetCV(_FoldMomentsCV):
         self._validate_common_cv_params()
         ratios = self._l1_ratios()
         if ratios.ndim != 1 or ratios.size == 0 or not np.all((ratios >= 0) & (ratios <= 1)):
-            raise ValueError(f"The 'l1_ratio' parameter must be a float or a list of floats "
-                             f"in [0, 1]; got {self.l1_ratio!r}.")
+            raise ParameterError(f"The 'l1_ratio' parameter must be a float or a list of "
+                                 f"floats in [0, 1]; got {self.l1_ratio!r}.",
+                                 parameter="l1_ratio", value=self.l1_ratio)
         check_param("eps", self.eps, kind="real", low=0, low_open=True)
         check_param("max_iter", self.max_iter, kind="int", low=1)
         check_param("tol", self.tol, kind="real", low=0)
@@ -576,7 +580,9 @@ class _ElasticNetFoldScores(_FoldMomentsCV):
         check_param("tol", self.tol, kind="real", low=0)
         check_param("max_iter", self.max_iter, kind="int", low=1)
         if self.scoring is not None and self.scoring not in MOMENT_SCORERS:
-            raise ValueError(f"scoring={self.scoring!r} is not one of {sorted(MOMENT_SCORERS)}.")
+            raise ParameterError(f"scoring={self.scoring!r} is not one of "
+                                 f"{sorted(MOMENT_SCORERS)}.", parameter="scoring",
+                                 value=self.scoring)
 
     def _search(self, train, test, total):
         alphas = _check_alphas(self.alphas)

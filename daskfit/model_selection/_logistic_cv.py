@@ -17,7 +17,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._data import as_chunked
-from ..engine.rows import DataError, Engine, compute
+from ..engine.rows import Engine, compute
+from ..errors import DataError, ParameterError
 from ..kernels.chunks import _label_problem
 from ..objective import checked_classes, penalty_mask
 from ..estimators._base import _rows_per_block, check_param
@@ -141,24 +142,28 @@ class LogisticRegressionCV(LogisticRegression):
                     allow_none=True)
         if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool) \
                 and self.cv < 2:
-            raise ValueError(
+            raise ParameterError(
                 "The 'cv' parameter must be an int >= 2, a cross-validation splitter, an "
-                f"iterable of (train, test) splits or None; got {self.cv!r}.")
+                f"iterable of (train, test) splits or None; got {self.cv!r}.",
+                parameter="cv", value=self.cv)
         ratios = np.atleast_1d(np.asarray(self.l1_ratios, dtype=np.float64))
         if ratios.ndim != 1 or ratios.size == 0 or np.any(ratios != 0):
-            raise ValueError(
+            raise ParameterError(
                 f"LogisticRegressionCV supports only l1_ratios=(0.0,) (an L2 penalty); got "
                 f"{self.l1_ratios!r}. For L1 or elastic net, use GridSearchCV over "
-                "daskfit.LogisticRegression(l1_ratio=..., solver='proximal').")
+                "daskfit.LogisticRegression(l1_ratio=..., solver='proximal').",
+                parameter="l1_ratios", value=self.l1_ratios)
         if isinstance(self.Cs, numbers.Integral) and not isinstance(self.Cs, bool):
             if self.Cs < 1:
-                raise ValueError(f"The 'Cs' parameter must be an int >= 1 or a list of "
-                                 f"positive floats; got {self.Cs!r}.")
+                raise ParameterError(f"The 'Cs' parameter must be an int >= 1 or a list of "
+                                     f"positive floats; got {self.Cs!r}.", parameter="Cs",
+                                     value=self.Cs)
             return np.logspace(-4, 4, self.Cs)
         Cs = np.atleast_1d(np.asarray(self.Cs, dtype=np.float64))
         if Cs.ndim != 1 or Cs.size == 0 or not np.all(np.isfinite(Cs)) or np.any(Cs <= 0):
-            raise ValueError(f"The 'Cs' parameter must be an int >= 1 or a non-empty list of "
-                             f"finite floats > 0; got {self.Cs!r}.")
+            raise ParameterError(f"The 'Cs' parameter must be an int >= 1 or a non-empty list "
+                                 f"of finite floats > 0; got {self.Cs!r}.", parameter="Cs",
+                                 value=self.Cs)
         return Cs
 
     # --------------------------------------------------------------- fit
