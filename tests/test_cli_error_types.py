@@ -55,7 +55,7 @@ def test_build_model_takes_the_key_from_the_error_not_the_text(tmp_path, monkeyp
     def refuse(self):
         raise errors.ParameterError(ODD + " (mentions 'tol')", parameter="alpha", value=1.0)
 
-    monkeypatch.setattr(Ridge, "_validate_own_params", refuse)
+    monkeypatch.setattr(Ridge, "_check_parameter_combinations", refuse)
     config = cli_config(tmp_path, tol=1e-3)
     config["model"]["estimator"] = "Ridge"
     with pytest.raises(ConfigError) as info:

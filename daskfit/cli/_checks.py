@@ -154,8 +154,7 @@ def check_validation_curve(config, estimator):
         if isinstance(current, int) and not isinstance(current, bool) and value.is_integer():
             value = int(value)   # an integer parameter (max_iter, say) stays an integer
         candidate = clone(curve.estimator).set_params(**{curve.param_name: value})
-        validate = getattr(candidate, "_validate_cv_params", None) or getattr(
-            candidate, "_validate_common_params", None)
+        validate = getattr(candidate, "_validate_common_params", None)
         if validate is None:
             continue
         try:

@@ -75,9 +75,8 @@ def build_model(config):
                           f"{sorted(known)}")
     params = {k: (float("inf") if v == "inf" else v) for k, v in model["params"].items()}
     est = cls(**params)
-    # CV estimators first: they inherit _validate_common_params but lack its parameters.
-    validate = getattr(est, "_validate_cv_params", None) or getattr(
-        est, "_validate_common_params", None)
+    # Every estimator checks its own table of parameter constraints.
+    validate = getattr(est, "_validate_common_params", None)
     if validate is not None:
         try:
             validate()

@@ -9,7 +9,6 @@ onto the mean-loss penalty.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import dask.array as da
@@ -23,6 +22,8 @@ from ..kernels.alignment import aligned_blocks, rows_per_block
 from .._checkpoint import CheckpointMismatch, Checkpointer, fingerprint
 from .._data import as_chunked, is_dask_collection
 from ..errors import ParameterError
+from ._params import (Boolean, Integer, Options, RandomState, Real, Satisfies,
+                      validate_parameters)
 from ..engine.rows import Engine, compute, current_client
 from ..kernels.holdout import SCORE_OF_LOSS, EarlyStopping, Holdout, offset_runs
 from ..planner import plan_for, replan_for_classes
@@ -30,49 +31,7 @@ from ..model.losses import LOSSES
 from ..objective import Objective
 from ..solvers import SOLVERS, STANDARDISED, fit_sharded, hessian_stride, solve
 
-__all__ = ["LinearModelBase", "check_param"]
-
-
-def check_param(name, value, *, kind, low=None, high=None, low_open=False, high_open=False,
-                options=None, allow_none=False):
-    """Raise a :class:`~daskfit.errors.ParameterError` naming the parameter, the expectation
-    and the value (a ``ValueError``, as scikit-learn's estimator checks expect)."""
-
-    def fail(expectation):
-        raise ParameterError(f"The {name!r} parameter must {expectation}; got {value!r}.",
-                             parameter=name, value=value)
-
-    if value is None and allow_none:
-        return
-    if options is not None:
-        if value not in options:
-            fail(f"be one of {sorted(options, key=str)}")
-        return
-    ok_type = {
-        "int": isinstance(value, numbers.Integral) and not isinstance(value, bool),
-        "real": isinstance(value, numbers.Real) and not isinstance(value, bool),
-        "bool": isinstance(value, (bool, np.bool_)),
-    }[kind]
-    if not ok_type:
-        fail(f"be of type {kind}")
-    if kind in ("int", "real"):
-        if not np.isfinite(value) and not (high is None and value == np.inf and name == "C"):
-            fail("be finite")
-        if low is not None and (value < low or (low_open and value == low)):
-            fail(f"be {'>' if low_open else '>='} {low}")
-        if high is not None and (value > high or (high_open and value == high)):
-            fail(f"be {'<' if high_open else '<='} {high}")
-
-
-def check_random_state_param(value):
-    """``random_state``: None, an int in [0, 2**32 - 1] or a ``RandomState``."""
-    ok = (value is None or isinstance(value, np.random.RandomState)
-          or (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-              and 0 <= value < 2**32))
-    if not ok:
-        raise ParameterError("The 'random_state' parameter must be None, an int in "
-                             f"[0, 2**32 - 1] or a numpy.random.RandomState; got {value!r}.",
-                             parameter="random_state", value=value)
+__all__ = ["LinearModelBase"]
 
 
 def draw_seed(random_state):
@@ -88,31 +47,30 @@ class LinearModelBase(BaseEstimator):
     _loss_name = "squared"
     _default_solver_options = {}
 
+    #: What each ``__init__`` parameter accepts (see ``_params.py``); subclasses
+    #: extend it with their own (``{**LinearModelBase._parameter_constraints, ...}``).
+    _parameter_constraints = {
+        "fit_intercept": Boolean(),
+        "solver": Options(set(SOLVERS) | {"auto"}),
+        "max_iter": Integer(low=0),
+        "tol": Real(low=0),
+        "persist": Options({"auto", True, False}),
+        "split_every": Integer(low=2),
+        "solver_options": Satisfies(lambda v: v is None or isinstance(v, dict),
+                                    "a dict of options for the solver or None"),
+        "early_stopping": Boolean(),
+        "validation_fraction": Real(low=0, high=1, low_open=True, high_open=True),
+        "n_iter_no_change": Integer(low=1),
+        "random_state": RandomState(),
+    }
+
     # ------------------------------------------------------------ subclass API
     def _penalty_rule(self):
         """Return ``sum_weights -> Penalty`` for the current parameters."""
         raise NotImplementedError
 
-    def _validate_own_params(self):
-        """Check the subclass's own hyper-parameters."""
-
-    # --------------------------------------------------------------- fit
-    def _validate_common_params(self):
-        check_param("fit_intercept", self.fit_intercept, kind="bool")
-        check_param("solver", self.solver, kind="str", options=set(SOLVERS) | {"auto"})
-        check_param("max_iter", self.max_iter, kind="int", low=0)
-        check_param("tol", self.tol, kind="real", low=0)
-        check_param("persist", self.persist, kind="str", options={"auto", True, False})
-        check_param("split_every", self.split_every, kind="int", low=2)
-        if self.solver_options is not None and not isinstance(self.solver_options, dict):
-            raise ParameterError("The 'solver_options' parameter must be a dict of options for "
-                                 f"the solver or None; got {self.solver_options!r}.",
-                                 parameter="solver_options", value=self.solver_options)
-        check_param("early_stopping", self.early_stopping, kind="bool")
-        check_param("validation_fraction", self.validation_fraction, kind="real", low=0,
-                    low_open=True, high=1, high_open=True)
-        check_param("n_iter_no_change", self.n_iter_no_change, kind="int", low=1)
-        check_random_state_param(self.random_state)
+    def _check_parameter_combinations(self):
+        """Checks across parameters, after each parameter passed its own (the table)."""
         if self.early_stopping and self.solver != "auto" and \
                 not SOLVERS[self.solver].early_stopping:
             raise ParameterError(
@@ -122,7 +80,18 @@ class LinearModelBase(BaseEstimator):
                 + f". Use solver='auto' or one of "
                 f"{sorted(n for n, i in SOLVERS.items() if i.early_stopping)}, or "
                 "early_stopping=False.", parameter="early_stopping", value=self.early_stopping)
-        self._validate_own_params()
+
+    # --------------------------------------------------------------- fit
+    def _validate_common_params(self):
+        """Every parameter against the class's table, then the cross-parameter checks.
+
+        Raises
+        ------
+        daskfit.errors.ParameterError
+            Naming the first invalid parameter (a ``ValueError``).
+        """
+        validate_parameters(self)
+        self._check_parameter_combinations()
 
     def _fit(self, X, y, sample_weight, *, classifier, checkpoint=None):
         self._validate_common_params()

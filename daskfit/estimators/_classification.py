@@ -18,7 +18,8 @@ from sklearn.base import ClassifierMixin
 
 from .._data import as_chunked, is_dask_collection
 from ..model.penalties import Penalty
-from ._base import LinearModelBase, check_param, ravel_output, weighted_mean
+from ._base import LinearModelBase, ravel_output, weighted_mean
+from ._params import Real
 from ..engine.placement import placed
 
 __all__ = ["LogisticRegression"]
@@ -99,9 +100,9 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
 
-    def _validate_own_params(self):
-        check_param("C", self.C, kind="real", low=0, low_open=True)
-        check_param("l1_ratio", self.l1_ratio, kind="real", low=0, high=1)
+    _parameter_constraints = {**LinearModelBase._parameter_constraints,
+                              "C": Real(low=0, low_open=True, allow_inf=True),
+                              "l1_ratio": Real(low=0, high=1)}
 
     def _penalty_rule(self):
         C, ratio = float(self.C), float(self.l1_ratio)

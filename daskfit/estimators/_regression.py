@@ -24,7 +24,8 @@ from sklearn.base import RegressorMixin
 from .._data import as_chunked, is_dask_collection
 from ..engine.rows import compute
 from ..model.penalties import Penalty
-from ._base import LinearModelBase, check_param, ravel_output
+from ._base import LinearModelBase, ravel_output
+from ._params import Real
 from ..engine.placement import placed
 
 __all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "PoissonRegressor"]
@@ -230,8 +231,7 @@ class Ridge(_Regressor):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
 
-    def _validate_own_params(self):
-        check_param("alpha", self.alpha, kind="real", low=0)
+    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0)}
 
     def _penalty_rule(self):
         alpha = float(self.alpha)
@@ -283,9 +283,8 @@ class ElasticNet(_Regressor):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
 
-    def _validate_own_params(self):
-        check_param("alpha", self.alpha, kind="real", low=0)
-        check_param("l1_ratio", self.l1_ratio, kind="real", low=0, high=1)
+    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0),
+                              "l1_ratio": Real(low=0, high=1)}
 
     def _penalty_rule(self):
         alpha, ratio = float(self.alpha), float(self.l1_ratio)
@@ -325,12 +324,12 @@ class Lasso(ElasticNet):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
 
+    # l1_ratio is fixed at 1 (a property, not a parameter).
+    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0)}
+
     @property
     def l1_ratio(self):
         return 1.0
-
-    def _validate_own_params(self):
-        check_param("alpha", self.alpha, kind="real", low=0)
 
 
 class PoissonRegressor(_Regressor):
@@ -375,9 +374,7 @@ class PoissonRegressor(_Regressor):
         self.random_state = random_state
 
     _loss_name = "poisson"
-
-    def _validate_own_params(self):
-        check_param("alpha", self.alpha, kind="real", low=0)
+    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0)}
 
     def _penalty_rule(self):
         alpha = float(self.alpha)

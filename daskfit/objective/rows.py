@@ -82,8 +82,6 @@ class Objective:
     fit_intercept : bool
     holdout : daskfit.kernels.holdout.Holdout, optional
         Rows to leave out of the objective and score at every evaluation.
-    validation_fraction : float, optional
-        For error messages about the split (the ``holdout``'s fraction).
     """
 
     #: Validation statistics are kept for this many recent evaluations: a
