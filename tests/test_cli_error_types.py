@@ -104,7 +104,7 @@ def test_a_diagnosis_parameter_error_names_its_overfitting_key(tmp_path, monkeyp
 
 
 def test_a_data_error_in_csv_input_is_traced_to_its_file_whatever_its_message(tmp_path):
-    from daskfit.cli._run import _data_errors as data_errors
+    from daskfit.cli._run import data_errors
 
     path = tmp_path / "part-1.csv"
     pd.DataFrame({"a": [1.0, None, 3.0], "y": [1.0, 2.0, 3.0]}).to_csv(path, index=False)

@@ -139,7 +139,7 @@ class _Stages:
             self.bar.update(1, f"{name} done in {self.seconds[name]:.2f} s")
 
 
-def _columns(config, frame):
+def input_columns(config, frame):
     """Feature, categorical, target and weight columns, checked against the data."""
     file, data = config["_file"], config["data"]
     columns = [str(c) for c in frame.columns]
@@ -233,7 +233,7 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
     check_before_work(config, estimator)
     source = find_input(config)
     frame = read_table(config, source)          # metadata only
-    features = _columns(config, frame)
+    features = input_columns(config, frame)
     rid = run_id(config, source.fingerprint)
     out_dir = Path(resolve_path(config, config["output"]["dir"]))
     final = out_dir / f"{name}-{rid}"
@@ -343,7 +343,7 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
         y = frame[data["target"]]
         w = frame[data["sample_weight"]] if data["sample_weight"] else None
         X = frame[features]
-        with stage("encode"), _data_errors("reading and encoding", source, frame,
+        with stage("encode"), data_errors("reading and encoding", source, frame,
                                            [*features, data["target"]]):
             model.encoder.fit(X)
             Xe, ye, we = model.encode(X, y, w)
@@ -352,16 +352,16 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
         log.info("%d rows, %d encoded features %s", model.encoder.n_rows_, Xe.shape[1],
                  list(model.encoder.feature_names_out_))
         used = [c for c in [*features, data["target"], data["sample_weight"]] if c]
-        with stage("fit"), _data_errors("fitting", source, frame, used):
+        with stage("fit"), data_errors("fitting", source, frame, used):
             fit_estimator(config, estimator, Xe, ye, we, checkpoint)
             model.feature_names_in_ = np.array(features, dtype=object)
             model.n_features_in_ = len(features)
-        with stage("score"), _data_errors("scoring"):
+        with stage("score"), data_errors("scoring"):
             train_score = float(estimator.score(Xe, ye, sample_weight=we))
         folds = cv["folds"]
         cv_out = {"skipped": "cv.folds < 2"}
         report = None
-        with stage("cv"), _data_errors("cross-validating"):
+        with stage("cv"), data_errors("cross-validating"):
             if folds >= 2 and over["enabled"]:
                 # The diagnosis scores the same folds (same splitter, seed and
                 # scoring): its per-fold scores ARE the cross-validation.
@@ -372,7 +372,7 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
                 cv_out = _cross_validate(estimator, Xe, ye, we, folds, cv)
         over_out = {"skipped": "overfitting.enabled = false" if not over["enabled"]
                     else "cv.folds < 2"}
-        with stage("overfitting"), _data_errors("diagnosing overfitting"):
+        with stage("overfitting"), data_errors("diagnosing overfitting"):
             if report is not None:
                 over_out = _write_diagnosis(report, tmp)
         with stage("write"):
@@ -517,7 +517,7 @@ def _write_diagnosis(report, tmp):
 
 
 @contextlib.contextmanager
-def _data_errors(doing, source=None, frame=None, columns=None):
+def data_errors(doing, source=None, frame=None, columns=None):
     """Anticipated errors become their :class:`CliError` (see ``_exit.as_cli_error``).
 
     With the CSV ``source`` and its ``frame``, bad values are traced to their

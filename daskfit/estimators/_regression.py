@@ -31,7 +31,7 @@ from ..engine.placement import placed
 __all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "PoissonRegressor"]
 
 
-class _Regressor(RegressorMixin, LinearModelBase):
+class LinearRegressorBase(RegressorMixin, LinearModelBase):
     @placed
     def fit(self, X, y, sample_weight=None, *, checkpoint=None):
         """Fit the model.
@@ -83,7 +83,7 @@ def r2_from_sums(y, y_pred, sample_weight):
     return 1.0 - sse / sst
 
 
-class LinearRegression(_Regressor):
+class LinearRegression(LinearRegressorBase):
     """Ordinary least squares on Dask data (one pass with the default solver).
 
     Parameters
@@ -194,7 +194,7 @@ class LinearRegression(_Regressor):
         return lambda sum_weights: Penalty()
 
 
-class Ridge(_Regressor):
+class Ridge(LinearRegressorBase):
     """Least squares with an L2 penalty, scikit-learn's ``Ridge(alpha)``.
 
     Minimises ``sum w (y - Xb)^2 + alpha |b|^2`` (the intercept is not
@@ -238,7 +238,7 @@ class Ridge(_Regressor):
         return lambda sum_weights: Penalty(l2=alpha / sum_weights)
 
 
-class ElasticNet(_Regressor):
+class ElasticNet(LinearRegressorBase):
     """Least squares with an elastic-net penalty, scikit-learn's ``ElasticNet``.
 
     Minimises ``sum w (y - Xb)^2 / (2 sum w) + alpha l1_ratio |b|_1
@@ -332,7 +332,7 @@ class Lasso(ElasticNet):
         return 1.0
 
 
-class PoissonRegressor(_Regressor):
+class PoissonRegressor(LinearRegressorBase):
     """Poisson regression with a log link, scikit-learn's ``PoissonRegressor``.
 
     Minimises the mean half Poisson deviance plus ``alpha / 2 |b|^2``.

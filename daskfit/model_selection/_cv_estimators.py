@@ -40,8 +40,8 @@ from .._data import as_chunked
 from ..engine.rows import Engine
 from ..estimators._params import (Boolean, CountOr, FiniteArray, Integer, Options, Real,
                                   cv_splits)
-from ..estimators._regression import _Regressor
-from ..solvers._normal import _coordinate_descent
+from ..estimators._regression import LinearRegressorBase
+from ..solvers._normal import gram_coordinate_descent
 from ._fold_kernels import FoldSpec, fold_moments_chunk
 from ._split import fold_pass_data
 from ..engine.placement import placed
@@ -165,7 +165,7 @@ def enet_path(moments, alphas, l1_ratio, fit_intercept, tol, max_iter):
     n_iter = np.empty(len(alphas), dtype=int)
     converged = True
     for k, alpha in enumerate(alphas):
-        b, n_iter[k], ok, _ = _coordinate_descent(A, c, alpha * l1_ratio,
+        b, n_iter[k], ok, _ = gram_coordinate_descent(A, c, alpha * l1_ratio,
                                                   alpha * (1.0 - l1_ratio), b, tol, max_iter)
         converged &= bool(ok)
         B[:, k] = b
@@ -195,7 +195,7 @@ def alpha_grid(total, l1_ratio, fit_intercept, eps, n_alphas):
 # ------------------------------------------------------------------ estimators
 
 
-class _FoldMomentsCV(_Regressor):
+class _FoldMomentsCV(LinearRegressorBase):
     """One pass for the fold moments, then a client-side search (not public)."""
 
     @placed
@@ -539,7 +539,7 @@ class LassoCV(ElasticNetCV):
         del self.l1_ratio_
 
 
-class _ElasticNetFoldScores(_FoldMomentsCV):
+class ElasticNetFoldScores(_FoldMomentsCV):
     """Train and validation scores of every split at every alpha, from one pass (private).
 
     The fast path of :func:`daskfit.overfitting.diagnose` for ``Lasso`` and

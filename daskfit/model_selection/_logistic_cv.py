@@ -19,8 +19,8 @@ from sklearn.exceptions import ConvergenceWarning
 from .._data import as_chunked
 from ..engine.rows import Engine, compute
 from ..errors import DataError
-from ..estimators._base import _rows_per_block
-from ..kernels.chunks import _label_problem
+from ..kernels.alignment import rows_per_block
+from ..kernels.chunks import label_problem
 from ..objective import checked_classes, penalty_mask
 from ..estimators._params import (Boolean, CountOr, FiniteArray, Integer, Options, Real,
                                   Satisfies, cv_splits)
@@ -207,7 +207,8 @@ class LogisticRegressionCV(LogisticRegression):
         models = [PathModel(m, n_params, penalised, null_basis) for m in numbers_]
         engine = Engine(fold_data, split_every=self.split_every, persist=self.persist)
         engine.prepare(expected_passes=2)
-        stride = hessian_stride(data.X.shape[0], n_params, _rows_per_block(data.X))
+        stride = hessian_stride(data.X.shape[0], n_params,
+                                rows_per_block(data.X.shape[1], data.X.dtype.itemsize))
         run_path(engine, models, _split_tables(layout), Cs, n_features=p, n_outputs=K,
                  fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
                  hessian_stride=stride)
@@ -287,7 +288,7 @@ def _classes(y, lazy):
     blocks = y.to_delayed().ravel()
     parts = compute(*[_delayed_unique(b) for b in blocks])
     values = np.concatenate([np.asarray(p) for p in parts]) if parts else np.array([])
-    problem = _label_problem(values)
+    problem = label_problem(values)
     if problem:
         raise DataError(problem)
     return checked_classes(values.tolist()), int(lazy)

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.special import log_expit, logsumexp, softmax
 
 from ..kernels.alignment import aligned_blocks
-from ..kernels.chunks import _basic_checks, chunk_kernel, diagnose_chunk, hessian_block, weighted_gram
+from ..kernels.chunks import basic_checks, chunk_kernel, diagnose_chunk, hessian_block, weighted_gram
 
 __all__ = ["PathSpec", "path_chunk", "TRAIN", "VALIDATE"]
 
@@ -123,7 +123,7 @@ def path_chunk(index, X, yc, w, spec: PathSpec):
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
     y = yc["y"]
-    if spec.checks and not _basic_checks(index, X, y, w, out):
+    if spec.checks and not basic_checks(index, X, y, w, out):
         return out
     M, K, p = len(spec.models), spec.n_outputs, spec.n_features
     S = len(spec.splits)
