@@ -46,6 +46,7 @@ import numpy as np
 
 from ._checkpoint import CheckpointMismatch, Checkpointer, fingerprint
 from .engine.rows import Engine, current_client
+from .errors import ParameterError
 from .kernels.alignment import rows_per_block
 from .kernels.holdout import EarlyStopping, Holdout, offset_runs
 from .model import layout
@@ -142,10 +143,11 @@ def fit_model(data, request):
     penalty_kind = request.penalty_rule(1.0).kind
     solver = request.solver
     if solver != "auto" and not SOLVERS[solver].supports(loss.name, penalty_kind):
-        raise ValueError(
+        raise ParameterError(
             f"solver={solver!r} does not support the {loss.name} loss with a "
             f"{penalty_kind} penalty; use one of "
-            f"{sorted(s for s, i in SOLVERS.items() if i.supports(loss.name, penalty_kind))}.")
+            f"{sorted(s for s, i in SOLVERS.items() if i.supports(loss.name, penalty_kind))}.",
+            parameter="solver", value=solver)
     X = data.X
     plan = plan_for(
         n_rows=X.shape[0], n_features=data.n_features, row_chunks=X.numblocks[0],
@@ -272,11 +274,12 @@ def _open_checkpoint(checkpoint, data, solver, objective):
     if checkpoint is None:
         return None, None
     if not SOLVERS[solver].early_stopping:  # the solvers that take a stop hook
-        raise ValueError(
+        raise ParameterError(
             f"checkpoint= needs an iterative solver that reports its iterations; "
             f"solver={solver!r} does not (one-pass and asynchronous solvers have no "
             f"iterate to resume). Use one of "
-            f"{sorted(n for n, i in SOLVERS.items() if i.early_stopping)}.")
+            f"{sorted(n for n, i in SOLVERS.items() if i.early_stopping)}.",
+            parameter="checkpoint", value=checkpoint.directory)
     digest = fingerprint(data.token(), *checkpoint.identity, solver, objective.n_params)
     saver = Checkpointer(checkpoint.directory, digest, every=checkpoint.every)
     resumed = saver.load()
