@@ -20,8 +20,13 @@ from ._normal import solve_normal
 from ._result import FitResult
 from ._sharded import fit_sharded
 
-__all__ = ["GRAM_MAX_FEATURES", "NEWTON_MAX_PARAMS", "SOLVERS", "STANDARDISED", "FitResult", "SolverInfo",
+__all__ = ["GRAM_MAX_FEATURES", "NEWTON_MAX_PARAMS", "SOLVERS", "STANDARDISED", "STRATEGIES", "FitResult", "SolverInfo",
            "choose_solver", "fit_sharded", "hessian_stride", "solve"]
+
+
+#: The parallel strategies a solver can run (see ``daskfit.planner``).
+STRATEGIES = ("synchronous", "parameter averaging", "parameter averaging (asynchronous)",
+              "model parallel")
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,9 @@ class SolverInfo:
     losses: tuple
     smooth_only: bool
     expected_passes: str
+    #: The parallel strategy the solver runs (``STRATEGIES``): what the
+    #: planner reports in ``fit_plan_.strategy``.
+    strategy: str
     #: Model-parallel solvers fit column-sharded data through
     #: ``fit_sharded`` instead of a row-chunk Objective.
     model_parallel: bool = False
@@ -39,36 +47,45 @@ class SolverInfo:
     #: callback, so the estimators' early stopping can end them.
     early_stopping: bool = False
 
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"Solver {self.name!r}: unknown strategy {self.strategy!r}; "
+                             f"choose from {STRATEGIES}.")
+
     def supports(self, loss_name, penalty_kind):
         if loss_name not in self.losses:
             return False
         return not (self.smooth_only and penalty_kind in ("l1", "elasticnet"))
 
 
+_SYNC, _MODEL_PARALLEL = "synchronous", "model parallel"
 _ALL = ("squared", "logistic", "multinomial", "poisson")
 _SHARDED = ("squared", "logistic", "poisson")
 SOLVERS = {
     s.name: s
     for s in (
         SolverInfo("normal", solve_normal, "moments", ("squared",), False,
-                   "1 (2 if ill-conditioned)"),
-        SolverInfo("newton", solve_newton, "hess", _ALL, True, "n_iter + 1",
+                   "1 (2 if ill-conditioned)", _SYNC),
+        SolverInfo("newton", solve_newton, "hess", _ALL, True, "n_iter + 1", _SYNC,
                    early_stopping=True),
-        SolverInfo("lbfgs", solve_lbfgs, "grad", _ALL, True, "function evaluations",
+        SolverInfo("lbfgs", solve_lbfgs, "grad", _ALL, True, "function evaluations", _SYNC,
                    early_stopping=True),
-        SolverInfo("gd", solve_gd, "grad", _ALL, True, "n_iter + 1 (x2 accelerated)",
+        SolverInfo("gd", solve_gd, "grad", _ALL, True, "n_iter + 1 (x2 accelerated)", _SYNC,
                    early_stopping=True),
         SolverInfo("proximal", solve_proximal, "grad", _ALL, False,
-                   "2 n_iter + 2 (squared loss: 2 per working set + 1, about 10)",
+                   "2 n_iter + 2 (squared loss: 2 per working set + 1, about 10)", _SYNC,
                    early_stopping=True),
         SolverInfo("averaging", solve_averaging, "grad", _ALL, False,
-                   "n_iter + 1 (+1 when stopped by max_iter)"),
+                   "n_iter + 1 (+1 when stopped by max_iter)", "parameter averaging"),
         SolverInfo("async-sgd", solve_async_sgd, "grad", _ALL, False,
-                   "n_iter + objective checks + 1 (one per epoch of chunk tasks)"),
+                   "n_iter + objective checks + 1 (one per epoch of chunk tasks)",
+                   "parameter averaging (asynchronous)"),
         SolverInfo("sharded-gd", fit_sharded, "", _SHARDED, False,
-                   "2 per iteration (gradient blocks, then X d)", model_parallel=True),
+                   "2 per iteration (gradient blocks, then X d)", _MODEL_PARALLEL,
+                   model_parallel=True),
         SolverInfo("bcd", fit_sharded, "", _SHARDED, False,
-                   "about 2 per cycle over the column blocks", model_parallel=True),
+                   "about 2 per cycle over the column blocks", _MODEL_PARALLEL,
+                   model_parallel=True),
     )
 }
 
