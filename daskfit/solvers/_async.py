@@ -2,7 +2,7 @@
 
 The client keeps the global coefficients and, for every row chunk, the end
 point of that chunk's latest local run. Every chunk is submitted as its own
-task (:meth:`daskfit.engine.rows.Engine.map_chunks_as_completed`); a task runs
+task (:meth:`daskfit.objective.Objective.local_sgd_as_completed`); a task runs
 local SGD on its chunk from the coefficients it was given
 (:func:`daskfit.kernels.sgd.local_sgd_chunk`) and, in the same read, returns the
 chunk's loss and gradient at its start point. As each task completes the
@@ -43,8 +43,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.sgd import local_sgd_chunk, standardisation
-from ._averaging import (ROUNDOFF_ULPS, cached_gradient, check_sgd_options, diverged,
+from ..kernels.sgd import standardisation
+from ._averaging import (ROUNDOFF_ULPS, check_sgd_options, diverged,
                          sgd_spec, subgradient_norm)
 from ._result import FitResult, record
 
@@ -133,8 +133,7 @@ def solve_async_sgd(objective, coef0, *, tol=1e-4, max_iter=50, max_staleness=No
     if local_steps is not None and (not isinstance(local_steps, (int, np.integer))
                                     or local_steps < 1):
         raise ValueError(f"local_steps must be None or a positive integer, got {local_steps!r}.")
-    engine = objective.engine
-    n_chunks = engine.data.n_chunks
+    n_chunks = objective.n_chunks
     if max_staleness is None:
         max_staleness = STALENESS_PER_CHUNK * n_chunks
     elif not isinstance(max_staleness, (int, np.integer)) or max_staleness < 0:
@@ -156,7 +155,7 @@ def solve_async_sgd(objective, coef0, *, tol=1e-4, max_iter=50, max_staleness=No
     visits = np.zeros(n_chunks, dtype=np.int64)
     state = {"version": 0, "completed": 0, "discarded": 0, "epoch": 0, "stop": False,
              "mean": None, "scale": None, "evaluated_at": -1}
-    start_grad = cached_gradient(objective, theta)
+    start_grad = objective.cached_gradient(theta)
 
     def table_gradient():
         known = ~np.isnan(chunk_sw)
@@ -208,7 +207,7 @@ def solve_async_sgd(objective, coef0, *, tol=1e-4, max_iter=50, max_staleness=No
         previous_f = f
         return converged
 
-    stream = engine.map_chunks_as_completed(local_sgd_chunk, next_spec, "async-sgd")
+    stream = objective.local_sgd_as_completed(next_spec)
     non_finite = False
     try:
         for index, spec, result in stream:

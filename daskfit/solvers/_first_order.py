@@ -200,7 +200,7 @@ def solve_gd(objective, coef0, *, tol=1e-4, max_iter=1000, accelerated=False, st
         scikit-learn's default lbfgs); otherwise on the raw objective with an
         absolute ``tol``.
     """
-    objective._require_smooth()
+    objective.require_smooth()
     return _dispatch(objective, coef0, tol=tol, max_iter=max_iter, accelerated=accelerated,
                      step_size=step_size, name="gd", stop=stop, standardise=standardise,
                      margin=ACCURACY_MARGIN)

@@ -197,7 +197,7 @@ class Standardised:
         return f, self.gradient_of(g)
 
     def value_and_grad(self, phi):
-        self._require_smooth()
+        self.require_smooth()
         return self.smooth_value_and_grad(phi)
 
     def l1_value(self, phi):
@@ -214,8 +214,8 @@ class Standardised:
         threshold = step * self.penalty.l1 * self._l1_weight
         return soft_threshold(v, threshold)
 
-    def _require_smooth(self):
-        self.objective._require_smooth()
+    def require_smooth(self):
+        self.objective.require_smooth()
 
     @property
     def passes(self):
