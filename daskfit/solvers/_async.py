@@ -44,9 +44,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels.sgd import standardisation
-from ._averaging import (ROUNDOFF_ULPS, check_sgd_options, diverged,
-                         sgd_spec, subgradient_norm)
+from ._averaging import check_sgd_options, diverged, sgd_spec, subgradient_norm
 from ._result import FitResult, record
+from ._steps import objective_stalled
 
 __all__ = ["solve_async_sgd"]
 
@@ -192,7 +192,7 @@ def solve_async_sgd(objective, coef0, *, tol=1e-4, max_iter=50, max_staleness=No
     def evaluate():
         nonlocal best, previous_f, converged, message
         f_smooth, g = objective.smooth_value_and_grad(theta)
-        f = f_smooth + objective.penalty.l1 * np.abs(theta[objective.penalised]).sum()
+        f = f_smooth + objective.l1_value(theta)
         gnorm = subgradient_norm(objective, theta, g)
         record(history, state["epoch"], f, gnorm, objective, updates=state["version"],
                discarded=state["discarded"])
@@ -200,10 +200,8 @@ def solve_async_sgd(objective, coef0, *, tol=1e-4, max_iter=50, max_staleness=No
             best = (f, theta.copy(), gnorm)
         if gnorm <= tol:
             converged, message = True, "gradient norm below tol"
-        elif previous_f is not None:
-            roundoff = ROUNDOFF_ULPS * np.finfo(np.float64).eps * abs(f)
-            if abs(previous_f - f) <= max(tol * abs(f), roundoff):
-                converged, message = True, "relative objective change below tol"
+        elif objective_stalled(previous_f, f, tol):
+            converged, message = True, "relative objective change below tol"
         previous_f = f
         return converged
 

@@ -32,12 +32,9 @@ import numpy as np
 from ..model.penalties import l1_subgradient
 from ..kernels.sgd import SCHEDULES, LocalSGDSpec, standardisation
 from ._result import FitResult, record
+from ._steps import objective_stalled
 
 __all__ = ["solve_averaging", "subgradient_norm"]
-
-#: Relative objective changes below this many ulps are round-off.
-ROUNDOFF_ULPS = 16
-
 
 def subgradient_norm(objective, theta, grad):
     """Max-abs of the minimum-norm subgradient of smooth part + L1 part.
@@ -226,12 +223,9 @@ def solve_averaging(objective, coef0, *, tol=1e-4, max_iter=100, local_epochs=1,
         if gnorm <= tol:
             converged, message = True, "gradient norm below tol"
             break
-        if previous_f is not None:
-            change = abs(previous_f - f)
-            roundoff = ROUNDOFF_ULPS * np.finfo(np.float64).eps * abs(f)
-            if change <= max(tol * abs(f), roundoff):
-                converged, message = True, "relative objective change below tol"
-                break
+        if objective_stalled(previous_f, f, tol):
+            converged, message = True, "relative objective change below tol"
+            break
         previous_f = f
         if mean is None:
             mean, scale = standardisation(result["sw"], result["xsum"], result["x2sum"],
@@ -252,7 +246,7 @@ def solve_averaging(objective, coef0, *, tol=1e-4, max_iter=100, local_epochs=1,
             f_smooth, g = objective.smooth_value_and_grad(theta)
         except FloatingPointError as error:
             raise diverged("averaging", "the last average overflowed", learning_rate) from error
-        f = f_smooth + objective.penalty.l1 * np.abs(theta[objective.penalised]).sum()
+        f = f_smooth + objective.l1_value(theta)
         gnorm = subgradient_norm(objective, theta, g)
         record(history, n_rounds, f, gnorm, objective)
         keep(f, theta, gnorm)

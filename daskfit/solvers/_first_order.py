@@ -30,6 +30,7 @@ import numpy as np
 
 from ._result import FitResult, evaluate_trial, record
 from ._standardise import ACCURACY_MARGIN, in_standardised_coordinates
+from ._steps import StopHook
 from ._working_set import GapRule, applies, solve_working_set
 
 __all__ = ["solve_gd", "solve_proximal"]
@@ -123,7 +124,9 @@ def _run(objective, coef0, *, tol, max_iter, accelerated, step_size, name, stop=
     state = momentum_init(x)
     converged, message, gmap_norm = False, "max_iter reached", np.inf
     n_iter = 0
-    reason = stop(0, x) if stop is not None else None
+    hook = StopHook(stop)
+    if (reason := hook(0, x)) is not None:
+        message = reason  # stopped before the first step
     # With a certificate (the duality gap) the gradient mapping only ends the
     # run at an exact fixed point: a small mapping is no accuracy guarantee.
     gmap_tol = 0.0 if certify is not None else tol
@@ -171,7 +174,7 @@ def _run(objective, coef0, *, tol, max_iter, accelerated, step_size, name, stop=
         if certify is not None and (done := certify(x)) is not None:
             converged, message = True, done
             break
-        if stop is not None and (reason := stop(n_iter, x)) is not None:
+        if (reason := hook(n_iter, x)) is not None:
             message = reason
     F = f_x + _l1(objective, x)
     return FitResult(coef=x, loss=float(F), grad_norm=float(gmap_norm), n_iter=n_iter,

@@ -57,6 +57,7 @@ from ._coordinate import sweep
 from ._first_order import fista_sequence
 from ._result import FitResult, check_options
 from ._standardise import ACCURACY_MARGIN
+from ._steps import met_tol_while_refining
 
 __all__ = ["SHARDED_SOLVERS", "fit_sharded"]
 
@@ -753,11 +754,8 @@ def fit_sharded(X, y, sample_weight=None, *, loss, penalty_rule, fit_intercept=T
     runner = (_BlockCD if solver == "bcd" else _ShardedGD)(engine, start, solver)
     result, coef, intercept, blocks = runner.solve(tol=ACCURACY_MARGIN * tol,
                                                    max_iter=int(max_iter), **options)
-    if not result.converged and result.grad_norm <= tol:
-        # The margin refines; ``tol`` itself holds (as in ``_standardise``).
-        result.converged = True
-        result.message = f"gradient below tol ({result.message} while refining to " \
-                         f"{ACCURACY_MARGIN} tol)"
+    # The margin refines; ``tol`` itself holds (as in ``_standardise``).
+    met_tol_while_refining(result, tol, ACCURACY_MARGIN)
     if not (np.isfinite(coef).all() and np.isfinite(intercept)):
         raise FloatingPointError(f"Solver {solver!r} produced non-finite coefficients "
                                  f"({result.message}); nothing was fitted.")
