@@ -77,3 +77,18 @@ def test_met_tol_while_refining_only_when_tol_holds_and_no_hook_stopped():
     assert met_tol_while_refining(result(0.5e-4), 1e-4, 0.1).converged
     assert not met_tol_while_refining(result(2e-4), 1e-4, 0.1).converged
     assert not met_tol_while_refining(result(0.5e-4), 1e-4, 0.1, stopped=True).converged
+
+
+def test_every_solver_says_what_tol_means_in_the_docs():
+    """One line per solver in the registry, the same line in both docs."""
+    from pathlib import Path
+
+    import daskfit.solvers
+
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    package_doc = " ".join(daskfit.solvers.__doc__.split())
+    for name, info in SOLVERS.items():
+        line = " ".join(info.tol.split())
+        assert line and "tol" in line, name
+        assert line in package_doc, f"{name}'s tol meaning is not in the solvers docstring"
+        assert line in readme, f"{name}'s tol meaning is not in README's solver section"

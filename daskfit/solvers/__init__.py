@@ -3,7 +3,33 @@
 ``solve(name, objective, coef0, **options) -> FitResult``. Each solver is one
 entry in :data:`SOLVERS`; an entry says what the first pass must compute
 (``needs``) and which losses and penalties it handles, so ``"auto"`` and the
-common tests pick new solvers up without further wiring.
+common tests pick new solvers up without further wiring. An entry also
+carries the solver's parallel ``strategy`` and what its ``tol`` means.
+
+What ``tol`` means (``SolverInfo.tol``; default ``1e-4``, and every default
+rule reaches at least scikit-learn's default accuracy, see
+``tests/test_accuracy.py``), by family:
+
+* direct -- ``normal``: direct solve, exact; with an L1 part, coordinate
+  descent until the largest relative coefficient change and the optimality
+  violation are <= tol.
+* Newton -- ``newton``: max-abs gradient <= tol or Newton decrement <= tol**2,
+  then one final Newton step.
+* relative gradient -- ``lbfgs``, ``gd``: max-abs gradient in standardised
+  coordinates <= tol / 10 times its value at zero (standardise=False: absolute
+  max-abs gradient <= tol); ``proximal``: squared loss + L1: duality gap <=
+  tol var(y); otherwise gradient mapping in standardised coordinates <= tol
+  times its value at zero.
+* objective change -- ``averaging``: relative objective change between
+  averages, or max-abs (sub)gradient, <= tol; ``async-sgd``: relative
+  objective change between evaluations, or max-abs (sub)gradient, <= tol.
+* absolute gradient -- ``sharded-gd``: max-abs (proximal) gradient <= tol /
+  10, absolute; ``bcd``: max-abs (sub)gradient of every block over a cycle <=
+  tol / 10, absolute.
+
+Where a rule stops at ``tol / 10`` it refines: a run cut short by
+``max_iter`` with ``tol`` itself met counts as converged
+(:func:`~daskfit.solvers._steps.met_tol_while_refining`).
 """
 
 from __future__ import annotations
@@ -40,6 +66,8 @@ class SolverInfo:
     #: The parallel strategy the solver runs (``STRATEGIES``): what the
     #: planner reports in ``fit_plan_.strategy``.
     strategy: str
+    #: What ``tol`` means for this solver, in one line (the docs' table).
+    tol: str
     #: Model-parallel solvers fit column-sharded data through
     #: ``fit_sharded`` instead of a row-chunk Objective.
     model_parallel: bool = False
@@ -59,32 +87,44 @@ class SolverInfo:
 
 
 _SYNC, _MODEL_PARALLEL = "synchronous", "model parallel"
+_STANDARDISED_TOL = ("max-abs gradient in standardised coordinates <= tol / 10 times its value "
+                     "at zero (standardise=False: absolute max-abs gradient <= tol)")
 _ALL = ("squared", "logistic", "multinomial", "poisson")
 _SHARDED = ("squared", "logistic", "poisson")
 SOLVERS = {
     s.name: s
     for s in (
         SolverInfo("normal", solve_normal, "moments", ("squared",), False,
-                   "1 (2 if ill-conditioned)", _SYNC),
+                   "1 (2 if ill-conditioned)", _SYNC,
+                   "direct solve, exact; with an L1 part, coordinate descent until the largest "
+                   "relative coefficient change and the optimality violation are <= tol"),
         SolverInfo("newton", solve_newton, "hess", _ALL, True, "n_iter + 1", _SYNC,
-                   early_stopping=True),
+                   "max-abs gradient <= tol or Newton decrement <= tol**2, then one final "
+                   "Newton step", early_stopping=True),
         SolverInfo("lbfgs", solve_lbfgs, "grad", _ALL, True, "function evaluations", _SYNC,
-                   early_stopping=True),
+                   _STANDARDISED_TOL, early_stopping=True),
         SolverInfo("gd", solve_gd, "grad", _ALL, True, "n_iter + 1 (x2 accelerated)", _SYNC,
-                   early_stopping=True),
+                   _STANDARDISED_TOL, early_stopping=True),
         SolverInfo("proximal", solve_proximal, "grad", _ALL, False,
                    "2 n_iter + 2 (squared loss: 2 per working set + 1, about 10)", _SYNC,
+                   "squared loss + L1: duality gap <= tol var(y); otherwise gradient mapping "
+                   "in standardised coordinates <= tol times its value at zero",
                    early_stopping=True),
         SolverInfo("averaging", solve_averaging, "grad", _ALL, False,
-                   "n_iter + 1 (+1 when stopped by max_iter)", "parameter averaging"),
+                   "n_iter + 1 (+1 when stopped by max_iter)", "parameter averaging",
+                   "relative objective change between averages, or max-abs (sub)gradient, "
+                   "<= tol"),
         SolverInfo("async-sgd", solve_async_sgd, "grad", _ALL, False,
                    "n_iter + objective checks + 1 (one per epoch of chunk tasks)",
-                   "parameter averaging (asynchronous)"),
+                   "parameter averaging (asynchronous)",
+                   "relative objective change between evaluations, or max-abs (sub)gradient, "
+                   "<= tol"),
         SolverInfo("sharded-gd", fit_sharded, "", _SHARDED, False,
                    "2 per iteration (gradient blocks, then X d)", _MODEL_PARALLEL,
-                   model_parallel=True),
+                   "max-abs (proximal) gradient <= tol / 10, absolute", model_parallel=True),
         SolverInfo("bcd", fit_sharded, "", _SHARDED, False,
                    "about 2 per cycle over the column blocks", _MODEL_PARALLEL,
+                   "max-abs (sub)gradient of every block over a cycle <= tol / 10, absolute",
                    model_parallel=True),
     )
 }
