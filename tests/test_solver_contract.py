@@ -92,3 +92,42 @@ def test_the_row_objective_implements_the_contract(loss):
     assert objective.passes == passes + 1
     # The local-SGD pass also returns the gradient at its start point.
     np.testing.assert_allclose(result["grad"] / objective.sum_weights, start_gradient)
+
+
+def test_model_parallel_solvers_use_only_the_column_contract():
+    from daskfit.objective import ColumnSolverObjective
+
+    used = _objective_members(ast.parse((SOLVERS_DIR / "_sharded.py").read_text()))
+    outside = sorted(used - set(members(ColumnSolverObjective)))
+    assert not outside, f"_sharded.py uses {outside}, which ColumnSolverObjective does not list"
+    for name in members(ColumnSolverObjective):
+        assert getattr(ColumnSolverObjective, name).__doc__, name
+
+
+def test_solve_is_the_front_door_for_every_registered_solver():
+    """Every registered solver runs through ``solve``, model-parallel ones included."""
+    from daskfit.objective import ColumnObjective, ColumnSolverObjective
+    from daskfit.solvers import SOLVERS, FitResult, solve
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 4))
+    y = X @ [1.0, -2.0, 0.5, 0.0] + 1.0
+    Xd, yd = da.from_array(X, chunks=(20, 2)), da.from_array(y, chunks=20)
+    expected = np.linalg.lstsq(np.c_[X, np.ones(60)], y, rcond=None)[0]
+    for name, info in SOLVERS.items():
+        if info.model_parallel:
+            objective = ColumnObjective.from_arrays(
+                Xd, yd, loss="squared", penalty_rule=lambda sw: Penalty())
+            objective.start(info.needs)
+            assert isinstance(objective, ColumnSolverObjective)
+            assert not [m for m in members(ColumnSolverObjective) if not hasattr(objective, m)]
+        else:
+            data = ChunkedData(Xd.rechunk({1: -1}), yd, None, is_lazy=True)
+            objective = Objective(Engine(data), LOSSES["squared"], lambda sw: Penalty(),
+                                  fit_intercept=True).start(info.needs)
+        result = solve(name, objective, np.zeros(objective.n_params), tol=1e-8,
+                       max_iter=2000)
+        assert isinstance(result, FitResult) and result.persist_reason, name
+        np.testing.assert_allclose(result.coef, expected, atol=1e-3, err_msg=name)
+    with pytest.raises(ValueError, match="'lbfgs' runs on a rows objective"):
+        solve("lbfgs", objective, np.zeros(objective.n_params))

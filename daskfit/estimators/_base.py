@@ -26,8 +26,8 @@ from ..engine.rows import Engine, compute, current_client
 from ..kernels.holdout import SCORE_OF_LOSS, EarlyStopping, Holdout, offset_runs
 from ..planner import plan_for, replan_for_classes
 from ..model.losses import LOSSES
-from ..objective import Objective
-from ..solvers import SOLVERS, STANDARDISED, fit_sharded, hessian_stride, solve
+from ..objective import ColumnObjective, Objective
+from ..solvers import SOLVERS, STANDARDISED, hessian_stride, solve
 
 __all__ = ["LinearModelBase", "check_param"]
 
@@ -250,24 +250,27 @@ class LinearModelBase(BaseEstimator):
             raise ValueError(
                 f"solver={name!r} needs known row chunk sizes to pair X's blocks with y; got "
                 f"row chunks {data.X.chunks[0]}. Call to_dask_array(lengths=True) first.")
-        result, coef, intercept, info = fit_sharded(
+        objective = ColumnObjective.from_arrays(
             data.X, data.y, data.sample_weight, loss=loss, penalty_rule=penalty_rule,
-            fit_intercept=self.fit_intercept, solver=name, tol=self.tol,
-            max_iter=self.max_iter, split_every=self.split_every, persist=self.persist,
-            client=current_client(), options=self._solver_options(name) or None)
+            fit_intercept=self.fit_intercept, split_every=self.split_every,
+            persist=self.persist, client=current_client()).start(SOLVERS[name].needs)
+        result = solve(name, objective, np.zeros(objective.n_params), tol=self.tol,
+                       max_iter=self.max_iter, **self._solver_options(name))
         self._check_result(name, result)
-        if info.get("classes") is not None:
-            self.classes_ = np.asarray(info["classes"])
-        self._store_coef(coef[None, :], np.array([intercept]))
+        if result.classes is not None:
+            self.classes_ = np.asarray(result.classes)
+        p = objective.n_features
+        intercept = result.coef[p] if self.fit_intercept else 0.0
+        self._store_coef(result.coef[None, :p], np.array([intercept]))
         self._set_fitted_n_iter(int(result.n_iter))
         self._set_validation(None, None)
         self.solver_, self.solver_reason_ = name, reason
-        self.persist_reason_ = info.get("persist_reason", "")
+        self.persist_reason_ = result.persist_reason
         self.fit_result_ = result
         self.n_passes_ = result.passes
         # (label, seconds) like the row engine's log; the sharded engine also
         # records the fraction of X each round read.
-        self.pass_log_ = [(entry[0], entry[-1]) for entry in info.get("pass_log", [])]
+        self.pass_log_ = [(entry[0], entry[-1]) for entry in result.pass_log]
         return self
 
     def _check_result(self, name, result, early_stopped=False):

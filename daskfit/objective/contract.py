@@ -7,7 +7,8 @@ row :class:`~daskfit.objective.rows.Objective` implements all of it -- and
 model-parallel solvers offers (:class:`~daskfit.objective.columns.ColumnObjective`).
 ``tests/test_solver_contract.py`` checks, by reading the solvers' source,
 that they use no other member, and that both objectives implement their
-protocol; adding a member a solver needs means adding it here first.
+protocol; ``daskfit.solvers.solve`` hands each solver the layout it needs
+(the ``layout`` member). Adding a member a solver needs means adding it here first.
 
 Costs are in *passes* over the data (one task per row chunk, merged by a
 tree reduction). "No pass" means the client answers from what earlier passes
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-__all__ = ["SolverObjective", "members"]
+__all__ = ["ColumnSolverObjective", "SolverObjective", "members"]
 
 
 @runtime_checkable
@@ -31,6 +32,10 @@ class SolverObjective(Protocol):
     """
 
     # ---------------------------------------------------------- facts (no pass)
+    @property
+    def layout(self):
+        """``"rows"``: ``solve`` gives this objective to the row-parallel solvers only."""
+
     @property
     def loss(self):
         """The loss object (``daskfit.model.losses``); its ``name`` says which."""
@@ -91,6 +96,14 @@ class SolverObjective(Protocol):
     @property
     def bytes_communicated(self):
         """Estimated bytes sent between client and workers so far."""
+
+    @property
+    def persist_reason(self):
+        """Why the data was (or was not) read into cluster memory once."""
+
+    @property
+    def pass_log(self):
+        """``(label, seconds)`` per pass so far."""
 
     # ------------------------------------------------ evaluations (one pass)
     def smooth_value(self, theta):
@@ -155,6 +168,63 @@ class SolverObjective(Protocol):
         retire it; about one pass per ``n_chunks`` completed tasks. Close
         the iterator to cancel what is in flight.
         """
+
+
+@runtime_checkable
+class ColumnSolverObjective(Protocol):
+    """The objective of the model-parallel solvers, on column blocks of ``X``.
+
+    Coefficient blocks live on the cluster next to ``X``'s column blocks;
+    a solver builds each pass as a :class:`~daskfit.engine.columns.Round`
+    of block tasks and fetches scalars only. Started (validated) first.
+    """
+
+    @property
+    def layout(self):
+        """``"columns"``: ``solve`` gives this objective to the model-parallel solvers only."""
+
+    @property
+    def classes(self):
+        """The two class labels (binary logistic) or ``None``. No pass."""
+
+    @property
+    def first_pass(self):
+        """The validating pass's facts (:class:`~daskfit.engine.columns.Start`): loss,
+        classes, penalty, sum of weights, constant model, per-block sums. No pass."""
+
+    @property
+    def data(self):
+        """The :class:`~daskfit.engine.columns.ShardedData` (``n_blocks``, chunk sizes)."""
+
+    def round(self, label):
+        """A new :class:`~daskfit.engine.columns.Round`; each ``run`` of it reads
+        the blocks it touches (counted in :attr:`passes`)."""
+
+    def gather_blocks(self, vec):
+        """The coefficient blocks of ``vec`` as one NumPy vector (after the fit). No pass."""
+
+    def blocks_as_array(self, vec):
+        """The coefficient blocks of ``vec`` as a Dask array chunked like ``X``'s columns."""
+
+    @property
+    def passes(self):
+        """Reads of ``X`` so far (fractional for block reads), the first one included."""
+
+    @property
+    def bytes_communicated(self):
+        """Estimated bytes sent between client and workers so far."""
+
+    @property
+    def rounds(self):
+        """Rounds (graphs) run so far, the first one included."""
+
+    @property
+    def persist_reason(self):
+        """Why ``X`` was (or was not) read into cluster memory once."""
+
+    @property
+    def pass_log(self):
+        """``(label, ..., seconds)`` per pass, as the row engine's log."""
 
 
 def members(protocol):

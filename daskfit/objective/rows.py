@@ -113,6 +113,8 @@ class Objective:
     #: solver asks for the score of its accepted point, which is the last or
     #: one of the last few points evaluated (line searches evaluate trials).
     HOLDOUT_MEMORY = 8
+    #: Solvers check that the objective's layout is theirs (``solve``).
+    layout = "rows"
 
     def __init__(self, engine, loss, penalty_rule, fit_intercept, holdout=None):
         self.engine = engine
@@ -504,6 +506,16 @@ class Objective:
     @property
     def passes(self):
         return self.engine.passes
+
+    @property
+    def persist_reason(self):
+        """Why the data was (or was not) read into cluster memory once."""
+        return self.engine.persist_reason
+
+    @property
+    def pass_log(self):
+        """``(label, seconds)`` per pass."""
+        return self.engine.pass_log
 
     @property
     def bytes_communicated(self):

@@ -1,6 +1,9 @@
 """Solvers: plain NumPy on the client, one contract for all.
 
-``solve(name, objective, coef0, **options) -> FitResult``. Each solver is one
+``solve(name, objective, coef0, **options) -> FitResult`` is the one front
+door for every solver: row-parallel ones take a row objective, the
+model-parallel ones (``"sharded-gd"``, ``"bcd"``) a column objective
+(``daskfit.objective.columns.ColumnObjective``). Each solver is one
 entry in :data:`SOLVERS`; an entry says what the first pass must compute
 (``needs``) and which losses and penalties it handles, so ``"auto"`` and the
 common tests pick new solvers up without further wiring. An entry also
@@ -43,11 +46,11 @@ from ._first_order import solve_gd, solve_proximal
 from ._lbfgs import solve_lbfgs
 from ._newton import hessian_stride, solve_newton
 from ._normal import solve_normal
-from ._result import FitResult
-from ._sharded import fit_sharded
+from ._result import FitResult, check_options
+from ._sharded import solve_bcd, solve_sharded_gd
 
 __all__ = ["GRAM_MAX_FEATURES", "NEWTON_MAX_PARAMS", "SOLVERS", "STANDARDISED", "STRATEGIES", "FitResult", "SolverInfo",
-           "choose_solver", "fit_sharded", "hessian_stride", "solve"]
+           "choose_solver", "hessian_stride", "solve"]
 
 
 #: The parallel strategies a solver can run (see ``daskfit.planner``).
@@ -59,7 +62,9 @@ STRATEGIES = ("synchronous", "parameter averaging", "parameter averaging (asynch
 class SolverInfo:
     name: str
     function: object
-    needs: str  # what the first pass computes: "moments", "grad" or "hess"
+    #: What the first pass computes: "moments", "grad" or "hess" (row
+    #: objectives), "blocks" or "gram" (column objectives).
+    needs: str
     losses: tuple
     smooth_only: bool
     expected_passes: str
@@ -68,8 +73,8 @@ class SolverInfo:
     strategy: str
     #: What ``tol`` means for this solver, in one line (the docs' table).
     tol: str
-    #: Model-parallel solvers fit column-sharded data through
-    #: ``fit_sharded`` instead of a row-chunk Objective.
+    #: Model-parallel solvers take a column objective
+    #: (``daskfit.objective.columns.ColumnObjective``) instead of a row one.
     model_parallel: bool = False
     #: Iterative row-chunk solvers that take a ``stop(iteration, theta)``
     #: callback, so the estimators' early stopping can end them.
@@ -119,10 +124,10 @@ SOLVERS = {
                    "parameter averaging (asynchronous)",
                    "relative objective change between evaluations, or max-abs (sub)gradient, "
                    "<= tol"),
-        SolverInfo("sharded-gd", fit_sharded, "", _SHARDED, False,
+        SolverInfo("sharded-gd", solve_sharded_gd, "blocks", _SHARDED, False,
                    "2 per iteration (gradient blocks, then X d)", _MODEL_PARALLEL,
                    "max-abs (proximal) gradient <= tol / 10, absolute", model_parallel=True),
-        SolverInfo("bcd", fit_sharded, "", _SHARDED, False,
+        SolverInfo("bcd", solve_bcd, "gram", _SHARDED, False,
                    "about 2 per cycle over the column blocks", _MODEL_PARALLEL,
                    "max-abs (sub)gradient of every block over a cycle <= tol / 10, absolute",
                    model_parallel=True),
@@ -181,14 +186,43 @@ def choose_solver(loss_name, penalty_kind, n_features, n_params, early_stopping=
 
 
 def solve(name, objective, coef0, **options):
-    """Run solver ``name``; unknown options raise ``TypeError`` naming them."""
-    if name not in SOLVERS or SOLVERS[name].model_parallel:
-        row_parallel = sorted(n for n, i in SOLVERS.items() if not i.model_parallel)
-        raise ValueError(f"Unknown solver {name!r} for a row-chunk objective; choose from "
-                         f"{row_parallel} (model-parallel solvers run through fit_sharded).")
-    function = SOLVERS[name].function
-    allowed = [p for p in inspect.signature(function).parameters if p not in ("objective", "coef0")]
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise TypeError(f"Solver {name!r} got unknown option(s) {unknown}; it accepts {sorted(allowed)}.")
-    return function(objective, coef0, **options)
+    """Run solver ``name`` on a started objective: the one front door for every solver.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SOLVERS`.
+    objective : SolverObjective or ColumnSolverObjective
+        Started with ``SOLVERS[name].needs``: a row objective
+        (``daskfit.objective.Objective``), or a column objective
+        (``daskfit.objective.columns.ColumnObjective``) for the
+        model-parallel solvers.
+    coef0 : ndarray of shape (n_params,)
+    **options
+        The solver's keyword options (``tol``, ``max_iter``, ...); unknown
+        ones raise ``TypeError`` naming them.
+
+    Returns
+    -------
+    FitResult
+        With the objective's ``classes``, ``persist_reason`` and ``pass_log``.
+    """
+    if name not in SOLVERS:
+        raise ValueError(f"Unknown solver {name!r}; choose from {sorted(SOLVERS)}.")
+    info = SOLVERS[name]
+    allowed = [p for p in inspect.signature(info.function).parameters
+               if p not in ("objective", "coef0")]
+    check_options(name, options, allowed)
+    layout = "columns" if info.model_parallel else "rows"
+    if objective.layout != layout:
+        fitting = sorted(n for n, i in SOLVERS.items()
+                         if i.model_parallel == (objective.layout == "columns"))
+        raise ValueError(
+            f"Solver {name!r} runs on a {layout} objective, but this objective holds X by "
+            f"{objective.layout}; choose from {fitting}, or build the objective that "
+            f"{name!r} needs.")
+    result = info.function(objective, coef0, **options)
+    result.classes = objective.classes
+    result.persist_reason = objective.persist_reason
+    result.pass_log = list(objective.pass_log)
+    return result
