@@ -92,3 +92,15 @@ def test_every_solver_says_what_tol_means_in_the_docs():
         assert line and "tol" in line, name
         assert line in package_doc, f"{name}'s tol meaning is not in the solvers docstring"
         assert line in readme, f"{name}'s tol meaning is not in README's solver section"
+
+
+def test_armijo_and_roundoff_slack():
+    from daskfit.solvers._steps import ARMIJO, armijo_holds, roundoff_slack
+
+    eps = np.finfo(np.float64).eps
+    assert roundoff_slack(0.0) == 16 * eps and roundoff_slack(-1e6) == 16 * eps * 1e6
+    # Descent direction with slope -1: a decrease of c * step is just enough.
+    assert armijo_holds(-ARMIJO * 0.5, 0.5, -1.0)
+    assert not armijo_holds(-ARMIJO * 0.25, 0.5, -1.0)
+    assert armijo_holds(1e-20, 0.5, -1.0, allow=1.0)  # within round-off: accepted
+    assert not armijo_holds(1e-3, 1.0, -1.0)  # an increase is rejected

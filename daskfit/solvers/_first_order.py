@@ -30,7 +30,7 @@ import numpy as np
 
 from ._result import FitResult, evaluate_trial, record
 from ._standardise import ACCURACY_MARGIN, in_standardised_coordinates
-from ._steps import StopHook
+from ._steps import StopHook, roundoff_slack
 from ._working_set import GapRule, applies, solve_working_set
 
 __all__ = ["solve_gd", "solve_proximal"]
@@ -45,8 +45,6 @@ STEP_GROWTH = 1.25
 STEP_GROWTH_ACCELERATED = 1.1
 #: A step this small means the line search cannot make progress.
 MIN_STEP = 1e-20
-#: Objective changes below this many ulps of |f| are round-off, not progress.
-ROUNDOFF_ULPS = 16
 #: FISTA's duality-gap threshold, as a fraction of scikit-learn's (``tol``
 #: times the variance of y): its gap shrinks smoothly and stops right at the
 #: threshold, where scikit-learn's last sweep lands well below its own.
@@ -108,7 +106,7 @@ def _sufficient_decrease(f_y, g_y, trial, diff, step):
     """
     f_new, g_new = trial
     dd = diff @ diff
-    roundoff = ROUNDOFF_ULPS * np.finfo(np.float64).eps * max(abs(f_y), 1.0)
+    roundoff = roundoff_slack(f_y)  # objective changes this small are not progress
     if dd / (2 * step) > roundoff:
         return f_new <= f_y + g_y @ diff + dd / (2 * step)
     return (g_new - g_y) @ diff <= dd / step

@@ -59,7 +59,7 @@ from ._coordinate import sweep
 from ._first_order import fista_sequence
 from ._result import FitResult
 from ._standardise import ACCURACY_MARGIN
-from ._steps import met_tol_while_refining
+from ._steps import armijo_holds, met_tol_while_refining
 
 __all__ = ["solve_bcd", "solve_sharded_gd"]
 
@@ -73,8 +73,7 @@ L1_CANDIDATE_FACTORS = (1.0, 0.5, 0.125)
 STEP_GROWTH = 2.0
 STEP_GROWTH_ACCELERATED = 1.25
 MIN_STEP = 1e-20
-#: Armijo constant of the damped block-Newton line search, and its steps.
-ARMIJO = 1e-4
+#: Steps of the damped block-Newton line search (Armijo's rule, ``_steps``).
 NEWTON_TAUS = 0.5 ** np.arange(12)
 #: Lasso coordinate descent inside a block stops when no coordinate moves the
 #: model gradient by more than this share of tol (or the floor, for tol = 0).
@@ -653,7 +652,7 @@ class _BlockCD(_Run):
         for k, tau in enumerate(taus):
             change = ls["dl"][k] / self.sw + pen[k]
             allow = ROUNDOFF_ULPS * EPS * (ls["adl"][k] / self.sw + abs(pen[k]))
-            if change <= ARMIJO * tau * info["armijo"] + allow:
+            if armijo_holds(change, tau, info["armijo"], allow):
                 return float(tau), float(change), float(pen[k])
         return 0.0, 0.0, 0.0
 

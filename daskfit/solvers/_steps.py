@@ -7,6 +7,11 @@
   this class, so a reason at iteration 0 ends every solver alike.
 * :func:`objective_stalled` -- the relative-objective-change rule of the
   stochastic solvers (parameter averaging, asynchronous SGD).
+* :func:`roundoff_slack` and :func:`armijo_holds` -- the line searches'
+  acceptance tests: an objective change within the round-off of ``f`` is
+  no evidence either way, and Armijo's sufficient decrease
+  ``f(x + t d) - f(x) <= c t slope`` (block coordinate descent; Newton's
+  line search states the same rule).
 * :func:`met_tol_while_refining` -- solvers that refine to ``margin * tol``
   (standardised first-order solvers, the model-parallel solvers) count a run
   cut short by ``max_iter`` as converged when ``tol`` itself holds.
@@ -20,10 +25,28 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ROUNDOFF_ULPS", "StopHook", "met_tol_while_refining", "objective_stalled"]
+__all__ = ["ARMIJO", "ROUNDOFF_ULPS", "StopHook", "armijo_holds", "met_tol_while_refining",
+           "objective_stalled", "roundoff_slack"]
 
 #: Relative objective changes below this many ulps are round-off.
 ROUNDOFF_ULPS = 16
+#: Armijo's sufficient-decrease constant.
+ARMIJO = 1e-4
+
+
+def roundoff_slack(f, ulps=ROUNDOFF_ULPS):
+    """``ulps`` machine epsilons of ``max(|f|, 1)``: changes of ``f`` this small are round-off."""
+    return ulps * np.finfo(np.float64).eps * max(abs(f), 1.0)
+
+
+def armijo_holds(change, step, slope, allow=0.0, c=ARMIJO):
+    """Armijo's sufficient decrease: ``change <= c * step * slope + allow``.
+
+    ``change`` is ``F(x + step d) - F(x)``, ``slope`` the directional
+    derivative (or its model, negative for a descent direction) and
+    ``allow`` the round-off tolerance of the comparison.
+    """
+    return change <= c * step * slope + allow
 
 
 class StopHook:
