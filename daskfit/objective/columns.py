@@ -16,6 +16,7 @@ import uuid
 import numpy as np
 
 from ..engine.columns import DEFAULT_SPLIT_EVERY, ShardedData, ShardedEngine, validating_pass
+from ._costs import EngineCosts
 
 __all__ = ["ColumnObjective", "MODEL_PARALLEL_LOSSES"]
 
@@ -23,7 +24,7 @@ __all__ = ["ColumnObjective", "MODEL_PARALLEL_LOSSES"]
 MODEL_PARALLEL_LOSSES = ("squared", "logistic", "poisson")
 
 
-class ColumnObjective:
+class ColumnObjective(EngineCosts):
     """Weighted-mean loss plus penalty over the column blocks held by a column engine.
 
     Build it with :meth:`from_arrays` (or from a
@@ -98,21 +99,17 @@ class ColumnObjective:
     def n_params(self):
         return self.n_features + int(self.fit_intercept)
 
-    @property
-    def classes(self):
-        return None if self.first_pass is None else self.first_pass.classes
+    classes = property(lambda self: self._first("classes"),
+                       doc="The two class labels (binary logistic) or ``None``.")
+    penalty = property(lambda self: self._first("penalty"),
+                       doc="The penalty on the mean-loss scale (after the first pass).")
+    sum_weights = property(lambda self: self._first("sum_weights"),
+                           doc="Total sample weight (after the first pass).")
+    n_samples = property(lambda self: self._first("n_samples"),
+                         doc="Number of rows (after the first pass).")
 
-    @property
-    def penalty(self):
-        return None if self.first_pass is None else self.first_pass.penalty
-
-    @property
-    def sum_weights(self):
-        return None if self.first_pass is None else self.first_pass.sum_weights
-
-    @property
-    def n_samples(self):
-        return None if self.first_pass is None else self.first_pass.n_samples
+    def _first(self, name):
+        return None if self.first_pass is None else getattr(self.first_pass, name)
 
     # ------------------------------------------------------------- rounds
     def round(self, label):
@@ -135,24 +132,9 @@ class ColumnObjective:
 
     # -------------------------------------------------------------- costs
     @property
-    def passes(self):
-        return self.engine.passes
-
-    @property
-    def bytes_communicated(self):
-        return self.engine.bytes_communicated
-
-    @property
     def rounds(self):
+        """Rounds (graphs) run so far, the first one included."""
         return self.engine.rounds
-
-    @property
-    def persist_reason(self):
-        return self.engine.persist_reason
-
-    @property
-    def pass_log(self):
-        return self.engine.pass_log
 
 
 def _check_loss(loss):

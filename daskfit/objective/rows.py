@@ -34,6 +34,7 @@ from ..kernels.holdout import N_SUMS, accuracy_sums_at_zero
 from ..kernels.chunks import (UNKNOWN_LABEL_TYPE, EvalSpec, MomentsWork, class_stats_chunk,
                               evaluate_chunk, moments_chunk, qr_chunk, rows_moments)
 from ..kernels.sgd import local_sgd_chunk
+from ._costs import EngineCosts
 from ..solvers._standardise import column_moments_chunk, with_column_moments
 
 __all__ = ["ColumnSpec", "Objective", "checked_classes", "gram_columns_chunk", "penalty_mask"]
@@ -85,7 +86,7 @@ def gram_columns_chunk(index, X, y, w, spec):
     return {"moments": rows_moments(Xw, yy, w, MomentsWork(Xw))}
 
 
-class Objective:
+class Objective(EngineCosts):
     """Weighted-mean loss plus penalty over the chunks held by an engine.
 
     Build it with :meth:`start`, which runs the first (validating) pass.
@@ -503,20 +504,3 @@ class Objective:
         """Row chunks of the data: tasks per pass."""
         return self.engine.data.n_chunks
 
-    @property
-    def passes(self):
-        return self.engine.passes
-
-    @property
-    def persist_reason(self):
-        """Why the data was (or was not) read into cluster memory once."""
-        return self.engine.persist_reason
-
-    @property
-    def pass_log(self):
-        """``(label, seconds)`` per pass."""
-        return self.engine.pass_log
-
-    @property
-    def bytes_communicated(self):
-        return self.engine.bytes_communicated
