@@ -84,6 +84,21 @@ def test_a_loss_defined_in_one_class_fits_with_the_row_solvers(toy_loss):
         np.testing.assert_allclose(result.coef, expected, rtol=1e-6, atol=1e-8)
 
 
+def test_the_solver_registry_reads_a_new_loss_from_its_facts(toy_loss):
+    """No solver lists losses by name: registering the loss is enough for the planner."""
+    from daskfit.planner import plan_for
+    from daskfit.solvers import SOLVERS
+
+    offered = {name for name, info in SOLVERS.items() if info.supports(toy_loss.name, "l2")}
+    # A curvature bound (local SGD's step) but not quadratic (normal
+    # equations) and no closed forms (model parallel).
+    assert offered == {"newton", "lbfgs", "gd", "proximal", "averaging", "async-sgd"}
+    plan = plan_for(n_rows=10_000, n_features=5, row_chunks=4, col_chunks=1, itemsize=8,
+                    is_lazy=True, loss_name=toy_loss.name, penalty_kind="l2", n_outputs=1,
+                    fit_intercept=True, solver="auto", persist=False)
+    assert plan.solver in offered
+
+
 def test_a_registered_loss_gradient_matches_finite_differences(toy_loss):
     X, y = _problem(seed=1)
     objective = _objective(toy_loss, X, y, chunks=(150, 150))

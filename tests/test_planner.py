@@ -119,7 +119,7 @@ def test_every_solver_entry_carries_its_strategy_and_the_plan_agrees():
     base = dict(n_rows=10_000, row_chunks=4, itemsize=8, is_lazy=True, n_outputs=1,
                 fit_intercept=True, persist=False)
     for name, info in SOLVERS.items():
-        loss = info.losses[0]
+        loss = info.loss_names()[0]
         penalty = "none" if info.smooth_only else "l1"
         p = plan_for(**base, n_features=20, col_chunks=1, loss_name=loss,
                      penalty_kind=penalty, solver=name)

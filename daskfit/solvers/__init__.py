@@ -40,6 +40,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 
+from ..model.losses import LOSSES
 from ._async import solve_async_sgd
 from ._averaging import solve_averaging
 from ._first_order import solve_gd, solve_proximal
@@ -65,7 +66,9 @@ class SolverInfo:
     #: What the first pass computes: "moments", "grad" or "hess" (row
     #: objectives), "blocks" or "gram" (column objectives).
     needs: str
-    losses: tuple
+    #: ``losses(loss) -> bool``: which losses the solver fits, asked of the
+    #: loss's own facts, so a newly registered loss needs no edit here.
+    losses: object
     smooth_only: bool
     expected_passes: str
     #: The parallel strategy the solver runs (``STRATEGIES``): what the
@@ -86,23 +89,47 @@ class SolverInfo:
                              f"choose from {STRATEGIES}.")
 
     def supports(self, loss_name, penalty_kind):
-        if loss_name not in self.losses:
+        loss = LOSSES.get(loss_name)
+        if loss is None or not self.losses(loss):
             return False
         return not (self.smooth_only and penalty_kind in ("l1", "elasticnet"))
+
+    def loss_names(self):
+        """The registered losses this solver fits."""
+        return tuple(name for name, loss in LOSSES.items() if self.losses(loss))
 
 
 _SYNC, _MODEL_PARALLEL = "synchronous", "model parallel"
 _STANDARDISED_TOL = ("max-abs gradient in standardised coordinates <= tol / 10 times its value "
                      "at zero (standardise=False: absolute max-abs gradient <= tol)")
-_ALL = ("squared", "logistic", "multinomial", "poisson")
-#: Gamma and Tweedie: their curvature is unbounded and has no closed-form
-#: bound local SGD could use, so only the exact row solvers fit them.
-_ROWS = _ALL + ("gamma", "tweedie")
-_SHARDED = ("squared", "logistic", "poisson")
+
+
+def _ROWS(loss):
+    """The exact row solvers need only the loss's value and derivatives."""
+    return True
+
+
+def _ALL(loss):
+    """Local SGD needs a step size: a curvature bound, global or near the start.
+
+    Gamma and Tweedie give none (their curvature is unbounded with no
+    closed-form bound), so only the exact row solvers fit them.
+    """
+    return loss.supports_local_sgd
+
+
+def _SHARDED(loss):
+    """The column-sharded solvers need the loss's closed forms."""
+    return loss.model_parallel
+
+
+def _QUADRATIC(loss):
+    return loss.is_quadratic
+
 SOLVERS = {
     s.name: s
     for s in (
-        SolverInfo("normal", solve_normal, "moments", ("squared",), False,
+        SolverInfo("normal", solve_normal, "moments", _QUADRATIC, False,
                    "1 (2 if ill-conditioned)", _SYNC,
                    "direct solve, exact; with an L1 part, coordinate descent until the largest "
                    "relative coefficient change and the optimality violation are <= tol"),

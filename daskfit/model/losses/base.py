@@ -97,6 +97,16 @@ class Loss:
         """The loss to fit on ``n_classes`` classes (classifiers; else ``self``)."""
         return self
 
+    @property
+    def supports_local_sgd(self):
+        """Local SGD can step on this loss: it gives a curvature bound.
+
+        A constant one (:attr:`curvature_bound`) or one near the start (a
+        subclass's own :meth:`local_curvature_bound`).
+        """
+        return (self.curvature_bound is not None
+                or type(self).local_curvature_bound is not Loss.local_curvature_bound)
+
     def local_curvature_bound(self, raw):
         """A bound on the second derivative near the raw predictions ``raw``.
 
