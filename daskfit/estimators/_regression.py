@@ -1,7 +1,10 @@
 """Regressors: LinearRegression, Ridge, Lasso, ElasticNet, Poisson, Gamma and Tweedie GLMs.
 
 Each maps scikit-learn's objective onto daskfit's mean-loss objective
-``sum_i w_i loss_i / sum_i w_i + l1 |b|_1 + l2 / 2 |b|^2``:
+``sum_i w_i loss_i / sum_i w_i + l1 |b|_1 + l2 / 2 |b|^2``, where the
+penalised estimators take glum's per-feature weights ``P1`` (L1 part) and
+``P2`` (L2 part): ``l1 sum_j P1_j |b_j|`` and ``l2 / 2 sum_j P2_j b_j^2``,
+0 leaving a coefficient unpenalised:
 
 =================  ======================================  ====================
 estimator          scikit-learn minimises                  daskfit penalty
@@ -26,7 +29,7 @@ from sklearn.base import RegressorMixin
 from .._data import as_chunked, is_dask_collection
 from ..engine.rows import compute
 from ..model.losses import TweedieLoss
-from ..model.penalties import Penalty
+from ..model.penalties import Penalty, check_feature_weights
 from ._base import LinearModelBase, check_param, ravel_output
 from ..engine.placement import placed
 
@@ -207,6 +210,10 @@ class Ridge(_Regressor):
     ----------
     alpha : float, default=1.0
         L2 strength on scikit-learn's (sum-of-squares) scale; must be >= 0.
+    P2 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L2 part: coefficient ``j`` is
+        penalised by ``alpha * P2[j]`` (0: unpenalised). None means all ones.
+        A vector only (glum's matrix ``P2`` is refused).
 
     Examples
     --------
@@ -220,8 +227,9 @@ class Ridge(_Regressor):
     def __init__(self, alpha=1.0, *, fit_intercept=True, solver="auto", max_iter=1000,
                  tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None):
+                 random_state=None, P2=None):
         self.alpha = alpha
+        self.P2 = P2
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
@@ -236,10 +244,11 @@ class Ridge(_Regressor):
 
     def _validate_own_params(self):
         check_param("alpha", self.alpha, kind="real", low=0)
+        check_feature_weights("P2", self.P2)
 
     def _penalty_rule(self):
-        alpha = float(self.alpha)
-        return lambda sum_weights: Penalty(l2=alpha / sum_weights)
+        alpha, P2 = float(self.alpha), self.P2
+        return lambda sum_weights: Penalty(l2=alpha / sum_weights, P2=P2)
 
 
 class ElasticNet(_Regressor):
@@ -253,6 +262,14 @@ class ElasticNet(_Regressor):
     ----------
     alpha : float, default=1.0
     l1_ratio : float in [0, 1], default=0.5
+    P1 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L1 part: coefficient ``j`` is
+        penalised by ``alpha * l1_ratio * P1[j]`` (0: unpenalised). None means
+        all ones.
+    P2 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L2 part: coefficient ``j`` is
+        penalised by ``alpha * (1 - l1_ratio) * P2[j]`` (0: unpenalised). None means all ones.
+        A vector only (glum's matrix ``P2`` is refused).
     fit_intercept, solver, max_iter, tol, persist, split_every, solver_options
         As :class:`LinearRegression`.
     early_stopping, validation_fraction, n_iter_no_change, random_state
@@ -272,9 +289,11 @@ class ElasticNet(_Regressor):
     def __init__(self, alpha=1.0, *, l1_ratio=0.5, fit_intercept=True, solver="auto",
                  max_iter=1000, tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None):
+                 random_state=None, P1=None, P2=None):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
+        self.P1 = P1
+        self.P2 = P2
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
@@ -290,17 +309,22 @@ class ElasticNet(_Regressor):
     def _validate_own_params(self):
         check_param("alpha", self.alpha, kind="real", low=0)
         check_param("l1_ratio", self.l1_ratio, kind="real", low=0, high=1)
+        check_feature_weights("P1", self.P1)
+        check_feature_weights("P2", getattr(self, "P2", None))
 
     def _penalty_rule(self):
         alpha, ratio = float(self.alpha), float(self.l1_ratio)
-        return lambda sum_weights: Penalty(l1=alpha * ratio, l2=alpha * (1 - ratio))
+        P1, P2 = self.P1, getattr(self, "P2", None)  # Lasso has no L2 part, so no P2
+        return lambda sum_weights: Penalty(l1=alpha * ratio, l2=alpha * (1 - ratio), P1=P1,
+                                           P2=P2)
 
 
 class Lasso(ElasticNet):
     """Least squares with an L1 penalty, scikit-learn's ``Lasso(alpha)``.
 
     Minimises ``sum w (y - Xb)^2 / (2 sum w) + alpha |b|_1``. Parameters and
-    attributes as :class:`ElasticNet` with ``l1_ratio=1``.
+    attributes as :class:`ElasticNet` with ``l1_ratio=1`` (``P1`` weighs the
+    L1 part per feature; there is no ``P2``).
 
     Examples
     --------
@@ -315,8 +339,9 @@ class Lasso(ElasticNet):
     def __init__(self, alpha=1.0, *, fit_intercept=True, solver="auto", max_iter=1000,
                  tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None):
+                 random_state=None, P1=None):
         self.alpha = alpha
+        self.P1 = P1
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
@@ -335,6 +360,7 @@ class Lasso(ElasticNet):
 
     def _validate_own_params(self):
         check_param("alpha", self.alpha, kind="real", low=0)
+        check_feature_weights("P1", self.P1)
 
 
 class PoissonRegressor(_Regressor):
@@ -345,6 +371,10 @@ class PoissonRegressor(_Regressor):
     Parameters
     ----------
     alpha : float, default=1.0
+    P2 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L2 part: coefficient ``j`` is
+        penalised by ``alpha * P2[j]`` (0: unpenalised). None means all ones.
+        A vector only (glum's matrix ``P2`` is refused).
     fit_intercept, solver, max_iter, tol, persist, split_every, solver_options
         As :class:`LinearRegression` (``max_iter`` defaults to 100).
     early_stopping, validation_fraction, n_iter_no_change, random_state
@@ -364,8 +394,9 @@ class PoissonRegressor(_Regressor):
     def __init__(self, *, alpha=1.0, fit_intercept=True, solver="auto", max_iter=100,
                  tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None):
+                 random_state=None, P2=None):
         self.alpha = alpha
+        self.P2 = P2
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
@@ -382,10 +413,11 @@ class PoissonRegressor(_Regressor):
 
     def _validate_own_params(self):
         check_param("alpha", self.alpha, kind="real", low=0)
+        check_feature_weights("P2", self.P2)
 
     def _penalty_rule(self):
-        alpha = float(self.alpha)
-        return lambda sum_weights: Penalty(l2=alpha)
+        alpha, P2 = float(self.alpha), self.P2
+        return lambda sum_weights: Penalty(l2=alpha, P2=P2)
 
     def predict(self, X):
         """Predicted mean ``exp(X @ coef_ + intercept_)``."""
@@ -422,10 +454,11 @@ class _DevianceRegressor(_Regressor):
 
     def _validate_own_params(self):
         check_param("alpha", self.alpha, kind="real", low=0)
+        check_feature_weights("P2", self.P2)
 
     def _penalty_rule(self):
-        alpha = float(self.alpha)
-        return lambda sum_weights: Penalty(l2=alpha)
+        alpha, P2 = float(self.alpha), self.P2
+        return lambda sum_weights: Penalty(l2=alpha, P2=P2)
 
     def predict(self, X):
         """Predicted mean: the loss's inverse link of ``X @ coef_ + intercept_``."""
@@ -478,6 +511,10 @@ class GammaRegressor(_DevianceRegressor):
     Parameters
     ----------
     alpha : float, default=1.0
+    P2 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L2 part: coefficient ``j`` is
+        penalised by ``alpha * P2[j]`` (0: unpenalised). None means all ones.
+        A vector only (glum's matrix ``P2`` is refused).
     fit_intercept, solver, max_iter, tol, persist, split_every, solver_options
         As :class:`LinearRegression` (``max_iter`` defaults to 100); the
         solvers are the exact row-parallel ones (``"newton"``, ``"lbfgs"``,
@@ -499,8 +536,9 @@ class GammaRegressor(_DevianceRegressor):
     def __init__(self, *, alpha=1.0, fit_intercept=True, solver="auto", max_iter=100,
                  tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None):
+                 random_state=None, P2=None):
         self.alpha = alpha
+        self.P2 = P2
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
@@ -532,6 +570,10 @@ class TweedieRegressor(_DevianceRegressor):
         target must be ``>= 0`` for ``0 < power < 2`` and ``> 0`` for
         ``power >= 2``.
     alpha : float, default=1.0
+    P2 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L2 part: coefficient ``j`` is
+        penalised by ``alpha * P2[j]`` (0: unpenalised). None means all ones.
+        A vector only (glum's matrix ``P2`` is refused).
     fit_intercept : bool, default=True
     link : {"auto", "identity", "log"}, default="auto"
         ``"auto"``: identity for ``power <= 0``, log otherwise. The identity
@@ -556,9 +598,10 @@ class TweedieRegressor(_DevianceRegressor):
     def __init__(self, *, power=0.0, alpha=1.0, fit_intercept=True, link="auto",
                  solver="auto", max_iter=100, tol=1e-4, persist="auto", split_every=8,
                  solver_options=None, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=5, random_state=None):
+                 n_iter_no_change=5, random_state=None, P2=None):
         self.power = power
         self.alpha = alpha
+        self.P2 = P2
         self.fit_intercept = fit_intercept
         self.link = link
         self.solver = solver
