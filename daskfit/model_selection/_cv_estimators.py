@@ -615,9 +615,11 @@ class _ElasticNetFoldScores(_FoldMomentsCV):
     """
 
     def __init__(self, alphas, *, l1_ratio=1.0, fit_intercept=True, cv=5, scoring=None,
-                 tol=1e-4, max_iter=1000, split_every=8):
+                 tol=1e-4, max_iter=1000, split_every=8, P1=None, P2=None):
         self.alphas = alphas
         self.l1_ratio = l1_ratio
+        self.P1 = P1
+        self.P2 = P2
         self.fit_intercept = fit_intercept
         self.cv = cv
         self.scoring = scoring
@@ -643,7 +645,8 @@ class _ElasticNetFoldScores(_FoldMomentsCV):
         converged = True
         for s, (tr, te) in enumerate(zip(train, test)):
             B, b0, _, ok = enet_path(tr, alphas[order], float(self.l1_ratio),
-                                     self.fit_intercept, self.tol, self.max_iter)
+                                     self.fit_intercept, self.tol, self.max_iter, self.P1,
+                                     self.P2)
             converged &= ok
             train_scores[order, s] = score(tr, B, b0)
             test_scores[order, s] = score(te, B, b0)
