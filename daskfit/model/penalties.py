@@ -131,7 +131,7 @@ class Penalty:
     @property
     def uniform(self) -> bool:
         """True when every coefficient has the same strength (no ``P1``/``P2`` in effect)."""
-        return (self.P1 is None or self.l1 == 0) and (self.P2 is None or self.l2 == 0)
+        return (_all_ones(self.P1) or self.l1 == 0) and (_all_ones(self.P2) or self.l2 == 0)
 
     def check_n_features(self, n_features):
         """Raise, naming ``P1``/``P2``, unless each holds ``n_features`` weights."""
@@ -198,7 +198,7 @@ def check_feature_weights(name, P, n_features=None):
 
 
 def _feature_weights(P, name):
-    """``P`` as a read-only float64 vector of weights >= 0, or None for all ones."""
+    """``P`` as a read-only float64 vector of weights >= 0 (None stays None)."""
     if P is None:
         return None
     try:
@@ -213,10 +213,12 @@ def _feature_weights(P, name):
     if not np.all(np.isfinite(P)) or np.any(P < 0):
         raise ValueError(f"{name} must hold finite weights >= 0 (0 leaves a coefficient "
                          f"unpenalised); got {P.tolist() if len(P) <= 10 else 'other values'}.")
-    if np.all(P == 1.0):
-        return None  # all ones is the plain penalty: solvers keep their scalar paths
     P.setflags(write=False)
     return P
+
+
+def _all_ones(P):
+    return P is None or bool(np.all(P == 1.0))
 
 
 def _per_coefficient(strength, P, n, name):
