@@ -335,3 +335,19 @@ def test_cross_validate_fits_and_scores_gamma_on_dask_input():
     expected = [sk.GammaRegressor(alpha=0.1, tol=1e-12).fit(X[tr], y[tr]).score(X[te], y[te])
                 for tr, te in cv.split(X)]
     np.testing.assert_allclose(out["test_score"], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("estimator, param, values", [
+    (daskfit.Ridge(P2=WEIGHTS), "alpha", [1.0, 300.0]),
+    (daskfit.Lasso(P1=WEIGHTS, tol=1e-10), "alpha", [0.05, 0.5]),
+    (daskfit.LogisticRegression(P2=WEIGHTS, tol=1e-10), "C", [0.01, 1.0]),
+], ids=["ridge", "lasso", "logistic"])
+def test_diagnose_one_pass_scores_keep_the_weights(estimator, param, values):
+    from daskfit.overfitting._scores import FAST_PATHS, _generic
+
+    X, y = binary() if param == "C" else regression()
+    splits = list(KFold(3).split(X))
+    fast = FAST_PATHS[type(estimator)](estimator, param, values, X, y, None, splits, None)
+    generic = _generic(estimator, param, values, X, y, None, splits, None)
+    np.testing.assert_allclose(fast[0], generic[0], rtol=1e-7)
+    np.testing.assert_allclose(fast[1], generic[1], rtol=1e-7)
