@@ -180,7 +180,8 @@ class Penalty:
         """
         out = np.array(theta, dtype=np.float64, copy=True)
         if self._has_l1:
-            out[mask] = soft_threshold(out[mask], step * self.l1_weights(int(np.count_nonzero(mask))))
+            n = int(np.count_nonzero(mask))
+            out[mask] = soft_threshold(out[mask], step * self.l1_weights(n))
         return out
 
 
@@ -208,11 +209,13 @@ def _feature_weights(P, name):
                          f"got {P!r}.") from error
     if P.ndim != 1:
         raise ValueError(f"{name} must be a vector of per-feature weights (shape "
-                         f"(n_features,)); got shape {P.shape}. A matrix {name} (glum's "
-                         "Tikhonov penalty) is not supported.")
-    if not np.all(np.isfinite(P)) or np.any(P < 0):
+                         f"(n_features,)); got shape {P.shape}. A matrix (glum's Tikhonov "
+                         "P2) is not supported.")
+    bad = np.flatnonzero(~np.isfinite(P) | (P < 0))
+    if len(bad):
         raise ValueError(f"{name} must hold finite weights >= 0 (0 leaves a coefficient "
-                         f"unpenalised); got {P.tolist() if len(P) <= 10 else 'other values'}.")
+                         f"unpenalised); {len(bad)} do not, first {name}[{bad[0]}] = "
+                         f"{float(P[bad[0]])}.")
     P.setflags(write=False)
     return P
 
