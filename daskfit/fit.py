@@ -50,7 +50,7 @@ from .errors import ParameterError
 from .kernels.alignment import rows_per_block
 from .kernels.holdout import EarlyStopping, Holdout, offset_runs
 from .objective import ColumnObjective, Objective
-from .planner import plan_for, replan_for_classes
+from .planner import NO_PENALTY_WEIGHTS, plan_for, replan_for_classes
 from .solvers import SOLVERS, STANDARDISED, hessian_stride, solve
 
 __all__ = ["CheckpointRequest", "EarlyStoppingRequest", "FitOutcome", "FitRequest",
@@ -139,8 +139,15 @@ class FitOutcome:
 def fit_model(data, request):
     """Fit ``request``'s model to ``data`` (a ``ChunkedData``); see the module docstring."""
     loss = request.loss
-    penalty_kind = request.penalty_rule(1.0).kind
+    penalty_at_one = request.penalty_rule(1.0)
+    penalty_kind = penalty_at_one.kind
+    penalty_at_one.check_n_features(data.n_features)
     solver = request.solver
+    if not penalty_at_one.uniform and solver in NO_PENALTY_WEIGHTS:
+        raise ValueError(
+            f"solver={solver!r} cannot weigh the penalty per feature (P1/P2 given): its "
+            "penalty is one scalar per part. Use solver='auto' or one of "
+            f"{sorted(s for s in SOLVERS if s not in NO_PENALTY_WEIGHTS)}.")
     if solver != "auto" and not SOLVERS[solver].supports(loss.name, penalty_kind):
         raise ParameterError(
             f"solver={solver!r} does not support the {loss.name} loss with a "
@@ -155,7 +162,8 @@ def fit_model(data, request):
         fit_intercept=request.fit_intercept, solver=solver, persist=request.persist,
         client=current_client(), max_block_columns=max(X.chunks[1]),
         early_stopping=request.early_stopping is not None,
-        class_weight=request.class_weight is not None)
+        class_weight=request.class_weight is not None,
+        penalty_weights=not penalty_at_one.uniform)
     if SOLVERS[plan.solver].model_parallel:
         return _fit_columns(data, request, loss, plan)
     return _fit_rows(data, request, loss, plan, penalty_kind)

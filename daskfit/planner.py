@@ -50,6 +50,9 @@ MODEL_PARALLEL_MIN_FEATURES = GRAM_MAX_FEATURES
 #: Solvers whose passes do not go through the row objective's kernels, so
 #: they cannot weigh rows by class: ``class_weight`` excludes them.
 NO_CLASS_WEIGHT = frozenset({"averaging", "async-sgd", "sharded-gd", "bcd"})
+#: Solvers whose penalty is one scalar strength per part (local SGD, the
+#: column engine's blocks): per-feature weights ``P1``/``P2`` exclude them.
+NO_PENALTY_WEIGHTS = frozenset({"averaging", "async-sgd", "sharded-gd", "bcd"})
 
 @dataclass
 class Plan:
@@ -120,7 +123,8 @@ def _mib(nbytes):
 
 def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, loss_name,
              penalty_kind, n_outputs, fit_intercept, solver="auto", persist="auto",
-             client=None, max_block_columns=None, early_stopping=False, class_weight=False):
+             client=None, max_block_columns=None, early_stopping=False, class_weight=False,
+             penalty_weights=False):
     """The plan from metadata alone (the estimators' entry point).
 
     With ``early_stopping`` the automatic choice is a synchronous iterative
@@ -128,8 +132,10 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
     one-pass normal equations, parameter averaging or the model-parallel
     solvers, which have no per-iteration validation score. With
     ``class_weight`` it is a row-parallel solver (never one in
-    :data:`NO_CLASS_WEIGHT`).
+    :data:`NO_CLASS_WEIGHT`); with ``penalty_weights`` (``P1``/``P2``) one
+    not in :data:`NO_PENALTY_WEIGHTS`.
     """
+    row_only = class_weight or penalty_weights
     n_params = n_outputs * (n_features + int(fit_intercept))
     nbytes = n_rows * n_features * itemsize if np.isfinite(n_rows) else math.nan
     n_workers = len(cluster_workers(client)) if client else 1
@@ -145,7 +151,7 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
         if col_chunks > 1:
             reasons.append(f"X has {col_chunks} column chunks: they are merged into whole "
                            "rows, since early stopping needs a row-parallel solver")
-    elif col_chunks > 1 and wide and LOSSES[loss_name].model_parallel and not class_weight:
+    elif col_chunks > 1 and wide and LOSSES[loss_name].model_parallel and not row_only:
         block = max_block_columns or math.ceil(n_features / col_chunks)
         chosen = ("bcd" if LOSSES[loss_name].is_quadratic and block <= BCD_MAX_BLOCK_COLUMNS
                   else "sharded-gd")
@@ -158,7 +164,7 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
                        "residual); feature-sharded gradient descent otherwise")
     elif (n_workers >= AVERAGING_MIN_WORKERS and loss_name != "squared"
           and SOLVERS["averaging"].supports(loss_name, penalty_kind)
-          and penalty_kind in ("none", "l2") and not class_weight):
+          and penalty_kind in ("none", "l2") and not row_only):
         chosen = "averaging"
         reasons.append(
             f"{n_workers} workers (>= {AVERAGING_MIN_WORKERS}): a synchronous round trip to "
@@ -226,7 +232,7 @@ def replan_for_classes(plan, *, loss_name, penalty_kind, n_features, n_params, n
 #: defaults (a test checks they agree), without importing the estimators.
 _DEFAULT_ESTIMATOR = {"loss": "squared", "penalty_kind": "none", "fit_intercept": True,
                       "solver": "auto", "persist": "auto", "early_stopping": False,
-                      "class_weight": False}
+                      "class_weight": False, "penalty_weights": False}
 
 
 def _estimator_facts(estimator):
@@ -238,7 +244,8 @@ def _estimator_facts(estimator):
             "fit_intercept": estimator.fit_intercept, "solver": estimator.solver,
             "persist": estimator.persist,
             "early_stopping": bool(getattr(estimator, "early_stopping", False)),
-            "class_weight": getattr(estimator, "class_weight", None) is not None}
+            "class_weight": getattr(estimator, "class_weight", None) is not None,
+            "penalty_weights": not estimator._penalty_rule()(1.0).uniform}
 
 
 def plan(X, y=None, estimator=None, client=None):
@@ -290,4 +297,5 @@ def plan(X, y=None, estimator=None, client=None):
                     loss_name=facts["loss"], penalty_kind=facts["penalty_kind"], n_outputs=1,
                     fit_intercept=facts["fit_intercept"], solver=facts["solver"],
                     persist=facts["persist"], client=client, max_block_columns=block,
-                    early_stopping=facts["early_stopping"], class_weight=facts["class_weight"])
+                    early_stopping=facts["early_stopping"], class_weight=facts["class_weight"],
+                    penalty_weights=facts["penalty_weights"])

@@ -23,7 +23,7 @@ from ..errors import ParameterError
 from ..model.penalties import Penalty
 from ._base import LinearModelBase, ravel_output, weighted_mean
 from ._inference import InferenceMixin
-from ._params import Real, Satisfies
+from ._params import FeatureWeights, Real, Satisfies
 from ..engine.placement import placed
 from ..planner import NO_CLASS_WEIGHT
 from ..solvers import SOLVERS
@@ -45,6 +45,14 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
         Inverse regularisation strength, > 0; ``np.inf`` for no penalty.
     l1_ratio : float in [0, 1], default=0.0
         0 is an L2 penalty, 1 an L1 penalty, between them elastic net.
+    P1, P2 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L1 and the L2 part: coefficient
+        ``j`` (of every class) is penalised by ``l1_ratio P1[j] / C`` and
+        ``(1 - l1_ratio) P2[j] / C`` (on scikit-learn's sum scale); 0 leaves
+        it unpenalised. None means all ones. A part the penalty lacks
+        (``l1_ratio=0`` has no L1 part) ignores its weights. Vectors only
+        (glum's matrix ``P2`` is refused). Not with the ``"averaging"``,
+        ``"async-sgd"``, ``"sharded-gd"`` or ``"bcd"`` solvers.
     fit_intercept : bool, default=True
     solver : {"auto", "newton", "lbfgs", "gd", "proximal"}, default="auto"
         ``"auto"`` picks Newton for up to a few hundred parameters, L-BFGS
@@ -105,9 +113,11 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
     def __init__(self, *, C=1.0, l1_ratio=0.0, fit_intercept=True, solver="auto",
                  max_iter=100, tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None, class_weight=None):
+                 random_state=None, class_weight=None, P1=None, P2=None):
         self.C = C
         self.l1_ratio = l1_ratio
+        self.P1 = P1
+        self.P2 = P2
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
@@ -124,7 +134,8 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
     _parameter_constraints = {**LinearModelBase._parameter_constraints,
                               "C": Real(low=0, low_open=True, allow_inf=True),
                               "l1_ratio": Real(low=0, high=1),
-                              "class_weight": CLASS_WEIGHT}
+                              "class_weight": CLASS_WEIGHT,
+                              "P1": FeatureWeights(), "P2": FeatureWeights()}
 
     def _check_parameter_combinations(self):
         super()._check_parameter_combinations()
@@ -140,11 +151,11 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
         return replace(super()._fit_request(checkpoint), class_weight=self.class_weight)
 
     def _penalty_rule(self):
-        C, ratio = float(self.C), float(self.l1_ratio)
+        C, ratio, P1, P2 = float(self.C), float(self.l1_ratio), self.P1, self.P2
         if np.isinf(C):
             return lambda sum_weights: Penalty()
         return lambda sum_weights: Penalty(l1=ratio / (C * sum_weights),
-                                           l2=(1 - ratio) / (C * sum_weights))
+                                           l2=(1 - ratio) / (C * sum_weights), P1=P1, P2=P2)
 
     @placed
     def fit(self, X, y, sample_weight=None, *, checkpoint=None):

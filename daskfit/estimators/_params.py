@@ -22,8 +22,9 @@ import numbers
 import numpy as np
 
 from ..errors import ParameterError
+from ..model.penalties import check_feature_weights
 
-__all__ = ["Boolean", "Constraint", "CountOr", "FiniteArray", "Integer", "Options",
+__all__ = ["Boolean", "Constraint", "CountOr", "FeatureWeights", "FiniteArray", "Integer", "Options",
            "RandomState", "Real", "Satisfies", "cv_splits", "validate_parameters"]
 
 
@@ -219,6 +220,30 @@ class Satisfies(Constraint):
 
     def problem(self, name, value):
         return None if self.predicate(value) else f"be {self.description}"
+
+
+class FeatureWeights(Constraint):
+    """glum's ``P1`` / ``P2``: None or a vector of finite per-feature weights >= 0.
+
+    The length is checked against the data's features when ``fit`` knows them.
+    """
+
+    def describe(self):
+        return "None or a vector of finite per-feature weights >= 0"
+
+    def problem(self, name, value):
+        try:
+            check_feature_weights(name, value)
+        except ValueError:
+            return f"be {self.describe()}"
+        return None
+
+    def check(self, name, value):
+        # The penalty's own message names the first bad entry and the fix.
+        try:
+            check_feature_weights(name, value)
+        except ValueError as error:
+            raise ParameterError(str(error), parameter=name, value=value) from error
 
 
 def cv_splits():

@@ -1,7 +1,10 @@
 """Regressors: LinearRegression, Ridge, Lasso, ElasticNet, Poisson, Gamma and Tweedie GLMs.
 
 Each maps scikit-learn's objective onto daskfit's mean-loss objective
-``sum_i w_i loss_i / sum_i w_i + l1 |b|_1 + l2 / 2 |b|^2``:
+``sum_i w_i loss_i / sum_i w_i + l1 |b|_1 + l2 / 2 |b|^2``, where the
+penalised estimators take glum's per-feature weights ``P1`` (L1 part) and
+``P2`` (L2 part): ``l1 sum_j P1_j |b_j|`` and ``l2 / 2 sum_j P2_j b_j^2``,
+0 leaving a coefficient unpenalised:
 
 =================  ======================================  ====================
 estimator          scikit-learn minimises                  daskfit penalty
@@ -29,7 +32,7 @@ from ..model.losses import TweedieLoss
 from ..model.penalties import Penalty
 from ._base import LinearModelBase, ravel_output
 from ._inference import InferenceMixin
-from ._params import Options, Real
+from ._params import FeatureWeights, Options, Real
 from ..engine.placement import placed
 
 __all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "PoissonRegressor",
@@ -209,6 +212,10 @@ class Ridge(LinearRegressorBase):
     ----------
     alpha : float, default=1.0
         L2 strength on scikit-learn's (sum-of-squares) scale; must be >= 0.
+    P2 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L2 part: coefficient ``j`` is
+        penalised by ``alpha * P2[j]`` (0: unpenalised). None means all ones.
+        A vector only (glum's matrix ``P2`` is refused).
 
     Examples
     --------
@@ -222,8 +229,9 @@ class Ridge(LinearRegressorBase):
     def __init__(self, alpha=1.0, *, fit_intercept=True, solver="auto", max_iter=1000,
                  tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None):
+                 random_state=None, P2=None):
         self.alpha = alpha
+        self.P2 = P2
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
@@ -236,11 +244,12 @@ class Ridge(LinearRegressorBase):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
 
-    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0)}
+    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0),
+                              "P2": FeatureWeights()}
 
     def _penalty_rule(self):
-        alpha = float(self.alpha)
-        return lambda sum_weights: Penalty(l2=alpha / sum_weights)
+        alpha, P2 = float(self.alpha), self.P2
+        return lambda sum_weights: Penalty(l2=alpha / sum_weights, P2=P2)
 
 
 class ElasticNet(LinearRegressorBase):
@@ -254,6 +263,14 @@ class ElasticNet(LinearRegressorBase):
     ----------
     alpha : float, default=1.0
     l1_ratio : float in [0, 1], default=0.5
+    P1 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L1 part: coefficient ``j`` is
+        penalised by ``alpha * l1_ratio * P1[j]`` (0: unpenalised). None means
+        all ones.
+    P2 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L2 part: coefficient ``j`` is
+        penalised by ``alpha * (1 - l1_ratio) * P2[j]`` (0: unpenalised). None means all ones.
+        A vector only (glum's matrix ``P2`` is refused).
     fit_intercept, solver, max_iter, tol, persist, split_every, solver_options
         As :class:`LinearRegression`.
     early_stopping, validation_fraction, n_iter_no_change, random_state
@@ -273,9 +290,11 @@ class ElasticNet(LinearRegressorBase):
     def __init__(self, alpha=1.0, *, l1_ratio=0.5, fit_intercept=True, solver="auto",
                  max_iter=1000, tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None):
+                 random_state=None, P1=None, P2=None):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
+        self.P1 = P1
+        self.P2 = P2
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
@@ -289,18 +308,22 @@ class ElasticNet(LinearRegressorBase):
         self.random_state = random_state
 
     _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0),
-                              "l1_ratio": Real(low=0, high=1)}
+                              "l1_ratio": Real(low=0, high=1),
+                              "P1": FeatureWeights(), "P2": FeatureWeights()}
 
     def _penalty_rule(self):
         alpha, ratio = float(self.alpha), float(self.l1_ratio)
-        return lambda sum_weights: Penalty(l1=alpha * ratio, l2=alpha * (1 - ratio))
+        P1, P2 = self.P1, getattr(self, "P2", None)  # Lasso has no L2 part, so no P2
+        return lambda sum_weights: Penalty(l1=alpha * ratio, l2=alpha * (1 - ratio), P1=P1,
+                                           P2=P2)
 
 
 class Lasso(ElasticNet):
     """Least squares with an L1 penalty, scikit-learn's ``Lasso(alpha)``.
 
     Minimises ``sum w (y - Xb)^2 / (2 sum w) + alpha |b|_1``. Parameters and
-    attributes as :class:`ElasticNet` with ``l1_ratio=1``.
+    attributes as :class:`ElasticNet` with ``l1_ratio=1`` (``P1`` weighs the
+    L1 part per feature; there is no ``P2``).
 
     Examples
     --------
@@ -315,8 +338,9 @@ class Lasso(ElasticNet):
     def __init__(self, alpha=1.0, *, fit_intercept=True, solver="auto", max_iter=1000,
                  tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None):
+                 random_state=None, P1=None):
         self.alpha = alpha
+        self.P1 = P1
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
@@ -330,7 +354,8 @@ class Lasso(ElasticNet):
         self.random_state = random_state
 
     # l1_ratio is fixed at 1 (a property, not a parameter).
-    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0)}
+    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0),
+                              "P1": FeatureWeights()}
 
     @property
     def l1_ratio(self):
@@ -345,6 +370,10 @@ class PoissonRegressor(LinearRegressorBase):
     Parameters
     ----------
     alpha : float, default=1.0
+    P2 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L2 part: coefficient ``j`` is
+        penalised by ``alpha * P2[j]`` (0: unpenalised). None means all ones.
+        A vector only (glum's matrix ``P2`` is refused).
     fit_intercept, solver, max_iter, tol, persist, split_every, solver_options
         As :class:`LinearRegression` (``max_iter`` defaults to 100).
     early_stopping, validation_fraction, n_iter_no_change, random_state
@@ -364,8 +393,9 @@ class PoissonRegressor(LinearRegressorBase):
     def __init__(self, *, alpha=1.0, fit_intercept=True, solver="auto", max_iter=100,
                  tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None):
+                 random_state=None, P2=None):
         self.alpha = alpha
+        self.P2 = P2
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
@@ -379,11 +409,12 @@ class PoissonRegressor(LinearRegressorBase):
         self.random_state = random_state
 
     _loss_name = "poisson"
-    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0)}
+    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0),
+                              "P2": FeatureWeights()}
 
     def _penalty_rule(self):
-        alpha = float(self.alpha)
-        return lambda sum_weights: Penalty(l2=alpha)
+        alpha, P2 = float(self.alpha), self.P2
+        return lambda sum_weights: Penalty(l2=alpha, P2=P2)
 
     def predict(self, X):
         """Predicted mean ``exp(X @ coef_ + intercept_)``."""
@@ -418,11 +449,12 @@ class PoissonRegressor(LinearRegressorBase):
 class _DevianceRegressor(LinearRegressorBase):
     """A GLM regressor: L2 penalty ``alpha``, the loss's inverse link, D^2 score."""
 
-    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0)}
+    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0),
+                              "P2": FeatureWeights()}
 
     def _penalty_rule(self):
-        alpha = float(self.alpha)
-        return lambda sum_weights: Penalty(l2=alpha)
+        alpha, P2 = float(self.alpha), self.P2
+        return lambda sum_weights: Penalty(l2=alpha, P2=P2)
 
     def predict(self, X):
         """Predicted mean: the loss's inverse link of ``X @ coef_ + intercept_``."""
@@ -475,6 +507,10 @@ class GammaRegressor(_DevianceRegressor):
     Parameters
     ----------
     alpha : float, default=1.0
+    P2 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L2 part: coefficient ``j`` is
+        penalised by ``alpha * P2[j]`` (0: unpenalised). None means all ones.
+        A vector only (glum's matrix ``P2`` is refused).
     fit_intercept, solver, max_iter, tol, persist, split_every, solver_options
         As :class:`LinearRegression` (``max_iter`` defaults to 100); the
         solvers are the exact row-parallel ones (``"newton"``, ``"lbfgs"``,
@@ -496,8 +532,9 @@ class GammaRegressor(_DevianceRegressor):
     def __init__(self, *, alpha=1.0, fit_intercept=True, solver="auto", max_iter=100,
                  tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None):
+                 random_state=None, P2=None):
         self.alpha = alpha
+        self.P2 = P2
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
@@ -529,6 +566,10 @@ class TweedieRegressor(_DevianceRegressor):
         target must be ``>= 0`` for ``0 < power < 2`` and ``> 0`` for
         ``power >= 2``.
     alpha : float, default=1.0
+    P2 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L2 part: coefficient ``j`` is
+        penalised by ``alpha * P2[j]`` (0: unpenalised). None means all ones.
+        A vector only (glum's matrix ``P2`` is refused).
     fit_intercept : bool, default=True
     link : {"auto", "identity", "log"}, default="auto"
         ``"auto"``: identity for ``power <= 0``, log otherwise. The identity
@@ -553,9 +594,10 @@ class TweedieRegressor(_DevianceRegressor):
     def __init__(self, *, power=0.0, alpha=1.0, fit_intercept=True, link="auto",
                  solver="auto", max_iter=100, tol=1e-4, persist="auto", split_every=8,
                  solver_options=None, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=5, random_state=None):
+                 n_iter_no_change=5, random_state=None, P2=None):
         self.power = power
         self.alpha = alpha
+        self.P2 = P2
         self.fit_intercept = fit_intercept
         self.link = link
         self.solver = solver

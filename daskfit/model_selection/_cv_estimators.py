@@ -19,7 +19,9 @@ client, with no further pass over the data:
 
 Semantics follow scikit-learn's ``GridSearchCV`` over ``Ridge`` / ``Lasso`` /
 ``ElasticNet`` with the same folds and alphas, and ``LassoCV`` /
-``ElasticNetCV`` (alpha grid, ``mse_path_``, the choice of ``alpha_``). With
+``ElasticNetCV`` (alpha grid, ``mse_path_``, the choice of ``alpha_``).
+glum's per-feature penalty weights ``P1`` / ``P2`` apply at every alpha (the
+same weights as :class:`daskfit.Lasso` / :class:`daskfit.Ridge` take). With
 ``sample_weight`` the weights enter both the fits and the validation scores
 (scikit-learn's ``LassoCV``, and ``GridSearchCV`` / ``RidgeCV`` with metadata
 routing of ``sample_weight`` to the scorer enabled; scikit-learn's
@@ -38,10 +40,11 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._data import as_chunked
 from ..engine.rows import Engine
-from ..estimators._params import (Boolean, CountOr, FiniteArray, Integer, Options, Real,
-                                  cv_splits)
+from ..estimators._params import (Boolean, CountOr, FeatureWeights, FiniteArray, Integer,
+                                  Options, Real, cv_splits)
 from ..estimators._regression import LinearRegressorBase
 from ..solvers._normal import gram_coordinate_descent
+from ..model.penalties import Penalty, check_feature_weights
 from ._fold_kernels import FoldSpec, fold_moments_chunk
 from ._split import fold_pass_data
 from ..engine.placement import placed
@@ -120,10 +123,11 @@ def _intercepts(moments, B, fit_intercept):
     return my - mx @ B if fit_intercept else np.zeros(B.shape[1])
 
 
-def ridge_path(moments, alphas, fit_intercept):
+def ridge_path(moments, alphas, fit_intercept, P2=None):
     """Ridge coefficients (p, n_alphas) and intercepts for every alpha.
 
-    ``min sum w (y - b0 - Xb)^2 + alpha |b|^2``. The Gram matrix is scaled to
+    ``min sum w (y - b0 - Xb)^2 + alpha sum_j P2_j b_j^2`` (``P2`` all ones
+    by default). The Gram matrix is scaled to
     unit diagonal once; each alpha adds ``alpha / d_j^2`` to the diagonal and
     is solved by Cholesky (``p^3 / 3`` flops on the client: microseconds for
     tens of features), as :class:`daskfit.Ridge` solves it. A Cholesky
@@ -137,10 +141,11 @@ def ridge_path(moments, alphas, fit_intercept):
     d = np.sqrt(np.diag(A))
     d[d == 0] = 1.0  # a constant column: left unscaled
     As, cs = A / np.outer(d, d), c / d
+    weights = Penalty(l2=1.0, P2=P2).l2_weights(len(c))
     B = np.empty((len(c), len(alphas)))
     for k, alpha in enumerate(alphas):
         M = As.copy()
-        M[np.diag_indices_from(M)] += alpha / sw / d**2
+        M[np.diag_indices_from(M)] += alpha * weights / sw / d**2
         try:
             B[:, k] = scipy.linalg.cho_solve(scipy.linalg.cho_factor(M, check_finite=False),
                                              cs, check_finite=False) / d
@@ -150,46 +155,77 @@ def ridge_path(moments, alphas, fit_intercept):
     return B, _intercepts(moments, B, fit_intercept)
 
 
-def enet_path(moments, alphas, l1_ratio, fit_intercept, tol, max_iter):
+def enet_path(moments, alphas, l1_ratio, fit_intercept, tol, max_iter, P1=None, P2=None):
     """Elastic-net path along ``alphas`` (in the given, decreasing, order).
 
-    ``min sum w (y - b0 - Xb)^2 / (2 sum w) + alpha l1_ratio |b|_1 +
-    alpha (1 - l1_ratio) / 2 |b|^2`` by coordinate descent on the Gram matrix,
+    ``min sum w (y - b0 - Xb)^2 / (2 sum w) + alpha l1_ratio sum_j P1_j |b_j| +
+    alpha (1 - l1_ratio) / 2 sum_j P2_j b_j^2`` (``P1``, ``P2`` all ones by
+    default) by coordinate descent on the Gram matrix,
     each alpha warm-started from the previous one. Returns ``(B, b0, n_iter,
     all_converged)``.
     """
     sw, mx, my, Sxx, Sxy, _ = _uncentred(moments, fit_intercept)
     A, c = Sxx / sw, Sxy / sw
+    weights = Penalty(l1=l1_ratio, l2=1.0 - l1_ratio, P1=P1, P2=P2)
+    w1, w2 = weights.l1_weights(len(c)), weights.l2_weights(len(c))
     b = np.zeros(len(c))
     B = np.empty((len(c), len(alphas)))
     n_iter = np.empty(len(alphas), dtype=int)
     converged = True
     for k, alpha in enumerate(alphas):
-        b, n_iter[k], ok, _ = gram_coordinate_descent(A, c, alpha * l1_ratio,
-                                                  alpha * (1.0 - l1_ratio), b, tol, max_iter)
+        b, n_iter[k], ok, _ = gram_coordinate_descent(A, c, alpha * w1, alpha * w2, b, tol,
+                                                  max_iter)
         converged &= bool(ok)
         B[:, k] = b
     return B, _intercepts(moments, B, fit_intercept), n_iter, converged
 
 
-def alpha_grid(total, l1_ratio, fit_intercept, eps, n_alphas):
+def alpha_grid(total, l1_ratio, fit_intercept, eps, n_alphas, P1=None):
     """scikit-learn's automatic alpha grid, from the total moments.
 
     ``alpha_max = max |X_c' W y_c| / (sum w * l1_ratio)`` (the smallest alpha
     with all coefficients zero), then ``n_alphas`` values geometrically down
-    to ``eps * alpha_max``.
+    to ``eps * alpha_max``. With per-feature weights ``P1`` (glmnet's rule):
+    ``max_j |X_j' W r| / P1_j`` over the L1-penalised features, ``r`` the
+    residual of the least-squares fit on the features with ``P1_j = 0``
+    (those stay in the model at every alpha; their L2 part is ignored here).
+    The grid then equals the one of the same data with feature ``j``
+    divided by ``P1_j``.
     """
     if l1_ratio == 0:
         raise ValueError(
             "Automatic alpha grid generation is not supported for l1_ratio=0. Please "
             "supply a grid by providing your estimator with the appropriate `alphas=` "
             "argument.")
-    sw, _, _, _, Sxy, _ = _uncentred(total, fit_intercept)
-    alpha_max = np.abs(Sxy).max() / (sw * l1_ratio)
+    sw, _, _, Sxx, Sxy, _ = _uncentred(total, fit_intercept)
+    alpha_max = _largest_correlation(Sxx, Sxy, P1) / (sw * l1_ratio)
     resolution = np.finfo(np.float64).resolution
     if alpha_max <= resolution:
         return np.full(n_alphas, resolution)
     return np.geomspace(alpha_max, alpha_max * eps, num=n_alphas)
+
+
+def _largest_correlation(Sxx, Sxy, P1):
+    """``max_j |X_j' W r| / P1_j`` over features with ``P1_j > 0`` (see :func:`alpha_grid`)."""
+    if P1 is None:
+        return float(np.abs(Sxy).max()) if len(Sxy) else 0.0
+    P1 = np.asarray(P1, dtype=np.float64)
+    free, penalised = P1 == 0, P1 > 0
+    if not penalised.any():
+        return 0.0
+    corr = Sxy
+    if free.any():  # the residual of the unpenalised features' least-squares fit
+        cutoff = np.finfo(np.float64).eps * int(free.sum())
+        b_free = scipy.linalg.lstsq(Sxx[np.ix_(free, free)], Sxy[free], cond=cutoff,
+                                    check_finite=False)[0]
+        corr = Sxy - Sxx[:, free] @ b_free
+    return float(np.max(np.abs(corr[penalised]) / P1[penalised]))
+
+
+def _check_weights_for(estimator, n_features):
+    """The CV estimators' ``P1`` / ``P2`` against the data's number of features."""
+    for name in ("P1", "P2"):
+        check_feature_weights(name, getattr(estimator, name, None), n_features)
 
 
 # ------------------------------------------------------------------ estimators
@@ -220,6 +256,7 @@ class _FoldMomentsCV(LinearRegressorBase):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None.")
         data = as_chunked(self, X, y, sample_weight, reset=True)
+        _check_weights_for(self, data.n_features)
         if data.X.numblocks[1] > 1:
             data.X = data.X.rechunk({1: -1})
         fold_data, layout, _, target_passes = fold_pass_data(data, self.cv, groups)
@@ -282,6 +319,9 @@ class RidgeCV(_FoldMomentsCV):
     return_train_score : bool, default=False
         Also score every training set (``GridSearchCV``'s option). Free: the
         training sets' moments are formed anyway, so no extra pass.
+    P2 : array-like of shape (n_features,), default=None
+        Per-feature weights of the L2 penalty at every alpha, as
+        :class:`daskfit.Ridge`'s ``P2``.
 
     Attributes
     ----------
@@ -317,8 +357,9 @@ class RidgeCV(_FoldMomentsCV):
     """
 
     def __init__(self, alphas=(0.1, 1.0, 10.0), *, fit_intercept=True, cv=5, scoring=None,
-                 split_every=8, return_train_score=False):
+                 split_every=8, return_train_score=False, P2=None):
         self.alphas = alphas
+        self.P2 = P2
         self.fit_intercept = fit_intercept
         self.cv = cv
         self.scoring = scoring
@@ -332,6 +373,7 @@ class RidgeCV(_FoldMomentsCV):
             "RidgeCV scores folds from their moments (None is 'r2'); other scorers need "
             "per-row predictions: use GridSearchCV(daskfit.Ridge(), ...) for them.")),
         "return_train_score": Boolean(),
+        "P2": FeatureWeights(),
     }
 
     def _search(self, train, test, total):
@@ -340,7 +382,7 @@ class RidgeCV(_FoldMomentsCV):
         scores = np.empty((len(train), len(alphas)))
         train_scores = np.empty_like(scores)
         for s, (tr, te) in enumerate(zip(train, test)):
-            B, b0 = ridge_path(tr, alphas, self.fit_intercept)
+            B, b0 = ridge_path(tr, alphas, self.fit_intercept, self.P2)
             scores[s] = score(te, B, b0)
             train_scores[s] = score(tr, B, b0)  # the training set's own moments
         mean = scores.mean(axis=0)
@@ -360,7 +402,7 @@ class RidgeCV(_FoldMomentsCV):
         self.cv_results_ = results
         self.alpha_ = float(alphas[best])
         self.best_score_ = float(mean[best])
-        B, b0 = ridge_path(total, np.array([self.alpha_]), self.fit_intercept)
+        B, b0 = ridge_path(total, np.array([self.alpha_]), self.fit_intercept, self.P2)
         self._set_coef(B[:, 0], b0[0])
         self.n_iter_ = 1
 
@@ -400,6 +442,10 @@ class ElasticNetCV(_FoldMomentsCV):
         violation of the mean-loss objective are both below ``tol``.
     cv : int, cross-validation splitter or iterable, default=5
     split_every : int, default=8
+    P1, P2 : array-like of shape (n_features,), default=None
+        Per-feature weights of the L1 and L2 parts at every alpha, as
+        :class:`daskfit.ElasticNet`'s; the automatic grid's ``alpha_max``
+        is the weighted one (see :func:`alpha_grid`).
 
     Attributes
     ----------
@@ -428,8 +474,10 @@ class ElasticNetCV(_FoldMomentsCV):
     """
 
     def __init__(self, *, l1_ratio=0.5, eps=1e-3, alphas=100, fit_intercept=True,
-                 max_iter=1000, tol=1e-4, cv=5, split_every=8):
+                 max_iter=1000, tol=1e-4, cv=5, split_every=8, P1=None, P2=None):
         self.l1_ratio = l1_ratio
+        self.P1 = P1
+        self.P2 = P2
         self.eps = eps
         self.alphas = alphas
         self.fit_intercept = fit_intercept
@@ -449,14 +497,20 @@ class ElasticNetCV(_FoldMomentsCV):
         "tol": Real(low=0),
         # The size of the automatic grid, or the grid itself.
         "alphas": CountOr(ALPHAS),
+        "P1": FeatureWeights(),
+        "P2": FeatureWeights(),
     }
+
+    def _weights(self):
+        """``(P1, P2)``; LassoCV has no L2 part, hence no ``P2``."""
+        return self.P1, getattr(self, "P2", None)
 
     def _search(self, train, test, total):
         ratios = self._l1_ratios()
         auto = isinstance(self.alphas, numbers.Integral)
         if auto:
-            grids = np.array([alpha_grid(total, r, self.fit_intercept, self.eps, self.alphas)
-                              for r in ratios])
+            grids = np.array([alpha_grid(total, r, self.fit_intercept, self.eps, self.alphas,
+                                         self.P1) for r in ratios])
         else:
             grids = np.tile(np.sort(_alphas(self.alphas))[::-1], (len(ratios), 1))
         mse = np.empty((len(ratios), grids.shape[1], len(train)))
@@ -464,7 +518,7 @@ class ElasticNetCV(_FoldMomentsCV):
         for i, ratio in enumerate(ratios):
             for s, (tr, te) in enumerate(zip(train, test)):
                 B, b0, _, ok = enet_path(tr, grids[i], ratio, self.fit_intercept, self.tol,
-                                         self.max_iter)
+                                         self.max_iter, *self._weights())
                 converged &= ok
                 mse[i, :, s] = -_neg_mse(te, B, b0)
         if not converged:
@@ -483,7 +537,8 @@ class ElasticNetCV(_FoldMomentsCV):
         self.mse_path_ = np.squeeze(mse)
         self.alphas_ = (grids if len(ratios) > 1 else grids[0]) if auto else grids[0]
         B, b0, n_iter, ok = enet_path(total, np.array([self.alpha_]), self.l1_ratio_,
-                                      self.fit_intercept, self.tol, self.max_iter)
+                                      self.fit_intercept, self.tol, self.max_iter,
+                                      *self._weights())
         if not ok:
             warnings.warn(
                 f"{type(self).__name__}: the final refit did not converge in "
@@ -501,8 +556,8 @@ class LassoCV(ElasticNetCV):
 
     Parameters
     ----------
-    eps, alphas, fit_intercept, max_iter, tol, cv, split_every
-        As :class:`ElasticNetCV`.
+    eps, alphas, fit_intercept, max_iter, tol, cv, split_every, P1
+        As :class:`ElasticNetCV` (no ``P2``: the lasso has no L2 part).
 
     Examples
     --------
@@ -519,11 +574,12 @@ class LassoCV(ElasticNetCV):
     # l1_ratio is fixed at 1 (not a parameter).
     _parameter_constraints = {name: constraint for name, constraint
                               in ElasticNetCV._parameter_constraints.items()
-                              if name != "l1_ratio"}
+                              if name not in ("l1_ratio", "P2")}
 
     def __init__(self, *, eps=1e-3, alphas=100, fit_intercept=True, max_iter=1000, tol=1e-4,
-                 cv=5, split_every=8):
+                 cv=5, split_every=8, P1=None):
         self.eps = eps
+        self.P1 = P1
         self.alphas = alphas
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
@@ -556,9 +612,11 @@ class ElasticNetFoldScores(_FoldMomentsCV):
     """
 
     def __init__(self, alphas, *, l1_ratio=1.0, fit_intercept=True, cv=5, scoring=None,
-                 tol=1e-4, max_iter=1000, split_every=8):
+                 tol=1e-4, max_iter=1000, split_every=8, P1=None, P2=None):
         self.alphas = alphas
         self.l1_ratio = l1_ratio
+        self.P1 = P1
+        self.P2 = P2
         self.fit_intercept = fit_intercept
         self.cv = cv
         self.scoring = scoring
@@ -584,7 +642,8 @@ class ElasticNetFoldScores(_FoldMomentsCV):
         converged = True
         for s, (tr, te) in enumerate(zip(train, test)):
             B, b0, _, ok = enet_path(tr, alphas[order], float(self.l1_ratio),
-                                     self.fit_intercept, self.tol, self.max_iter)
+                                     self.fit_intercept, self.tol, self.max_iter, self.P1,
+                                     self.P2)
             converged &= ok
             train_scores[order, s] = score(tr, B, b0)
             test_scores[order, s] = score(te, B, b0)

@@ -25,7 +25,9 @@ from ..objective import checked_classes, penalty_mask
 from ..objective.rows import class_weight_vector
 from ..estimators._params import (Boolean, CountOr, FiniteArray, Integer, Options, Real,
                                   Satisfies, cv_splits)
+from ..estimators._params import FeatureWeights
 from ..estimators._classification import CLASS_WEIGHT, LogisticRegression, check_class_weight
+from ..model.penalties import Penalty, check_feature_weights
 from ..solvers import hessian_stride
 from ._logistic_path import PathModel, run_path
 from ._path_kernel import TRAIN, VALIDATE
@@ -103,6 +105,10 @@ class LogisticRegressionCV(LogisticRegression):
         the training weights of every fold model and of the refit; the
         validation scores are weighted by ``sample_weight`` alone, as
         scikit-learn scores them. The training scores likewise.
+    P2 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L2 penalty, the same at every
+        ``C`` (as :class:`daskfit.LogisticRegression`'s ``P2``; 0 leaves a
+        coefficient unpenalised). No ``P1``: the path is L2 only.
 
     Attributes
     ----------
@@ -139,8 +145,9 @@ class LogisticRegressionCV(LogisticRegression):
 
     def __init__(self, *, Cs=10, l1_ratios=(0.0,), fit_intercept=True, cv=None, scoring=None,
                  tol=1e-4, max_iter=100, refit=True, persist="auto", split_every=8,
-                 class_weight=None):
+                 class_weight=None, P2=None):
         self.Cs = Cs
+        self.P2 = P2
         self.l1_ratios = l1_ratios
         self.fit_intercept = fit_intercept
         self.cv = cv
@@ -168,6 +175,7 @@ class LogisticRegressionCV(LogisticRegression):
         "persist": Options({"auto", True, False}),
         "split_every": Integer(low=2),
         "class_weight": CLASS_WEIGHT,
+        "P2": FeatureWeights(),
     }
 
     def _check_parameter_combinations(self):
@@ -218,9 +226,10 @@ class LogisticRegressionCV(LogisticRegression):
         K = 1 if len(classes) == 2 else len(classes)
         p = data.n_features
         n_params = K * (p + int(self.fit_intercept))
-        penalised, null_basis = _layout(p, K, self.fit_intercept)
+        check_feature_weights("P2", self.P2, p)
+        l2_weights, null_basis = _layout(p, K, self.fit_intercept, self.P2)
         numbers_ = list(range(S)) + ([S] if self.refit else [])
-        models = [PathModel(m, n_params, penalised, null_basis) for m in numbers_]
+        models = [PathModel(m, n_params, l2_weights, null_basis) for m in numbers_]
         engine = Engine(fold_data, split_every=self.split_every, persist=self.persist)
         engine.prepare(expected_passes=2)
         stride = hessian_stride(data.X.shape[0], n_params,
@@ -357,14 +366,23 @@ def _encode(block, classes):
     return np.searchsorted(classes, block).astype(np.float64)
 
 
-def _layout(p, K, fit_intercept):
-    """Penalty mask (intercepts unpenalised) and the softmax's flat direction."""
+def _layout(p, K, fit_intercept, P2=None):
+    """L2 weights over theta (intercepts unpenalised) and the softmax's flat directions.
+
+    The softmax is flat along a common shift of every class's intercept,
+    and of every class's coefficient of a feature the L2 part leaves out
+    (``P2_j = 0``).
+    """
     width = p + int(fit_intercept)
+    weights = Penalty(l2=1.0, P2=P2).l2_on(penalty_mask(p, K, fit_intercept))
+    columns = ([width - 1] if fit_intercept else []) + np.flatnonzero(
+        weights[:p] == 0).tolist()
     null_basis = None
-    if K > 1 and fit_intercept:
-        null_basis = np.zeros((K * width, 1))
-        null_basis[width - 1::width, 0] = 1.0 / np.sqrt(K)
-    return penalty_mask(p, K, fit_intercept), null_basis
+    if K > 1 and columns:
+        null_basis = np.zeros((K * width, len(columns)))
+        for j, col in enumerate(columns):
+            null_basis[col::width, j] = 1.0 / np.sqrt(K)
+    return weights, null_basis
 
 
 def _split_tables(layout):

@@ -67,7 +67,9 @@ class PathModel:
 
     number: int  # fold s, or n_splits for the model on all rows
     n_params: int
-    penalised: np.ndarray
+    #: The L2 weight of every entry of theta: 0 at the intercepts, ``P2``
+    #: (all ones by default) at the coefficients; times ``1 / (C sw)``.
+    l2_weights: np.ndarray
     null_basis: np.ndarray | None
     sum_weights: float = 0.0
     theta: np.ndarray = None
@@ -95,15 +97,13 @@ class PathModel:
 
     def objective(self, data, theta, C):
         """Mean-loss objective, gradient and Hessian at ``theta`` for this C."""
-        l2 = 1.0 / (C * self.sum_weights)
-        b = theta[self.penalised]
-        f = data["loss"] / self.sum_weights + 0.5 * l2 * (b @ b)
-        g = data["grad"] / self.sum_weights
-        g[self.penalised] += l2 * b
+        l2 = self.l2_weights / (C * self.sum_weights)
+        f = data["loss"] / self.sum_weights + 0.5 * theta @ (l2 * theta)
+        g = data["grad"] / self.sum_weights + l2 * theta
         H = None
         if data.get("hess") is not None:
             H = data["hess"] / data["hess_sw"]
-            H[np.diag_indices_from(H)] += np.where(self.penalised, l2, 0.0)
+            H[np.diag_indices_from(H)] += l2
         return f, g, H
 
 

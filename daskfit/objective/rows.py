@@ -425,8 +425,9 @@ class Objective(EngineCosts):
         columns = []
         if self.fit_intercept:
             columns.append(width - 1)
-        if self.penalty.l2 == 0:
-            columns.extend(range(self.n_features))
+        # A feature with no L2 weight (l2 = 0, or P2_j = 0) is flat along it.
+        l2 = self.penalty.l2_weights(self.n_features)
+        columns.extend(np.flatnonzero(l2 == 0).tolist())
         if not columns:
             return None
         V = np.zeros((K * width, len(columns)))
@@ -519,7 +520,7 @@ class Objective(EngineCosts):
 
     def l1_value(self, theta):
         """The L1 part of the penalty at ``theta`` (no pass)."""
-        return self.penalty.l1 * np.abs(np.asarray(theta)[self.penalised]).sum()
+        return self.penalty.l1_value(theta, self.penalised)
 
     def prox(self, v, step):
         """``prox_{step * L1 part}(v)`` (intercepts untouched)."""

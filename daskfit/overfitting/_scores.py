@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.metrics import check_scoring, d2_tweedie_score, make_scorer
+from sklearn.metrics import check_scoring, make_scorer
 
 from ..model_selection import cross_validate
 
@@ -61,7 +61,8 @@ def _ridge_fast_path(estimator, param_name, values, X, y, sample_weight, splits,
         return None
     params = estimator.get_params()
     cv = RidgeCV(alphas=alphas, fit_intercept=params["fit_intercept"], cv=splits,
-                 scoring=scoring, split_every=params["split_every"], return_train_score=True)
+                 scoring=scoring, split_every=params["split_every"], return_train_score=True,
+                 P2=params.get("P2"))  # Ridge's per-feature weights (LinearRegression: none)
     cv.fit(X, y, sample_weight=sample_weight)
     res = cv.cv_results_
     train = np.column_stack([res[f"split{s}_train_score"] for s in range(len(splits))])
@@ -85,7 +86,7 @@ def _enet_fast_path(estimator, param_name, values, X, y, sample_weight, splits, 
     scores = ElasticNetFoldScores(
         alphas, l1_ratio=float(estimator.l1_ratio), fit_intercept=params["fit_intercept"],
         cv=splits, scoring=scoring, tol=params["tol"], max_iter=params["max_iter"],
-        split_every=params["split_every"])
+        split_every=params["split_every"], P1=params.get("P1"), P2=params.get("P2"))
     scores.fit(X, y, sample_weight=sample_weight)
     return scores.train_scores_, scores.test_scores_
 
@@ -108,7 +109,8 @@ def _logistic_fast_path(estimator, param_name, values, X, y, sample_weight, spli
         return None  # C=inf (no penalty) is not on a regularisation path
     cv = LogisticRegressionCV(Cs=Cs, cv=splits, scoring=scoring, refit=False,
                               fit_intercept=params["fit_intercept"], tol=params["tol"],
-                              max_iter=params["max_iter"], split_every=params["split_every"])
+                              max_iter=params["max_iter"], split_every=params["split_every"],
+                              P2=params.get("P2"))
     cv.fit(X, y, sample_weight=sample_weight)
     return cv.train_scores_[:, 0, :].T, cv.scores_[:, 0, :].T
 
@@ -178,24 +180,44 @@ _BEST_ONE_PREFIXES = ("r2", "explained_variance", "accuracy", "balanced_accuracy
                       "top_k_accuracy", "d2_", "matthews_corrcoef")
 
 
-def _d2_poisson(y_true, y_pred, sample_weight=None):
-    return d2_tweedie_score(y_true, y_pred, sample_weight=sample_weight, power=1)
+def _loss_d2(y_true, y_pred, sample_weight=None, *, loss):
+    """D^2 of predicted means, from the loss's own deviance sums (its ``score``).
+
+    The same sums as the estimators' ``score`` (``score_value`` of
+    ``deviance_sums``), so a Tweedie power in (0, 1), which scikit-learn's
+    ``d2_tweedie_score`` refuses, is scored as the estimator scores it.
+    """
+    y = np.asarray(y_true, dtype=np.float64)
+    mu = np.broadcast_to(np.asarray(y_pred, dtype=np.float64), y.shape)
+    w = np.ones_like(y) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    # Every deviance loss but Tweedie's power 0 has the log link.
+    raw = mu if getattr(loss, "link", "log") == "identity" else np.log(mu)
+    sums = np.array([0.0, w.sum(), *loss.deviance_sums(y, raw, w)], dtype=np.float64)
+    return float(loss.score_value(sums))
+
+
+def _own_score(estimator):
+    """``(name, scorer)`` of the estimator's own ``score``: the loss's ``score`` fact."""
+    if is_classifier(estimator):
+        return "accuracy", check_scoring(estimator, "accuracy")
+    make_loss = getattr(estimator, "_make_loss", None)
+    loss = make_loss() if make_loss is not None else None
+    name = getattr(loss, "score", None)
+    if name is not None and name.startswith("d2_"):
+        return name, make_scorer(_loss_d2, loss=loss)
+    return "r2", check_scoring(estimator, "r2")
 
 
 def scoring_info(estimator, scoring):
     """``(name, best possible value or None, explicit scorer)`` of the score used.
 
-    ``scoring=None`` is the estimator's own ``score``: R^2 for regressors,
-    accuracy for classifiers, D^2 (Poisson deviance explained) for Poisson
-    regression; the explicit scorer is its equivalent, used for the baseline.
+    ``scoring=None`` is the estimator's own ``score``, as its loss names it:
+    R^2 for least squares, accuracy for classifiers, D^2 (the deviance
+    explained) for Poisson, Gamma and Tweedie regression; the explicit scorer
+    is its equivalent, used for the baseline.
     """
     if scoring is None:
-        if is_classifier(estimator):
-            name, scorer = "accuracy", check_scoring(estimator, "accuracy")
-        elif type(estimator).__name__ == "PoissonRegressor":
-            name, scorer = "d2_poisson", make_scorer(_d2_poisson)
-        else:
-            name, scorer = "r2", check_scoring(estimator, "r2")
+        name, scorer = _own_score(estimator)
     elif isinstance(scoring, str):
         name, scorer = scoring, check_scoring(estimator, scoring)
     elif callable(scoring):

@@ -32,8 +32,9 @@ def sweep(A, grad, b, l1, l2, coordinates=None):
         ``A b - c`` on entry; kept equal to it as coordinates move.
     b : ndarray of shape (p,)
         The coefficients (float64, written in place).
-    l1, l2 : float
-        Penalty strengths.
+    l1, l2 : float or ndarray of shape (p,)
+        Penalty strengths, one per coordinate where the penalty weighs
+        features differently (``P1``, ``P2``).
     coordinates : iterable of int, optional
         The coordinates to visit, in order (default: all). Coordinates whose
         curvature ``A[j, j] + l2`` is zero or negative are skipped.
@@ -46,14 +47,16 @@ def sweep(A, grad, b, l1, l2, coordinates=None):
         Largest ``(A[j, j] + l2) |new - old|``: the change it made to the
         model's gradient in the coordinate's own units.
     """
+    l1 = np.broadcast_to(np.asarray(l1, dtype=np.float64), b.shape)
+    l2 = np.broadcast_to(np.asarray(l2, dtype=np.float64), b.shape)
     diag = np.diag(A) + l2
     max_change = max_scaled = 0.0
     for j in range(len(b)) if coordinates is None else coordinates:
         if diag[j] <= 0:
             continue
         old = b[j]
-        z = diag[j] * old - grad[j] - l2 * old
-        new = soft_threshold(z, l1) / diag[j]
+        z = diag[j] * old - grad[j] - l2[j] * old
+        new = soft_threshold(z, l1[j]) / diag[j]
         if new != old:
             grad += A[:, j] * (new - old)
             b[j] = new

@@ -69,18 +69,20 @@ def solve_normal(objective, coef0, *, tol=1e-4, max_iter=DEFAULT_MAX_SWEEPS):
         raise ValueError("solver='normal' applies to the squared loss only.")
     sw, mx, my, Sxx, Sxy, Syy = _raw_moments(objective)
     penalty = objective.penalty
-    # Mean-scale system: (Sxx / sw + l2 I) b = Sxy / sw.
+    # Mean-scale system: (Sxx / sw + diag(l2)) b = Sxy / sw.
     A = Sxx / sw
     c = Sxy / sw
     fallback = ""
-    if penalty.l1 > 0:
+    # Per-coefficient strengths (the penalty's P1 / P2 weights, all equal without them).
+    l1, l2 = penalty.l1_weights(len(c)), penalty.l2_weights(len(c))
+    if not penalty.smooth:
         coef, n_iter, converged, gmax = gram_coordinate_descent(
-            A, c, penalty.l1, penalty.l2, coef0[: len(c)], tol, max_iter)
+            A, c, l1, l2, coef0[: len(c)], tol, max_iter)
         message = (f"coordinate descent on the Gram matrix, {n_iter} sweeps"
                    + ("" if converged else " (max_iter reached)"))
     else:
         passes_before = objective.passes
-        coef, message = _direct(objective, A, c, penalty.l2)
+        coef, message = _direct(objective, A, c, l2)
         n_iter, converged, gmax = 0, True, np.nan
         if objective.passes > passes_before:  # the QR fallback read the data again
             fallback = f"{message}: {objective.passes} passes in all, not one"
@@ -124,8 +126,8 @@ def _tsqr_solve(objective, l2):
         row = np.sqrt(sw) * mean
         R = scipy.linalg.qr(np.vstack([R, row]), mode="r")[0][: p + 1]
         R11, r12 = R[:p, :p], R[:p, p]
-    if l2 > 0:
-        # (R11^T R11 + l2 sw I) b = R11^T r12  <=>  lstsq of [R11; sqrt(l2 sw) I].
+    if np.any(l2 > 0):
+        # (R11^T R11 + sw diag(l2)) b = R11^T r12  <=>  lstsq of [R11; sqrt(sw diag(l2))].
         aug = np.vstack([R11, np.sqrt(l2 * sw) * np.eye(p)])
         rhs = np.concatenate([r12, np.zeros(p)])
         return _min_norm_lstsq(aug, rhs)
@@ -148,7 +150,7 @@ def _min_norm_lstsq(A, b):
 
 
 def gram_coordinate_descent(A, c, l1, l2, b0, tol, max_sweeps):
-    """min_b 1/2 b'Ab - c'b + l1 |b|_1 + l2/2 |b|^2 by cyclic coordinate descent."""
+    """min_b 1/2 b'Ab - c'b + sum_j l1_j |b_j| + l2_j/2 b_j^2 by cyclic coordinate descent."""
     b = np.array(b0, dtype=np.float64, copy=True)
     grad = A @ b - c  # gradient of the quadratic part, kept up to date by the sweeps
     converged = False

@@ -151,8 +151,9 @@ class Standardised:
         if not objective.n_samples > p:
             scale = np.full(p, np.sqrt(np.mean(scale**2)) if p else 1.0)
         self.mean, self.scale = mean, scale
-        # Per-coordinate L1 weight: l1 |b_j| = l1 |beta_j| / d_j.
-        self._l1_weight = np.tile(
+        # Per-coordinate L1 strength: l1_j |b_j| = l1_j |beta_j| / d_j (l1_j from
+        # the penalty's P1 weights; 0 at the intercepts).
+        self._l1_weight = self.penalty.l1_on(self.penalised) * np.tile(
             np.concatenate([1.0 / scale, [0.0] * int(self._fi)]), K)
 
     # ------------------------------------------------------------ mapping
@@ -202,7 +203,7 @@ class Standardised:
         return self.smooth_value_and_grad(phi)
 
     def l1_value(self, phi):
-        return self.penalty.l1 * float(self._l1_weight @ np.abs(phi))
+        return float(self._l1_weight @ np.abs(phi))
 
     def value(self, phi):
         return self.smooth_value(phi) + self.l1_value(phi)
@@ -210,9 +211,9 @@ class Standardised:
     def prox(self, v, step):
         """Soft-thresholding with the per-coordinate weights of the L1 part."""
         v = np.asarray(v, dtype=np.float64)
-        if self.penalty.l1 == 0:
+        if self.penalty.smooth:
             return v.copy()
-        threshold = step * self.penalty.l1 * self._l1_weight
+        threshold = step * self._l1_weight
         return soft_threshold(v, threshold)
 
     def require_smooth(self):

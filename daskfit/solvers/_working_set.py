@@ -58,17 +58,22 @@ def duality_gap(r2, xta, ry, b, l1, l2):
         ``R' y / sw`` (centred y).
     b : ndarray
         The coefficients (same features as ``xta``, or all that are nonzero).
-    l1, l2 : float
-        Penalty strengths (``l1 > 0``).
+    l1, l2 : float or ndarray
+        Penalty strengths (``l1 > 0``), or one per feature of ``xta`` (the
+        penalty's ``P1`` / ``P2`` weights; every ``l1_j > 0``): the dual
+        point is scaled until ``|xta_j| <= l1_j`` for every feature, and the
+        L2 part is ``b' diag(l2) b`` (X augmented by ``diag(sqrt(l2))``, as
+        scikit-learn's derivation augments it by ``sqrt(l2) I``).
     """
-    dual_norm = float(np.abs(xta).max()) if len(xta) else 0.0
-    if dual_norm > l1:
-        const = l1 / dual_norm
+    ratio = np.abs(xta) / l1
+    dual_norm = float(ratio.max()) if len(xta) else 0.0
+    if dual_norm > 1.0:
+        const = 1.0 / dual_norm
         gap = 0.5 * r2 * (1.0 + const**2)
     else:
         const, gap = 1.0, r2
-    bb = float(b @ b)
-    return gap + l1 * float(np.abs(b).sum()) - const * ry + 0.5 * l2 * (1.0 + const**2) * bb
+    bb = float(b @ (l2 * b))
+    return gap + float(np.sum(l1 * np.abs(b))) - const * ry + 0.5 * (1.0 + const**2) * bb
 
 
 def _gram_gap(A, c, yy, b, l1, l2, grad):
@@ -103,20 +108,27 @@ class _Point:
     def __init__(self, objective, theta, xbar):
         p, fi = objective.n_features, objective.fit_intercept
         f, g = objective.smooth_value_and_grad(theta)
-        l2 = objective.penalty.l2
+        l1, l2 = objective.penalty.l1_weights(p), objective.penalty.l2_weights(p)
         b = theta[:p]
         g_c = float(g[p]) if fi else 0.0
         # Minus the gradient of the centred problem: X_c' R_c / sw - l2 b.
         self.xta = -(g[:p] - xbar * g_c)
-        r2 = 2.0 * (f - 0.5 * l2 * (b @ b)) - g_c**2
+        r2 = 2.0 * (f - 0.5 * b @ (l2 * b)) - g_c**2
         ry = r2 + b @ (self.xta + l2 * b)
-        self.gap = duality_gap(r2, self.xta, ry, b, objective.penalty.l1, l2)
+        self.gap = duality_gap(r2, self.xta, ry, b, l1, l2)
         self.f, self.g, self.g_c = f, g, g_c
 
 
 def applies(objective):
-    """The squared loss with an L1 part, one output, no held-out rows."""
-    return (objective.loss.is_quadratic and objective.penalty.l1 > 0
+    """The squared loss with an L1 part on every feature, one output, no held-out rows.
+
+    A feature left out of the L1 part (``P1_j = 0``) has no dual constraint
+    to scale, so the duality gap certifies nothing there: FISTA's own rule
+    fits those.
+    """
+    penalty = objective.penalty
+    return (objective.loss.is_quadratic and not penalty.smooth
+            and bool(np.all(penalty.l1_weights(objective.n_features) > 0))
             and objective.n_outputs == 1 and objective.holdout is None)
 
 
@@ -152,7 +164,7 @@ def solve_working_set(objective, coef0, *, tol=1e-4, max_iter=1000):
     then the best point so far, for another solver to continue from.
     """
     p, fi = objective.n_features, objective.fit_intercept
-    l1, l2 = objective.penalty.l1, objective.penalty.l2
+    l1, l2 = objective.penalty.l1_weights(p), objective.penalty.l2_weights(p)
     moments = objective.column_moments()  # from the first pass: free
     xbar = moments.mean if fi else np.zeros(p)
     spread = moments.std if fi else np.sqrt(moments.std**2 + moments.mean**2)
@@ -162,7 +174,7 @@ def solve_working_set(objective, coef0, *, tol=1e-4, max_iter=1000):
     yy = target_variance(objective, coef0)
     target = tol * yy
     history = []
-    record(history, 0, point.f + l1 * np.abs(theta[:p]).sum(), point.gap / yy, objective)
+    record(history, 0, point.f + l1 @ np.abs(theta[:p]), point.gap / yy, objective)
     size, n_iter, message, done = 0, 0, "max_iter reached", True
     while point.gap > target and n_iter < max_iter:
         support = np.flatnonzero(theta[:p])
@@ -176,7 +188,8 @@ def solve_working_set(objective, coef0, *, tol=1e-4, max_iter=1000):
             Sxx, Sxy, Syy = Sxx + sw * np.outer(mx, mx), Sxy + sw * mx * my, Syy + sw * my * my
         yy = Syy / sw
         target = tol * yy
-        bw, sweeps, _ = _coordinate_descent(Sxx / sw, Sxy / sw, yy, l1, l2, theta[columns],
+        bw, sweeps, _ = _coordinate_descent(Sxx / sw, Sxy / sw, yy, l1[columns], l2[columns],
+                                            theta[columns],
                                             SUBPROBLEM_FRACTION * target)
         theta = np.zeros_like(theta)
         theta[columns] = bw
@@ -184,7 +197,7 @@ def solve_working_set(objective, coef0, *, tol=1e-4, max_iter=1000):
             theta[p] = my - mx @ bw
         point = _Point(objective, theta, xbar)
         n_iter += 1
-        record(history, n_iter, point.f + l1 * np.abs(bw).sum(), point.gap / yy, objective,
+        record(history, n_iter, point.f + l1[columns] @ np.abs(bw), point.gap / yy, objective,
                working_set=len(columns), sweeps=sweeps)
     converged = point.gap <= target
     if fi:  # the exact intercept for these coefficients (free: f is quadratic in it)
@@ -193,7 +206,7 @@ def solve_working_set(objective, coef0, *, tol=1e-4, max_iter=1000):
     if converged:
         message = (f"duality gap {point.gap:.3g} <= tol * var(y) = {target:.3g} "
                    f"(working sets, last of {len(columns) if n_iter else 0} features)")
-    result = FitResult(coef=theta, loss=float(point.f + l1 * np.abs(theta[:p]).sum()),
+    result = FitResult(coef=theta, loss=float(point.f + l1 @ np.abs(theta[:p])),
                        grad_norm=float(point.gap / yy), n_iter=n_iter,
                        passes=objective.passes, converged=bool(converged), message=message,
                        history=history, solver="proximal")
