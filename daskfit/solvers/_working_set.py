@@ -61,9 +61,9 @@ def gram_columns_chunk(index, X, y, w, spec):
     The same accurate (shifted where needed) accumulation as the normal
     equations' pass, on a copy of the chosen columns only (fresh, aligned).
     """
-    from ..kernels.chunks import MomentsWork, rows_moments
+    from ..kernels.chunks import MomentsWork, rows_moments, take_columns
 
-    Xw = np.ascontiguousarray(X[:, spec.columns])
+    Xw = take_columns(X, spec.columns)  # dense copy, or sparse columns kept sparse
     yy = np.asarray(y, dtype=np.float64)
     return {"moments": rows_moments(Xw, yy, w, MomentsWork(Xw))}
 
