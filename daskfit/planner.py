@@ -154,10 +154,12 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
     :data:`NO_CLASS_WEIGHT`).
     """
     n_params = n_outputs * (n_features + int(fit_intercept))
-    if nbytes is None:
-        dense = n_rows * n_features * itemsize if np.isfinite(n_rows) else math.nan
-        # A sparse matrix's size is its nonzeros', unknown before a pass.
-        nbytes = math.nan if sparse else dense
+    dense = n_rows * n_features * itemsize if np.isfinite(n_rows) else math.nan
+    # A sparse matrix stores its nonzeros: ``nbytes`` when known, else unknown
+    # (NaN) for the memory estimates, and the dense size, an upper bound, for
+    # the persist decision (as the engine's, which cannot count them either).
+    stored = (math.nan if nbytes is None else nbytes) if sparse else dense
+    nbytes = dense if nbytes is None else nbytes
     if sparse and solver in DENSE_ONLY:
         raise ValueError(
             f"solver={solver!r} reads dense chunks only, but X's chunks are sparse. Use "
@@ -216,6 +218,10 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
     if sparse:
         reasons.append("sparse X: every pass reads each chunk's nonzeros (CSR) and never "
                        "densifies it; a dense p x p Hessian or Gram only for small p")
+        if not np.isfinite(stored):
+            reasons.append("sparse chunks do not say how many nonzeros they hold before a "
+                           "pass: the persist decision uses the dense size, an upper bound "
+                           "(pass persist=True if the nonzeros fit in memory)")
     if early_stopping:
         reasons.append("early stopping: a validation_fraction of the rows, drawn from a "
                        "random stream seeded by random_state at each row's index, is left "
@@ -234,14 +240,14 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
         # A chunk's nonzeros, and a partial of p^2 floats only for a solver that
         # needs a Hessian or Gram (p floats for the gradient solvers).
         square = info is not None and info.needs in ("hess", "moments")
-        task_bytes = nbytes / row_chunks + 8 * (n_params**2 if square else n_params)
+        task_bytes = stored / row_chunks + 8 * (n_params**2 if square else n_params)
     else:
         task_bytes = rows_per_chunk * n_features * itemsize + 8 * n_params**2
-    share = (nbytes / n_workers) if do_persist else 0.0
+    share = ((stored if sparse else nbytes) / n_workers) if do_persist else 0.0
     facts = {
         "rows": "unknown" if not np.isfinite(n_rows) else int(n_rows),
         "features": n_features, "row_chunks": row_chunks, "column_chunks": col_chunks,
-        "data": _mib(nbytes), "workers": n_workers,
+        "data": _mib(stored if sparse else nbytes), "workers": n_workers,
         "cluster_memory": _mib(memory_available(client)) if client else "local",
         "loss": loss_name, "penalty": penalty_kind, "parameters": n_params,
     }
