@@ -213,6 +213,8 @@ class LinearModelBase(BaseEstimator):
         intercept = np.atleast_1d(self.intercept_)
         if is_dask_collection(X):
             data = as_chunked(self, X, reset=False)
+            if data.X.numblocks[1] > 1:  # whole rows per block, as the row fits merge them
+                data.X = data.X.rechunk({1: -1})
             return data.X.map_blocks(
                 _checked_linear, coef.T, intercept,
                 chunks=(data.X.chunks[0], (coef.shape[0],)), dtype=np.float64,

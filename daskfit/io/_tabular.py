@@ -293,7 +293,9 @@ def _sparse_dask_array(X, args, width, lengths):
     meta = sp.csr_matrix((0, width))
     blocks = [da.from_delayed(encode(part, *args), shape=(n, width), dtype=np.float64,
                               meta=meta) for part, n in zip(parts, lengths)]
-    return da.concatenate(blocks, axis=0)
+    stacked = da.concatenate(blocks, axis=0)
+    # concatenate forgets the blocks' meta: say the chunks are CSR (the planner reads it).
+    return da.Array(stacked.dask, stacked.name, stacked.chunks, meta=meta)
 
 
 def _is_categorical(dtype):
