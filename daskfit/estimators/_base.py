@@ -228,6 +228,7 @@ class LinearModelBase(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True  # scipy.sparse X, never densified (kernels/chunks.py)
         return tags
 
 
