@@ -184,7 +184,7 @@ class ChunkedData:
 
     def token(self):
         """A deterministic token of the data (hashes in-memory inputs: costly)."""
-        return tokenize(*(self.sources.get(name, arr) for name, arr in
+        return tokenize(*(_tokenizable(self.sources.get(name, arr)) for name, arr in
                           (("X", self.X), ("y", self.y), ("sample_weight", self.sample_weight))))
 
     @property
@@ -215,6 +215,18 @@ class ChunkedData:
             source = self.sources.get("X")
             return math.nan if source is None else float(stored_nbytes(source))
         return math.nan if not self.chunks_known else float(self.X.nbytes)
+
+
+def _tokenizable(obj):
+    """What :func:`dask.base.tokenize` hashes deterministically for ``obj``.
+
+    Dask names a SciPy sparse matrix by a random token (two equal matrices
+    differ), so a CSR source is hashed through its arrays instead.
+    """
+    if is_sparse(obj) and not isinstance(obj, da.Array):
+        csr = scipy_sparse(obj).tocsr()
+        return ("csr", csr.shape, csr.dtype.str, csr.data, csr.indices, csr.indptr)
+    return obj
 
 
 def _numpy_chunks(n_rows, row_bytes, n_chunks_hint):

@@ -217,6 +217,16 @@ def test_non_finite_stored_value_is_refused(bad, problem):
         fitted.predict(da.from_array(Xs, chunks=(CHUNKS, X.shape[1]))).compute()
 
 
+def test_in_memory_sparse_data_has_a_deterministic_token():
+    """A checkpoint's fingerprint: equal matrices hash equal, different ones differ."""
+    from daskfit._data import as_chunked
+
+    X, targets = _design()
+    token = [as_chunked(daskfit.Ridge(), Xs, targets["real"]).token()
+             for Xs in (sp.csr_matrix(X), sp.csr_matrix(X), sp.csr_matrix(2 * X))]
+    assert token[0] == token[1] != token[2]
+
+
 def test_planner_keeps_sparse_data_on_row_solvers():
     """Wide column-chunked sparse data: L-BFGS on whole sparse rows, never model parallel."""
     common = dict(n_rows=10_000, n_features=50_000, row_chunks=4, col_chunks=8, itemsize=8,
