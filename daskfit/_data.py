@@ -13,6 +13,7 @@ shapes and chunks (never data) and say how to fix the input.
 from __future__ import annotations
 
 import itertools
+import math
 import uuid
 from dataclasses import dataclass, field
 
@@ -24,7 +25,8 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from .errors import DataError
 
-__all__ = ["ChunkedData", "as_chunked", "co_partition", "is_dask_collection", "target_chunks"]
+__all__ = ["ChunkedData", "as_chunked", "co_partition", "is_dask_collection", "is_sparse",
+           "scipy_sparse", "target_chunks"]
 
 # A NumPy input is cut into chunks of about this many bytes when it goes to a
 # cluster: small enough that every worker thread gets several chunks, large
@@ -41,6 +43,50 @@ def _is_dask_dataframe(obj) -> bool:
 def is_dask_collection(obj) -> bool:
     """True for Dask arrays, DataFrames and Series."""
     return isinstance(obj, da.Array) or _is_dask_dataframe(obj)
+
+
+def _is_pydata_sparse(obj) -> bool:
+    """A ``sparse`` package array (``sparse.COO``, ``GCXS``), found without importing it.
+
+    The ``sparse`` package is an optional input type: daskfit never needs it
+    installed, it only recognises its arrays.
+    """
+    return type(obj).__module__.split(".")[0] == "sparse" and hasattr(obj, "tocsr")
+
+
+def is_sparse(obj) -> bool:
+    """True for ``scipy.sparse`` matrices and arrays and ``sparse`` package arrays.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> is_sparse(sp.eye(3, format="csr")), is_sparse(np.eye(3))
+    (True, False)
+    """
+    import scipy.sparse as sp
+
+    return sp.issparse(obj) or _is_pydata_sparse(obj)
+
+
+def scipy_sparse(obj):
+    """A ``sparse`` package array as a SciPy CSR matrix; SciPy sparse input unchanged.
+
+    ``COO.tocsr()`` converts the coordinates (O(nnz)); nothing is densified.
+    """
+    return obj.tocsr() if _is_pydata_sparse(obj) else obj
+
+
+def stored_nbytes(X):
+    """Bytes a sparse matrix stores (its nonzeros and index arrays)."""
+    X = scipy_sparse(X)
+    arrays = [getattr(X, name, None) for name in ("data", "indices", "indptr", "row", "col",
+                                                  "coords")]
+    return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+
+
+def is_sparse_dask(X) -> bool:
+    """A Dask array whose chunks are sparse (as its ``_meta`` says)."""
+    return isinstance(X, da.Array) and is_sparse(X._meta)
 
 
 #: How to fix inputs that co_partition cannot align (tested to work in test_model_selection).
@@ -140,7 +186,7 @@ class ChunkedData:
 
     def token(self):
         """A deterministic token of the data (hashes in-memory inputs: costly)."""
-        return tokenize(*(self.sources.get(name, arr) for name, arr in
+        return tokenize(*(_tokenizable(self.sources.get(name, arr)) for name, arr in
                           (("X", self.X), ("y", self.y), ("sample_weight", self.sample_weight))))
 
     @property
@@ -154,6 +200,35 @@ class ChunkedData:
     @property
     def chunks_known(self) -> bool:
         return not any(np.isnan(c) for c in self.X.chunks[0])
+
+    @property
+    def sparse(self) -> bool:
+        """Whether X's chunks are sparse matrices (SciPy or ``sparse.COO``)."""
+        return is_sparse_dask(self.X)
+
+    @property
+    def nbytes(self):
+        """Bytes of X as stored: dense size, a sparse input's nonzeros, or NaN if unknown.
+
+        A Dask array of sparse chunks does not know its nonzeros before a
+        pass (NaN); an in-memory sparse matrix does.
+        """
+        if self.sparse:
+            source = self.sources.get("X")
+            return math.nan if source is None else float(stored_nbytes(source))
+        return math.nan if not self.chunks_known else float(self.X.nbytes)
+
+
+def _tokenizable(obj):
+    """What :func:`dask.base.tokenize` hashes deterministically for ``obj``.
+
+    Dask names a SciPy sparse matrix by a random token (two equal matrices
+    differ), so a CSR source is hashed through its arrays instead.
+    """
+    if is_sparse(obj) and not isinstance(obj, da.Array):
+        csr = scipy_sparse(obj).tocsr()
+        return ("csr", csr.shape, csr.dtype.str, csr.data, csr.indices, csr.indptr)
+    return obj
 
 
 def _numpy_chunks(n_rows, row_bytes, n_chunks_hint):
@@ -284,7 +359,7 @@ def _dask_frame_to_array(df, name):
     check_frame_columns(df, name)
     if len(df.columns) == 0:
         raise DataError(
-            f"Found array with 0 feature(s) (shape=(?, 0)) while a minimum of 1 is required."
+            "Found array with 0 feature(s) (shape=(?, 0)) while a minimum of 1 is required."
         )
     df = _without_extension_dtypes(df, name)
     dtypes = {np.dtype(d) for d in df.dtypes}
@@ -315,6 +390,8 @@ def _as_dask_X(estimator, X, reset, n_chunks_hint):
         # Column chunks are kept: the planner decides between merging them
         # (row-parallel solvers) and model parallelism.
         return X, None, True
+    if is_sparse(X):
+        return _sparse_in_memory(estimator, X, reset, n_chunks_hint)
     if isinstance(X, pd.DataFrame):
         check_frame_columns(X, "X")
     elif getattr(X, "dtype", None) is not None and np.dtype(X.dtype).kind == "c":
@@ -335,6 +412,39 @@ def _as_dask_X(estimator, X, reset, n_chunks_hint):
     names = getattr(estimator, "feature_names_in_", None) if reset else None
     rows = _numpy_chunks(Xn.shape[0], Xn.shape[1] * Xn.itemsize, n_chunks_hint)
     return _from_memory(Xn, (rows, -1)), names, False
+
+
+def _sparse_in_memory(estimator, X, reset, n_chunks_hint):
+    """In-memory sparse ``X`` -> a Dask array of CSR row chunks (never densified).
+
+    scikit-learn's validation converts CSC, COO (and ``sparse.COO``, via
+    SciPy) to CSR, which slices rows without touching other rows; chunks
+    are sized by the bytes of their nonzeros, not by the dense shape.
+    """
+    if getattr(X, "ndim", 2) != 2:
+        raise ValueError(f"Expected a 2D sparse matrix for X, got {X.ndim}D (shape {X.shape}).")
+    if np.dtype(X.dtype).kind == "c":
+        raise ValueError(f"Complex data not supported: X has dtype {X.dtype} and shape {X.shape}.")
+    Xs = validate_data(estimator, scipy_sparse(X), reset=reset, ensure_all_finite=False,
+                       dtype=[np.float64, np.float32], accept_sparse="csr",
+                       accept_large_sparse=True)
+    names = getattr(estimator, "feature_names_in_", None) if reset else None
+    row_bytes = max(1.0, Xs.nnz / max(1, Xs.shape[0])) * (Xs.data.itemsize + Xs.indices.itemsize)
+    rows = _numpy_chunks(Xs.shape[0], row_bytes, n_chunks_hint)
+    return _sparse_from_memory(Xs, rows), names, False
+
+
+def _sparse_from_memory(Xs, rows):
+    """A Dask array of CSR row slices of ``Xs`` (``rows`` rows each; slices copy O(nnz))."""
+    n = Xs.shape[0]
+    chunks = da.core.normalize_chunks((rows, -1), Xs.shape, dtype=Xs.dtype)
+    name = f"daskfit-input-{uuid.uuid4().hex}"
+    bounds = np.cumsum((0,) + chunks[0])
+    graph = {(name, i, 0): Xs[int(bounds[i]):int(min(bounds[i + 1], n))]
+             for i in range(len(chunks[0]))}
+    out = da.Array(graph, name, chunks, meta=Xs[0:0])
+    out._daskfit_source = Xs
+    return out
 
 
 def _from_memory(arr, chunks):

@@ -163,7 +163,8 @@ def fit_model(data, request):
         client=current_client(), max_block_columns=max(X.chunks[1]),
         early_stopping=request.early_stopping is not None,
         class_weight=request.class_weight is not None,
-        penalty_weights=not penalty_at_one.uniform)
+        penalty_weights=not penalty_at_one.uniform, sparse=data.sparse,
+        nbytes=data.nbytes if data.sparse else None)
     if SOLVERS[plan.solver].model_parallel:
         return _fit_columns(data, request, loss, plan)
     return _fit_rows(data, request, loss, plan, penalty_kind)

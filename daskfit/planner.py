@@ -47,6 +47,10 @@ BCD_MAX_BLOCK_COLUMNS = 1000
 #: comfortably in one task: column-chunked data goes model-parallel.
 MODEL_PARALLEL_MIN_FEATURES = GRAM_MAX_FEATURES
 
+#: Solvers whose kernels read dense chunks only (local SGD, column blocks):
+#: sparse X is fitted by the row solvers, whose kernels never densify a chunk.
+DENSE_ONLY = frozenset({"averaging", "async-sgd", "sharded-gd", "bcd"})
+
 #: Solvers whose passes do not go through the row objective's kernels, so
 #: they cannot weigh rows by class: ``class_weight`` excludes them.
 NO_CLASS_WEIGHT = frozenset({"averaging", "async-sgd", "sharded-gd", "bcd"})
@@ -124,8 +128,18 @@ def _mib(nbytes):
 def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, loss_name,
              penalty_kind, n_outputs, fit_intercept, solver="auto", persist="auto",
              client=None, max_block_columns=None, early_stopping=False, class_weight=False,
-             penalty_weights=False):
+             penalty_weights=False, sparse=False, nbytes=None):
     """The plan from metadata alone (the estimators' entry point).
+
+    With ``sparse`` (X's chunks are sparse matrices) the automatic choice is
+    a row solver: never one in :data:`DENSE_ONLY` (column chunks are merged
+    into whole sparse rows instead), and, as for dense data, Newton and the
+    normal equations only while their dense ``p x p`` Hessian or Gram is
+    small (``NEWTON_MAX_PARAMS``, ``GRAM_MAX_FEATURES``): wide sparse data
+    (a one-hot column of 100,000 levels) gets L-BFGS. Asking for a solver
+    in :data:`DENSE_ONLY` on sparse data is an error naming the fix.
+    ``nbytes``, when given, is the size of the stored data (a sparse
+    matrix's nonzeros) instead of ``n_rows * n_features * itemsize``.
 
     With ``early_stopping`` the automatic choice is a synchronous iterative
     solver (the validation score comes out of its passes): never the
@@ -137,7 +151,18 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
     """
     row_only = class_weight or penalty_weights
     n_params = n_outputs * (n_features + int(fit_intercept))
-    nbytes = n_rows * n_features * itemsize if np.isfinite(n_rows) else math.nan
+    dense = n_rows * n_features * itemsize if np.isfinite(n_rows) else math.nan
+    # A sparse matrix stores its nonzeros: ``nbytes`` when known, else unknown
+    # (NaN) for the memory estimates, and the dense size, an upper bound, for
+    # the persist decision (as the engine's, which cannot count them either).
+    stored = (math.nan if nbytes is None else nbytes) if sparse else dense
+    nbytes = dense if nbytes is None else nbytes
+    if sparse and solver in DENSE_ONLY:
+        raise ValueError(
+            f"solver={solver!r} reads dense chunks only, but X's chunks are sparse. Use "
+            "solver='auto' (or one of 'normal', 'newton', 'lbfgs', 'gd', 'proximal'): their "
+            "kernels fit sparse chunks without densifying them. Model-parallel column "
+            "sharding of sparse data is not supported.")
     n_workers = len(cluster_workers(client)) if client else 1
     reasons = []
     wide = n_features > MODEL_PARALLEL_MIN_FEATURES
@@ -151,7 +176,8 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
         if col_chunks > 1:
             reasons.append(f"X has {col_chunks} column chunks: they are merged into whole "
                            "rows, since early stopping needs a row-parallel solver")
-    elif col_chunks > 1 and wide and LOSSES[loss_name].model_parallel and not row_only:
+    elif (col_chunks > 1 and wide and LOSSES[loss_name].model_parallel and not row_only
+          and not sparse):
         block = max_block_columns or math.ceil(n_features / col_chunks)
         chosen = ("bcd" if LOSSES[loss_name].is_quadratic and block <= BCD_MAX_BLOCK_COLUMNS
                   else "sharded-gd")
@@ -164,7 +190,7 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
                        "residual); feature-sharded gradient descent otherwise")
     elif (n_workers >= AVERAGING_MIN_WORKERS and loss_name != "squared"
           and SOLVERS["averaging"].supports(loss_name, penalty_kind)
-          and penalty_kind in ("none", "l2") and not row_only):
+          and penalty_kind in ("none", "l2") and not row_only and not sparse):
         chosen = "averaging"
         reasons.append(
             f"{n_workers} workers (>= {AVERAGING_MIN_WORKERS}): a synchronous round trip to "
@@ -173,7 +199,11 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
     else:
         chosen, why = choose_solver(loss_name, penalty_kind, n_features, n_params)
         reasons.append(why)
-        if col_chunks > 1:
+        if col_chunks > 1 and sparse:
+            reasons.append(f"X has {col_chunks} column chunks of sparse matrices: they are "
+                           "merged into whole sparse rows (cheap: a row holds its nonzeros "
+                           "only), so the row-parallel solvers apply")
+        elif col_chunks > 1:
             reasons.append(f"X has {col_chunks} column chunks but only {n_features} features: "
                            "they are merged into whole rows (cheap), so the row-parallel "
                            "solvers apply")
@@ -182,6 +212,13 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
             reasons.append(f"{n_workers} worker(s): exact synchronous passes are cheap here; "
                            "parameter averaging would trade accuracy for rounds that "
                            "cost little")
+    if sparse:
+        reasons.append("sparse X: every pass reads each chunk's nonzeros (CSR) and never "
+                       "densifies it; a dense p x p Hessian or Gram only for small p")
+        if not np.isfinite(stored):
+            reasons.append("sparse chunks do not say how many nonzeros they hold before a "
+                           "pass: the persist decision uses the dense size, an upper bound "
+                           "(pass persist=True if the nonzeros fit in memory)")
     if early_stopping:
         reasons.append("early stopping: a validation_fraction of the rows, drawn from a "
                        "random stream seeded by random_state at each row's index, is left "
@@ -196,16 +233,23 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
     rows_per_chunk = (n_rows / row_chunks) if np.isfinite(n_rows) else math.nan
     if strategy == "model parallel":
         task_bytes = rows_per_chunk * math.ceil(n_features / col_chunks) * itemsize
+    elif sparse:
+        # A chunk's nonzeros, and a partial of p^2 floats only for a solver that
+        # needs a Hessian or Gram (p floats for the gradient solvers).
+        square = info is not None and info.needs in ("hess", "moments")
+        task_bytes = stored / row_chunks + 8 * (n_params**2 if square else n_params)
     else:
         task_bytes = rows_per_chunk * n_features * itemsize + 8 * n_params**2
-    share = (nbytes / n_workers) if do_persist else 0.0
+    share = ((stored if sparse else nbytes) / n_workers) if do_persist else 0.0
     facts = {
         "rows": "unknown" if not np.isfinite(n_rows) else int(n_rows),
         "features": n_features, "row_chunks": row_chunks, "column_chunks": col_chunks,
-        "data": _mib(nbytes), "workers": n_workers,
+        "data": _mib(stored if sparse else nbytes), "workers": n_workers,
         "cluster_memory": _mib(memory_available(client)) if client else "local",
         "loss": loss_name, "penalty": penalty_kind, "parameters": n_params,
     }
+    if sparse:
+        facts["sparse"] = True
     return Plan(strategy=strategy, solver=chosen, expected_passes=expected,
                 persist=do_persist, memory_per_worker=share + task_bytes,
                 task_memory=task_bytes,
@@ -274,9 +318,10 @@ def plan(X, y=None, estimator=None, client=None):
     """
     import dask.array as da
 
-    from ._data import is_dask_collection
+    from ._data import is_dask_collection, is_sparse, stored_nbytes
 
     facts = _estimator_facts(estimator)
+    sparse, nbytes = False, None
     client = client if client is not None else current_client()
     if is_dask_collection(X) and not isinstance(X, da.Array):
         n_rows, n_features = math.nan, len(X.columns)
@@ -287,6 +332,12 @@ def plan(X, y=None, estimator=None, client=None):
         row_chunks, col_chunks = X.numblocks
         itemsize, lazy = max(X.dtype.itemsize, 4), True
         block = max(X.chunks[1])
+        sparse = is_sparse(X._meta)
+    elif is_sparse(X):
+        n_rows, n_features = X.shape
+        row_chunks, col_chunks, itemsize, lazy = 1, 1, 8, False
+        block = n_features
+        sparse, nbytes = True, float(stored_nbytes(X))
     else:
         shape = np.shape(X)
         n_rows, n_features = shape[0], shape[1]
@@ -298,4 +349,5 @@ def plan(X, y=None, estimator=None, client=None):
                     fit_intercept=facts["fit_intercept"], solver=facts["solver"],
                     persist=facts["persist"], client=client, max_block_columns=block,
                     early_stopping=facts["early_stopping"], class_weight=facts["class_weight"],
-                    penalty_weights=facts["penalty_weights"])
+                    penalty_weights=facts["penalty_weights"],
+                    sparse=sparse, nbytes=nbytes)

@@ -18,8 +18,8 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..kernels.alignment import aligned_blocks, rows_per_block
-from .._data import as_chunked, is_dask_collection
+from ..kernels.alignment import aligned_blocks, as_csr, rows_per_block
+from .._data import as_chunked, is_dask_collection, is_sparse, scipy_sparse
 from ..engine.rows import compute
 from ..errors import ParameterError
 from ..model import layout
@@ -190,17 +190,22 @@ class LinearModelBase(BaseEstimator):
         intercept = np.atleast_1d(self.intercept_)
         if is_dask_collection(X):
             data = as_chunked(self, X, reset=False)
+            if data.X.numblocks[1] > 1:  # whole rows per block, as the row fits merge them
+                data.X = data.X.rechunk({1: -1})
             return data.X.map_blocks(
                 _checked_linear, coef.T, intercept,
                 chunks=(data.X.chunks[0], (coef.shape[0],)), dtype=np.float64,
                 name=f"daskfit-predict-{tokenize(data.X, coef, intercept)}",
             )
-        Xn = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return Xn @ coef.T.astype(Xn.dtype) + intercept
+        # Sparse input stays sparse (CSR); its stored values are checked for finiteness.
+        Xn = validate_data(self, scipy_sparse(X), reset=False, dtype=[np.float64, np.float32],
+                           accept_sparse="csr", accept_large_sparse=True)
+        return np.asarray(Xn @ coef.T.astype(Xn.dtype)) + intercept
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True  # scipy.sparse X, never densified (kernels/chunks.py)
         return tags
 
 
@@ -209,7 +214,9 @@ def _rows_per_block(X):
 
 
 def _checked_linear(block, coef, intercept):
-    if not np.isfinite(block).all():
+    if is_sparse(block):
+        block = as_csr(block)  # never densified: products over the nonzeros
+    if not np.isfinite(block.data if is_sparse(block) else block).all():
         raise ValueError("Input X contains NaN or infinity; predictions need finite features.")
     coef = coef.astype(block.dtype)
     out = np.empty((block.shape[0], coef.shape[1]), dtype=np.result_type(block, intercept))

@@ -17,6 +17,12 @@ and an unseen category is then all zeros, like scikit-learn's
 coefficient of ``column=category`` is "effect of this category relative to
 the reference level".
 
+With ``sparse`` (``"auto"``: from :data:`AUTO_SPARSE_MIN_COLUMNS` dummy
+columns on) :meth:`FrameEncoder.transform_matrix` makes SciPy CSR matrices
+(a Dask array of CSR chunks for a Dask DataFrame) instead of dense blocks:
+a column of 100,000 levels then costs one stored value per row, not
+100,000, and daskfit's row solvers fit it without densifying a chunk.
+
 :class:`TabularModel` pairs a fitted encoder with a fitted estimator, so a
 saved model predicts from the raw table, and scores a Dask DataFrame out of
 core, one partition at a time.
@@ -31,7 +37,12 @@ from sklearn.base import BaseEstimator
 
 from .._data import is_dask_collection
 
-__all__ = ["FrameEncoder", "TabularModel"]
+__all__ = ["AUTO_SPARSE_MIN_COLUMNS", "FrameEncoder", "TabularModel"]
+
+#: ``sparse="auto"`` encodes as sparse matrices from this many one-hot columns
+#: on: a dense block of 1,000 dummies per row is 8 KB of mostly zeros, and
+#: the sparse products cost per nonzero (one per categorical column and row).
+AUTO_SPARSE_MIN_COLUMNS = 1000
 
 
 def _named(name):
@@ -63,6 +74,37 @@ def _encode_partition(pdf, numeric, mean, scale, categorical, categories, names,
     return pd.DataFrame(block, columns=names, index=pdf.index)
 
 
+@_named("daskfit-encode-sparse")
+def _encode_partition_sparse(pdf, numeric, mean, scale, categorical, categories, names,
+                             skip=None):
+    """One partition as a SciPy CSR matrix: numeric values, then one 1 per category.
+
+    Built from coordinates, so nothing of the width of the one-hot columns is
+    ever allocated per row (an unseen category stores nothing: all zeros).
+    """
+    import scipy.sparse as sp
+
+    n = len(pdf)
+    rows, cols, vals = [], [], []
+    if numeric:
+        values = (pdf[numeric].to_numpy(dtype=np.float64) - mean) / scale
+        r, c = np.nonzero(values)
+        rows.append(r), cols.append(c), vals.append(values[r, c])
+    offset = len(numeric)
+    for col in categorical:
+        cats = categories[col]
+        first = (skip or {}).get(col, 0)
+        codes = pd.Index(cats).get_indexer(pdf[col].to_numpy()) - first
+        seen = np.flatnonzero(codes >= 0)
+        rows.append(seen), cols.append(offset + codes[seen]), vals.append(np.ones(len(seen)))
+        offset += len(cats) - first
+    if not rows:
+        return sp.csr_matrix((n, len(names)))
+    coo = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                        shape=(n, len(names)))
+    return coo.tocsr()
+
+
 @_named("daskfit-partition-rows")
 def _partition_rows(pdf):
     return pd.Series([len(pdf)])
@@ -85,6 +127,11 @@ class FrameEncoder(BaseEstimator):
         categorical column, the reference level that the intercept absorbs
         (keeps the design full rank). ``None``: a column for every category,
         for a model without intercept.
+    sparse : {"auto", True, False}, default="auto"
+        Whether :meth:`transform_matrix` (and :class:`TabularModel`) makes
+        SciPy CSR matrices instead of dense arrays. ``"auto"``: sparse from
+        :data:`AUTO_SPARSE_MIN_COLUMNS` one-hot columns on. :meth:`transform`
+        always returns a dense DataFrame.
 
     Attributes
     ----------
@@ -99,6 +146,8 @@ class FrameEncoder(BaseEstimator):
         ``numeric_`` then ``column=category`` for each category kept.
     n_rows_ : int
         Rows seen in ``fit``.
+    sparse_ : bool
+        Whether :meth:`transform_matrix` makes sparse matrices.
 
     Examples
     --------
@@ -112,16 +161,20 @@ class FrameEncoder(BaseEstimator):
     [[-1.225, 1.0], [0.0, 0.0], [1.225, 1.0]]
     """
 
-    def __init__(self, numeric=None, categorical=None, standardize=True, drop="first"):
+    def __init__(self, numeric=None, categorical=None, standardize=True, drop="first",
+                 sparse="auto"):
         self.numeric = numeric
         self.categorical = categorical
         self.standardize = standardize
         self.drop = drop
+        self.sparse = sparse
 
     def fit(self, X, y=None):
         """Learn categories, means and scales in one pass over ``X`` (pandas or Dask)."""
         if self.drop not in ("first", None):
             raise ValueError(f"drop must be 'first' or None; got {self.drop!r}.")
+        if not (self.sparse is True or self.sparse is False or self.sparse == "auto"):
+            raise ValueError(f"sparse must be 'auto', True or False; got {self.sparse!r}.")
         columns = [str(c) for c in X.columns]
         if columns != list(X.columns):
             raise ValueError(f"Column names must be strings; got {list(X.columns)!r}.")
@@ -171,6 +224,9 @@ class FrameEncoder(BaseEstimator):
         self.feature_names_out_ = np.array(
             numeric + [f"{c}={v}" for c in categorical for v in self.categories_[c][skip[c]:]],
             dtype=object)
+        n_dummies = len(self.feature_names_out_) - len(numeric)
+        self.sparse_ = (bool(self.sparse) if self.sparse != "auto"
+                        else n_dummies >= AUTO_SPARSE_MIN_COLUMNS)
         return self
 
     def _skip(self):
@@ -185,15 +241,61 @@ class FrameEncoder(BaseEstimator):
 
     def transform(self, X):
         """Encoded float64 frame (pandas for pandas input, lazy Dask for Dask input)."""
-        missing = sorted(set(self.numeric_ + self.categorical_) - set(X.columns))
-        if missing:
-            raise ValueError(f"Columns {missing} were used in fit but are not in the data; "
-                             f"it has {list(X.columns)}.")
+        self._check_columns(X)
         if is_dask_collection(X):
             meta = pd.DataFrame({n: pd.Series([], dtype=np.float64)
                                  for n in self.feature_names_out_})
             return X.map_partitions(_encode_partition, *self._args(), meta=meta)
         return _encode_partition(X, *self._args())
+
+
+    def _check_columns(self, X):
+        missing = sorted(set(self.numeric_ + self.categorical_) - set(X.columns))
+        if missing:
+            raise ValueError(f"Columns {missing} were used in fit but are not in the data; "
+                             f"it has {list(X.columns)}.")
+
+    def transform_matrix(self, X, lengths=None):
+        """Encoded ``X`` as a matrix: dense or, with ``sparse_``, SciPy CSR.
+
+        Parameters
+        ----------
+        X : pandas or Dask DataFrame
+        lengths : sequence of int, optional
+            Rows per partition of a Dask DataFrame (known chunk sizes); when
+            omitted they are unknown (NaN) for sparse output, and computed
+            by ``to_dask_array(lengths=True)`` for dense output.
+
+        Returns
+        -------
+        ndarray or scipy.sparse.csr_matrix (pandas input), or a Dask array
+        with one row chunk per partition (Dask input).
+        """
+        if not getattr(self, "sparse_", False):
+            Xe = self.transform(X)
+            if not is_dask_collection(X):
+                return Xe.to_numpy()
+            return Xe.to_dask_array(lengths=True if lengths is None else list(lengths))
+        self._check_columns(X)
+        if not is_dask_collection(X):
+            return _encode_partition_sparse(X, *self._args())
+        return _sparse_dask_array(X, self._args(), len(self.feature_names_out_), lengths)
+
+
+def _sparse_dask_array(X, args, width, lengths):
+    """A Dask array of CSR chunks, one per partition of the Dask DataFrame ``X``."""
+    import dask.array as da
+    import scipy.sparse as sp
+
+    parts = X.to_delayed()
+    lengths = [np.nan] * len(parts) if lengths is None else list(lengths)
+    encode = dask.delayed(_encode_partition_sparse, pure=True)
+    meta = sp.csr_matrix((0, width))
+    blocks = [da.from_delayed(encode(part, *args), shape=(n, width), dtype=np.float64,
+                              meta=meta) for part, n in zip(parts, lengths)]
+    stacked = da.concatenate(blocks, axis=0)
+    # concatenate forgets the blocks' meta: say the chunks are CSR (the planner reads it).
+    return da.Array(stacked.dask, stacked.name, stacked.chunks, meta=meta)
 
 
 def _is_categorical(dtype):
@@ -221,14 +323,15 @@ def _category_array(index, column):
 
 @_named("daskfit-predict-partition")
 def _predict_partition(pdf, encoder, estimator, proba):
-    X = encoder.transform(pdf).to_numpy()
+    X = encoder.transform_matrix(pdf)  # CSR with a sparse encoder: never densified
     out = pd.DataFrame(index=pdf.index)
-    if len(X) == 0:
+    if X.shape[0] == 0:
         out["prediction"] = estimator.predict(np.zeros((1, X.shape[1])))[:0]
     else:
         out["prediction"] = estimator.predict(X)
     if proba:
-        P = estimator.predict_proba(X) if len(X) else np.zeros((0, len(estimator.classes_)))
+        P = (estimator.predict_proba(X) if X.shape[0]
+             else np.zeros((0, len(estimator.classes_))))
         for k, c in enumerate(estimator.classes_):
             out[f"proba_{c}"] = P[:, k]
     return out
@@ -292,18 +395,20 @@ class TabularModel(BaseEstimator):
         For a Dask DataFrame seen by ``fit`` the partition lengths from the
         fit pass are reused, so the arrays' chunk sizes are known for free.
         """
-        Xe = self.encoder.transform(X)
         if not is_dask_collection(X):
             as_np = (lambda v: None if v is None else np.asarray(v))
-            return Xe.to_numpy(), as_np(y), as_np(sample_weight)
+            return self.encoder.transform_matrix(X), as_np(y), as_np(sample_weight)
         lengths = getattr(self.encoder, "_partition_rows", None)
         if lengths is None or len(lengths) != X.npartitions:
-            lengths = True
+            # One pass for the partition lengths, shared by X, y and the weights.
+            lengths = tuple(int(v) for v in X.map_partitions(
+                _partition_rows, meta=pd.Series([], dtype=np.int64)).compute())
         if y is not None and pd.api.types.is_string_dtype(y.dtype) and y.dtype != object:
             y = y.astype(object)  # Dask arrays hold strings as objects; say so, silently
-        arrays = [v if v is None else v.to_dask_array(lengths=lengths)
-                  for v in (Xe, y, sample_weight)]
-        return tuple(arrays)
+        Xe = self.encoder.transform_matrix(X, lengths)
+        arrays = [v if v is None else v.to_dask_array(lengths=list(lengths))
+                  for v in (y, sample_weight)]
+        return (Xe, *arrays)
 
     def predict(self, X):
         """Predictions: NumPy for pandas input, a lazy Dask array for a Dask DataFrame."""

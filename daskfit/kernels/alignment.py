@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["aligned", "aligned_blocks", "row_blocks", "BLOCK_BYTES"]
+from .._data import is_sparse, scipy_sparse
+
+__all__ = ["aligned", "aligned_blocks", "as_csr", "is_sparse", "row_blocks",
+           "sparse_row_blocks", "BLOCK_BYTES"]
 
 #: Rows are processed in blocks of about this many bytes of X, so that each
 #: block stays in cache while the margin, the gradient and the Hessian are
@@ -66,6 +69,68 @@ def row_blocks(X):
     return [slice(a, min(a + rows, n)) for a in range(0, n, rows)]
 
 
+def as_csr(X):
+    """A sparse chunk as a SciPy CSR matrix (or array) whose arrays BLAS-free kernels can read.
+
+    CSR input is returned as it is (same object, so no copy and its class is
+    kept) unless one of its arrays is misaligned; then a CSR of the same
+    class over aligned copies of the arrays is returned. Other sparse
+    formats are converted (O(nnz), never densified).
+    """
+    import scipy.sparse as sp
+
+    X = scipy_sparse(X)
+    if X.format != "csr":
+        X = X.tocsr()
+    parts = (X.data, X.indices, X.indptr)
+    if all(a.flags.aligned for a in parts):
+        return X
+    if isinstance(X, sp.sparray):
+        return type(X)(tuple(aligned(a) for a in parts), shape=X.shape)
+    return sp.csr_matrix(tuple(aligned(a) for a in parts), shape=X.shape)
+
+
+#: Rows per sparse block at most, whatever their nonzeros: the per-row
+#: vectors of a block (margins, gradients, curvatures) stay about BLOCK_BYTES.
+SPARSE_MAX_BLOCK_ROWS = BLOCK_BYTES // 8
+
+
+def sparse_row_blocks(X):
+    """Row slices of the CSR ``X`` holding about ``BLOCK_BYTES`` of nonzeros each.
+
+    Cut by ``indptr``: a row with more nonzeros than a block gets a block
+    of its own.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> sparse_row_blocks(sp.eye(5, format="csr"))
+    [slice(0, 5, None)]
+    """
+    n = X.shape[0]
+    per_nonzero = X.data.itemsize + X.indices.itemsize
+    target = max(1, BLOCK_BYTES // per_nonzero)
+    indptr = X.indptr
+    blocks, start = [], 0
+    while start < n:
+        # The last row end whose nonzeros since ``start`` fit the target.
+        stop = int(np.searchsorted(indptr, indptr[start] + target, side="right")) - 1
+        stop = min(max(stop, start + 1), start + SPARSE_MAX_BLOCK_ROWS, n)
+        blocks.append(slice(start, stop))
+        start = stop
+    return blocks
+
+
+def _sparse_blocks(X):
+    X = as_csr(X)
+    blocks = sparse_row_blocks(X)
+    if len(blocks) == 1:  # the whole chunk: no slice, no copy
+        yield 0, blocks[0], X
+        return
+    for number, block in enumerate(blocks):
+        yield number, block, X[block]
+
+
 def aligned_blocks(X):
     """``(number, slice, block)`` per row block of ``X``, each block aligned.
 
@@ -80,7 +145,13 @@ def aligned_blocks(X):
     >>> X = np.frombuffer(raw[4:].data, dtype=np.float64).reshape(3, 2)
     >>> [(n, b.flags.aligned) for n, _, b in aligned_blocks(X)]
     [(0, True)]
+
+    A sparse ``X`` yields CSR row blocks (:func:`sparse_row_blocks`; each a
+    copy of its rows' nonzeros, or the chunk itself when it is one block).
     """
+    if is_sparse(X):
+        yield from _sparse_blocks(X)
+        return
     blocks = row_blocks(X)
     if X.flags.aligned:
         for number, block in enumerate(blocks):

@@ -8,6 +8,15 @@ error naming the first bad chunk.
 
 Kernels compute in the dtype of ``X`` for the heavy products (so float32 data
 moves half the bytes) and return float64 sums.
+
+Sparse chunks (SciPy sparse or ``sparse.COO``) are read as CSR and never
+densified: margins ``X @ coef`` and gradients ``X' g`` are sparse-dense
+products, and a Gram or Hessian ``X' D X`` is a sparse product turned into
+a dense ``p x p`` only where the solver needs one (Newton, the normal
+equations; the planner keeps both to small ``p``). The one exception is
+the normal equations' QR fallback for ill-conditioned data
+(:func:`qr_chunk`): it factors row blocks of about ``BLOCK_BYTES`` made
+dense, never a whole chunk.
 """
 
 from __future__ import annotations
@@ -18,9 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from .alignment import aligned, aligned_blocks, rows_per_block
+from .alignment import aligned, aligned_blocks, as_csr, is_sparse, rows_per_block
 
-__all__ = ["EvalSpec", "bundle_chunks", "combine", "run_batch", "evaluate_chunk", "class_stats_chunk", "moments_chunk", "qr_chunk"]
+__all__ = ["EvalSpec", "bundle_chunks", "combine", "run_batch", "evaluate_chunk", "class_stats_chunk", "moments_chunk", "qr_chunk",
+           "sparse_column_moments", "sparse_gram", "take_columns"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,8 @@ def chunk_kernel(kernel):
 
     @functools.wraps(kernel)
     def wrapper(index, X, y, w, spec):
+        # A sparse chunk is read as CSR once per task (no copy when it is CSR).
+        X = as_csr(X) if is_sparse(X) else X
         return quiet(index, X, aligned(y), aligned(w), spec)
 
     return wrapper
@@ -130,8 +142,14 @@ def _pack_gradient(gx, gb, fit_intercept):
 
 
 def weighted_gram(X, d, fit_intercept, nonnegative):
-    """``[X, 1]^T diag(d) [X, 1]`` (without the 1 column when no intercept)."""
-    if nonnegative:
+    """``[X, 1]^T diag(d) [X, 1]`` (without the 1 column when no intercept).
+
+    ``X`` may be a CSR chunk (:func:`sparse_gram`): the product is sparse,
+    only the ``p x p`` result is dense.
+    """
+    if is_sparse(X):
+        gram = sparse_gram(X, d)
+    elif nonnegative:
         Xs = X * np.sqrt(d, dtype=X.dtype)[:, None]
         gram = (Xs.T @ Xs).astype(np.float64)  # symmetric product: BLAS syrk
     else:
@@ -146,6 +164,46 @@ def weighted_gram(X, d, fit_intercept, nonnegative):
     out[p, :p] = col
     out[p, p] = d.sum()
     return out
+
+
+def _row_scaled(X, d):
+    """``diag(d) X`` for a CSR ``X``, built from its arrays (a plain CSR matrix)."""
+    import scipy.sparse as sp
+
+    scale = np.repeat(d.astype(X.dtype, copy=False), np.diff(X.indptr))
+    return sp.csr_matrix((X.data * scale, X.indices, X.indptr), shape=X.shape)
+
+
+def sparse_gram(X, d):
+    """``X' diag(d) X`` of a CSR ``X`` as a dense float64 ``p x p`` matrix.
+
+    A sparse-sparse product (only pairs of features that share a row cost
+    anything), made exactly symmetric from its upper triangle.
+    """
+    return _symmetric((X.T @ _row_scaled(X, d)).toarray())
+
+
+def sparse_column_moments(X, w):
+    """``(sum w, weighted means, sum w (x - mean)^2)`` of a sparse chunk's columns.
+
+    From ``X' w`` and ``(X o X)' w`` (products over the nonzeros only), in
+    float64; for the scales of standardised coordinates, where a few lost
+    digits of a large-mean column's spread change the preconditioning, not
+    the optimum.
+    """
+    import scipy.sparse as sp
+
+    X = as_csr(X)
+    ww = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
+    sw = float(ww.sum())
+    p = X.shape[1]
+    if sw == 0:
+        return 0.0, np.zeros(p), np.zeros(p)
+    values = X.data.astype(np.float64)
+    sums = sp.csr_matrix((values, X.indices, X.indptr), shape=X.shape).T @ ww
+    squares = sp.csr_matrix((values * values, X.indices, X.indptr), shape=X.shape).T @ ww
+    mean = sums / sw
+    return sw, mean, np.maximum(squares - sw * mean * mean, 0.0)
 
 
 def _check_lengths(index, n, y, w):
@@ -163,6 +221,8 @@ def _check_lengths(index, n, y, w):
 def diagnose_chunk(index, X, y, w):
     """Explain a non-finite partial result: bad input, or numerical overflow."""
     for name, v in (("X", X), ("y", y), ("sample_weight", w)):
+        if v is not None and is_sparse(v):
+            v = as_csr(v).data  # the stored values: the implicit zeros are finite
         if v is None or v.dtype.kind not in "fc":
             continue
         if np.isnan(v).any():
@@ -431,6 +491,10 @@ class MomentsWork:
 
     def __init__(self, X):
         p = X.shape[1]
+        self.shifted = False
+        if is_sparse(X):  # sparse moments need no dense scratch (see _sparse_moments)
+            self.max_rows, self.Z, self.V = 0, None, None
+            return
         self.max_rows = rows_per_block(p, X.itemsize)
         rows = min(self.max_rows, X.shape[0])
         # [X - shift, y - shift_y, 1] for the shifted product, reused by every
@@ -438,7 +502,6 @@ class MomentsWork:
         self.Z = np.empty((rows, p + 2), dtype=X.dtype)
         # [y - mean_y, 1] for the raw product's X'y and X'1 (one BLAS call).
         self.V = np.ones((rows, 2), dtype=X.dtype)
-        self.shifted = False
 
 
 def _symmetric(C):
@@ -463,6 +526,8 @@ def rows_moments(X, y, w, work):
     """
     if X.shape[0] == 0:
         return None
+    if is_sparse(X):
+        return _sparse_moments(as_csr(X), y, w)
     if w is None and not work.shifted:
         moments = _raw_moments(X, y, work)
         if moments is not None:
@@ -472,6 +537,31 @@ def rows_moments(X, y, w, work):
     for _, b, Xb in aligned_blocks(X):
         acc = merge_moments([acc, _shifted_moments(Xb, y[b], _take(w, b), work, acc)])
     return acc
+
+
+def _sparse_moments(X, y, w):
+    """Centred moments of a CSR chunk from sparse products, never densifying it.
+
+    ``Sxx = X'WX - sw m m'`` with ``X'WX`` a sparse product (dense only as
+    the ``p x p`` result); centring the rows first would fill them in.
+    ``y`` is centred before its products, as in :func:`_raw_moments`. The
+    raw product loses the digits a feature's mean takes from its spread
+    (see :data:`RAW_PRODUCT_LIMIT`): exact enough for indicator and count
+    columns, whose means are at most of the order of their spread.
+    """
+    ww = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
+    sw = float(ww.sum())
+    if sw == 0:
+        return None
+    a = (X.T @ ww.astype(X.dtype)).astype(np.float64)  # weighted column sums
+    mean = a / sw
+    sy = float(ww @ y) / sw
+    yd = y - sy
+    wy = ww * yd
+    b = float(wy.sum())
+    Sxx = sparse_gram(X, ww) - sw * np.outer(mean, mean)
+    Sxy = (X.T @ wy.astype(X.dtype)).astype(np.float64) - a * (b / sw)
+    return (sw, mean, sy + b / sw, Sxx, Sxy, float(wy @ yd) - b * b / sw)
 
 
 def _accurate_raw(Cdiag, Sdiag):
@@ -547,6 +637,17 @@ def _shifted_moments(X, y, w, work, near):
     return (sw, sx + a / sw, sy + b / sw, Sxx, Sxy, yy - b * b / sw)
 
 
+def take_columns(X, columns):
+    """``X[:, columns]`` of a chunk, ready for :func:`rows_moments`.
+
+    Dense: a fresh C-ordered (so aligned) copy. Sparse: the CSR of those
+    columns (still sparse; :func:`rows_moments` takes sparse products).
+    """
+    if is_sparse(X):
+        return as_csr(X)[:, columns]
+    return np.ascontiguousarray(X[:, columns])
+
+
 @chunk_kernel
 def qr_chunk(index, X, y, w, spec: EvalSpec):
     """R factor of the chunk-centred, weighted ``[X, y]`` (for tall-skinny QR)."""
@@ -555,17 +656,45 @@ def qr_chunk(index, X, y, w, spec: EvalSpec):
     if n == 0:
         out["qr"] = None
         return out
-    Z = np.column_stack([X.astype(np.float64), y.astype(np.float64)])
     ww = np.ones(n) if w is None else w
+    if is_sparse(X):
+        out["qr"] = _sparse_qr(X, y, ww)
+        return out
+    out["qr"] = _qr_of(np.column_stack([X.astype(np.float64), y.astype(np.float64)]), ww)
+    return out
+
+
+def _qr_of(Z, ww):
+    """``(sw, mean, R)`` of the weighted, centred rows ``Z``; None without weight."""
     sw = float(ww.sum())
     if sw == 0:
-        out["qr"] = None
-        return out
+        return None
     mean = (ww @ Z) / sw
     Zc = (Z - mean) * np.sqrt(ww)[:, None]
     R = scipy.linalg.qr(Zc, mode="r", check_finite=False)[0][: Z.shape[1]]
-    out["qr"] = (sw, mean, R)
-    return out
+    return (sw, mean, R)
+
+
+def _sparse_qr(X, y, ww):
+    """TSQR of a CSR chunk, one dense row block of about ``BLOCK_BYTES`` at a time.
+
+    QR fills in, so it cannot stay sparse; only the block being factored is
+    dense (``rows_per_block(p + 1)`` rows), and the blocks' factors are
+    merged as chunks are (:func:`_merge_two_qr`).
+    """
+    import scipy.sparse as sp
+
+    n, p = X.shape
+    rows = rows_per_block(p + 1, 8)
+    acc = None
+    for start in range(0, n, rows):
+        Xb = X[start:start + rows]
+        # A plain CSR over the block's arrays: only this block becomes dense.
+        dense = sp.csr_matrix((Xb.data, Xb.indices, Xb.indptr), shape=Xb.shape).toarray()
+        Z = np.column_stack([dense.astype(np.float64, copy=False),
+                             y[start:start + rows].astype(np.float64)])
+        acc = _merge_qr([acc, _qr_of(Z, ww[start:start + rows])])
+    return acc
 
 
 # ---------------------------------------------------------------- merging

@@ -76,6 +76,8 @@ class Penalty:
         Intercepts are never penalised (the ``mask`` says which entries of
         ``theta`` are coefficients).
 
+    Notes
+    -----
     Every fact below is per coordinate: :meth:`l1_on` and :meth:`l2_on` give
     the strengths over ``theta`` (0 at the intercepts), which is what the
     solvers use; ``l1`` and ``l2`` alone are the scalars the estimator set.

@@ -145,7 +145,7 @@ def path_chunk(index, X, yc, w, spec: PathSpec):
         train_correct += (correct * Wr).sum(axis=0)
         train_loss += (lv * Wr).sum(axis=0)
         train_score_sw += Wr.sum(axis=0)
-        gx = (Xb.T @ wg.reshape(len(Xb), M * K).astype(X.dtype)).astype(np.float64)
+        gx = (Xb.T @ wg.reshape(Xb.shape[0], M * K).astype(X.dtype)).astype(np.float64)
         grad[:, :, :p] += gx.T.reshape(M, K, p)
         if spec.fit_intercept:
             grad[:, :, p] += wg.sum(axis=0)
@@ -158,7 +158,7 @@ def path_chunk(index, X, yc, w, spec: PathSpec):
                     hess[j] = hess[j] + _multinomial_hessian(Xb, h[:, j, :], Wt[:, j],
                                                              spec.fit_intercept)
                 hess_sw[j] += Wt[:, j].sum()
-        base = np.ones(len(Xb)) if wb is None else wb
+        base = np.ones(Xb.shape[0]) if wb is None else wb
         for j in fold_models:
             v = base * (roles[:, spec.models[j]] == VALIDATE)
             val_loss[j] += v @ lv[:, j]

@@ -33,7 +33,8 @@ from sklearn.utils.multiclass import type_of_target
 from ..engine.rows import DataError
 from ..kernels.holdout import N_SUMS, accuracy_sums_at_zero
 from ..kernels.chunks import (UNKNOWN_LABEL_TYPE, EvalSpec, MomentsWork, class_stats_chunk,
-                              evaluate_chunk, moments_chunk, qr_chunk, rows_moments)
+                              evaluate_chunk, moments_chunk, qr_chunk, rows_moments,
+                              take_columns)
 from ..kernels.sgd import local_sgd_chunk
 from ..model import layout
 from ._costs import EngineCosts
@@ -125,7 +126,7 @@ def gram_columns_chunk(index, X, y, w, spec):
     The same accurate (shifted where needed) accumulation as the normal
     equations' pass, on a copy of the chosen columns only (fresh, aligned).
     """
-    Xw = np.ascontiguousarray(X[:, spec.columns])
+    Xw = take_columns(X, spec.columns)  # dense copy, or sparse columns kept sparse
     yy = np.asarray(y, dtype=np.float64)
     return {"moments": rows_moments(Xw, yy, w, MomentsWork(Xw))}
 

@@ -54,8 +54,12 @@ class ColumnMoments:
 
         A block at a time in float64: no full-size temporary of the chunk.
         """
-        from ..kernels.alignment import row_blocks
+        from ..kernels.alignment import is_sparse, row_blocks
 
+        if is_sparse(X):  # sparse chunks: products over the nonzeros, never densified
+            from ..kernels.chunks import sparse_column_moments
+
+            return cls(*sparse_column_moments(X, w))
         total = cls(0.0, np.zeros(X.shape[1]), np.zeros(X.shape[1]))
         for block in row_blocks(X):
             Xb = np.asarray(X[block], dtype=np.float64)
