@@ -120,12 +120,13 @@ class LinearModelBase(BaseEstimator):
                 "early_stopping=False.")
         self._validate_own_params()
 
-    def _fit(self, X, y, sample_weight, *, classifier, checkpoint=None):
+    def _fit(self, X, y, sample_weight, *, classifier, checkpoint=None, offset=None):
         self._validate_common_params()
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        data = as_chunked(self, X, y, sample_weight, reset=True, y_numeric=not classifier)
+        data = as_chunked(self, X, y, sample_weight, reset=True, y_numeric=not classifier,
+                          offset=offset)
         outcome = fit_model(data, self._fit_request(checkpoint))
         self.fit_plan_ = outcome.plan
         self._warn_unless_converged(outcome)
@@ -206,25 +207,51 @@ class LinearModelBase(BaseEstimator):
         self.intercept_ = float(intercept[0])
 
     # ------------------------------------------------------------ predict
-    def _raw_prediction(self, X):
-        """Linear predictor; NumPy in, NumPy out; Dask in, lazy Dask out."""
+    def _raw_prediction(self, X, offset=None):
+        """Linear predictor (plus ``offset``); NumPy in, NumPy out; Dask in, lazy Dask out."""
         check_is_fitted(self)
         coef = np.atleast_2d(self.coef_)  # (K, p)
         intercept = np.atleast_1d(self.intercept_)
         if is_dask_collection(X):
-            data = as_chunked(self, X, reset=False)
-            return data.X.map_blocks(
+            data = as_chunked(self, X, reset=False, offset=offset)
+            raw = data.X.map_blocks(
                 _checked_linear, coef.T, intercept,
                 chunks=(data.X.chunks[0], (coef.shape[0],)), dtype=np.float64,
                 name=f"daskfit-predict-{tokenize(data.X, coef, intercept)}",
             )
+            return raw if data.offset is None else raw + data.offset[:, None]
         Xn = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return Xn @ coef.T.astype(Xn.dtype) + intercept
+        raw = Xn @ coef.T.astype(Xn.dtype) + intercept
+        return raw if offset is None else raw + in_memory_offset(offset, Xn.shape[0])[:, None]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def in_memory_offset(offset, n_rows):
+    """``offset`` for ``n_rows`` in-memory rows: a finite float64 vector, or a clear error."""
+    if is_dask_collection(offset):
+        raise ValueError("offset is a Dask collection but X is in memory: pass both in memory "
+                         "or both as Dask collections with the same row chunks.")
+    try:
+        arr = np.asarray(offset, dtype=np.float64) if not np.isscalar(offset) else \
+            np.full(n_rows, offset, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"offset must be numeric: {exc}") from None
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"offset should be a 1d array, got an array of shape {arr.shape} "
+                         "instead.")
+    if arr.shape[0] != n_rows:
+        raise ValueError(f"Found input variables with inconsistent numbers of samples: "
+                         f"[{n_rows}, {arr.shape[0]}] (X and offset).")
+    if not np.isfinite(arr).all():
+        kind = "NaN" if np.isnan(arr).any() else "infinity or a value too large"
+        raise ValueError(f"Input offset contains {kind}.")
+    return arr
 
 
 def _rows_per_block(X):

@@ -61,10 +61,14 @@ def gram_columns_chunk(index, X, y, w, spec):
     The same accurate (shifted where needed) accumulation as the normal
     equations' pass, on a copy of the chosen columns only (fresh, aligned).
     """
+    from .._data import split_row_vectors
     from ..kernels.chunks import MomentsWork, rows_moments
 
+    w, offset = split_row_vectors(w)  # least squares with an offset: of y - offset
     Xw = np.ascontiguousarray(X[:, spec.columns])
     yy = np.asarray(y, dtype=np.float64)
+    if offset is not None:
+        yy = yy - offset
     return {"moments": rows_moments(Xw, yy, w, MomentsWork(Xw))}
 
 
