@@ -38,7 +38,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._data import as_chunked
 from ..engine.rows import Engine
-from ..estimators._base import check_param
+from ..estimators._base import check_param, refuse_offset
 from ..estimators._regression import _Regressor
 from ..solvers._normal import _coordinate_descent
 from ._fold_kernels import FoldSpec, fold_moments_chunk
@@ -198,7 +198,7 @@ class _FoldMomentsCV(_Regressor):
     """One pass for the fold moments, then a client-side search (not public)."""
 
     @placed
-    def fit(self, X, y, sample_weight=None, groups=None):
+    def fit(self, X, y, sample_weight=None, groups=None, offset=None):
         """Choose the regularisation by cross-validation and refit, in one pass.
 
         Parameters
@@ -209,12 +209,15 @@ class _FoldMomentsCV(_Regressor):
             Weights of the fits and of the validation scores.
         groups : array-like of shape (n_samples,), default=None
             Group labels for group splitters (``GroupKFold``, ...).
+        offset : None
+            Not supported (an error naming the estimators that take one).
 
         Returns
         -------
         self : object
         """
         self._validate_cv_params()
+        refuse_offset(offset, type(self).__name__)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None.")

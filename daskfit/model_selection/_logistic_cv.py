@@ -21,7 +21,7 @@ from ..engine.rows import DataError, Engine, compute
 from ..kernels.chunks import _label_problem
 from ..objective import checked_classes, penalty_mask
 from ..objective.rows import class_weight_vector
-from ..estimators._base import _rows_per_block, check_param
+from ..estimators._base import _rows_per_block, check_param, refuse_offset
 from ..estimators._classification import LogisticRegression, check_class_weight
 from ..solvers import hessian_stride
 from ._logistic_path import PathModel, run_path
@@ -175,7 +175,7 @@ class LogisticRegressionCV(LogisticRegression):
 
     # --------------------------------------------------------------- fit
     @placed
-    def fit(self, X, y, sample_weight=None, groups=None):
+    def fit(self, X, y, sample_weight=None, groups=None, offset=None):
         """Choose C by cross-validation and refit, with the folds fitted together.
 
         Parameters
@@ -187,12 +187,15 @@ class LogisticRegressionCV(LogisticRegression):
             Weights of the fits and of the validation scores.
         groups : array-like of shape (n_samples,), default=None
             Group labels for group splitters.
+        offset : None
+            Not supported (an error naming the estimators that take one).
 
         Returns
         -------
         self : object
         """
         Cs = self._check_params()
+        refuse_offset(offset, "LogisticRegressionCV")
         if y is None:
             raise ValueError("LogisticRegressionCV requires y to be passed, but the target "
                              "y is None.")
