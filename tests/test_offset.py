@@ -9,6 +9,9 @@ its own: the passes of a fit with a zero offset are those without one).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
@@ -302,3 +305,48 @@ def test_offset_on_a_cluster_persisted_with_the_data(client):
     assert "persist" in model.persist_reason_.lower()
     expected = daskfit.Ridge(alpha=1.0).fit(X, y - np.log(exposure))
     np.testing.assert_allclose(theta(model), theta(expected), rtol=1e-10)
+
+
+def test_cli_offset_column_in_run_and_predict(tmp_path, cluster):
+    """``[data] offset = "column"``: the run fits with it (not as a feature), the saved
+    model remembers it and ``daskfit predict`` adds it to every prediction."""
+    from daskfit.cli._predict import predict
+    from daskfit.cli._run import run
+
+    X, y, exposure = make_rates(14)
+    pdf = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])]).assign(
+        claims=y, log_exposure=np.log(exposure))
+    (tmp_path / "data").mkdir()
+    for i, (a, b) in enumerate([(0, 120), (120, N)]):
+        pdf.iloc[a:b].to_parquet(tmp_path / "data" / f"part{i}.parquet")
+    config = tmp_path / "rates.toml"
+    config.write_text(
+        '[data]\npath = "data"\ntarget = "claims"\noffset = "log_exposure"\n'
+        '[model]\nestimator = "PoissonRegressor"\nparams = { alpha = 0.0, tol = 1e-10 }\n'
+        'standardize = false\n[cv]\nfolds = 0\n[overfitting]\nenabled = false\n')
+    run_dir = Path(run(config, scheduler=cluster.scheduler_address, progress=False,
+                       echo=lambda *a, **k: None))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["features"]["columns"] == [f"x{i}" for i in range(X.shape[1])]
+    model = daskfit.load(run_dir / "model")
+    assert model.offset == "log_exposure"
+    expected = statsmodels_fit(y, X, sm.families.Poisson(), np.log(exposure))
+    np.testing.assert_allclose(theta(model.estimator), expected, rtol=RTOL)
+    predict(run_dir, str(tmp_path / "data"), str(tmp_path / "preds"), client=None,
+            progress=False)
+    predicted = pd.read_parquet(tmp_path / "preds")["prediction"].to_numpy()
+    np.testing.assert_allclose(predicted, np.exp(sm.add_constant(X, prepend=False) @ expected
+                                                 + np.log(exposure)), rtol=1e-6)
+
+
+def test_cli_offset_with_folds_is_a_config_error(tmp_path):
+    from daskfit.cli._config import load_config
+    from daskfit.cli._exit import ConfigError
+    from daskfit.cli._run import _columns
+
+    config = tmp_path / "rates.toml"
+    config.write_text('[data]\npath = "data"\ntarget = "y"\noffset = "off"\n'
+                      '[model]\nestimator = "PoissonRegressor"\n')
+    frame = pd.DataFrame({"x": [1.0], "y": [1.0], "off": [0.0]})
+    with pytest.raises(ConfigError, match="data.offset"):
+        _columns(load_config(config), frame)
