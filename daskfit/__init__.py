@@ -5,8 +5,11 @@ attributes); each fit maps one fused kernel over the row chunks of a Dask
 array and tree-reduces the partial sums on the current Dask cluster.
 """
 
-from ._cluster import ClusterUnreachable, SchedulerUnresponsive, connect
-from .engine.rows import DataError, WorkerCrashError
+from ._cluster import connect
+from . import errors
+from .errors import (ClusterUnreachable, DaskfitError, DataError, ParameterError,
+                     SchedulerUnresponsive)
+from .engine.rows import WorkerCrashError
 from .planner import Plan, plan
 from .estimators import (
     ElasticNet,
@@ -27,6 +30,7 @@ from .io import load, save
 
 __all__ = [
     "ClusterUnreachable",
+    "DaskfitError",
     "DataError",
     "ElasticNet",
     "ElasticNetCV",
@@ -38,6 +42,7 @@ __all__ = [
     "LinearRegression",
     "LogisticRegression",
     "LogisticRegressionCV",
+    "ParameterError",
     "PoissonRegressor",
     "Ridge",
     "RidgeCV",
@@ -45,6 +50,7 @@ __all__ = [
     "TweedieRegressor",
     "WorkerCrashError",
     "connect",
+    "errors",
     "io",
     "load",
     "model_selection",

@@ -30,19 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
+# Defined with the other typed errors; importable from here as before.
+from .errors import CheckpointCorrupt, CheckpointMismatch, ParameterError
+
 __all__ = ["Checkpoint", "CheckpointCorrupt", "CheckpointMismatch", "Checkpointer", "fingerprint"]
 
 _NAME = re.compile(r"^checkpoint-(\d+)\.npz$")
 #: Format version of the file; a reader refuses versions it does not know.
 FORMAT = 1
-
-
-class CheckpointMismatch(ValueError):
-    """A checkpoint exists but was written for other data or another configuration."""
-
-
-class CheckpointCorrupt(ValueError):
-    """A checkpoint's coefficients do not match the checksum written with them."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +103,8 @@ class Checkpointer:
 
     def __init__(self, directory, fingerprint, every=10):
         if not isinstance(every, int) or every < 1:
-            raise ValueError(f"checkpoint_every must be an int >= 1; got {every!r}.")
+            raise ParameterError(f"checkpoint_every must be an int >= 1; got {every!r}.",
+                                 parameter="every", value=every)
         self.directory = Path(directory)
         self.fingerprint = fingerprint
         self.every = every

@@ -6,6 +6,9 @@ import asyncio
 import threading
 import time
 
+# Defined with the other typed errors; importable from here as before.
+from .errors import ClusterUnreachable, ConfigError, SchedulerUnresponsive
+
 __all__ = ["ClusterUnreachable", "SchedulerUnresponsive", "check_memory_limit", "connect",
            "loopback_dashboard", "make_security", "scheduler_patience", "wait_futures", "wait_result"]
 
@@ -42,14 +45,6 @@ DEFAULT_SCHEDULER_TIMEOUT = "30s"
 MIN_WORKER_MEMORY = 512 * 2**20
 
 
-class ClusterUnreachable(ConnectionError):
-    """The scheduler could not be reached (or refused us) within the timeout."""
-
-
-class SchedulerUnresponsive(ClusterUnreachable):
-    """The scheduler stopped answering while a fit waited for it."""
-
-
 def make_security(security, require_encryption=False):
     """A ``distributed.Security`` from daskfit's ``security`` argument.
 
@@ -81,12 +76,12 @@ def make_security(security, require_encryption=False):
     if isinstance(security, dict):
         unknown = sorted(set(security) - set(TLS_KEYS))
         if unknown:
-            raise ValueError(f"Unknown TLS setting(s) {unknown}; expected some of "
-                             f"{sorted(TLS_KEYS)}.")
+            raise ConfigError(f"Unknown TLS setting(s) {unknown}; expected some of "
+                              f"{sorted(TLS_KEYS)}.", setting="security")
         return Security(require_encryption=True if require_encryption else None, **security)
-    raise ValueError(
+    raise ConfigError(
         "security must be None, 'temporary', a dict of TLS file paths or a "
-        f"distributed.Security; got {type(security).__name__}.")
+        f"distributed.Security; got {type(security).__name__}.", setting="security")
 
 
 def loopback_dashboard(address):
@@ -148,8 +143,9 @@ def connect(address=None, *, security=None, require_encryption=False,
     ClusterUnreachable
         The scheduler did not answer within ``timeout`` or refused the
         connection (a TLS mismatch, for example).
-    ValueError
-        ``memory_limit`` is too small for a worker (before anything starts).
+    daskfit.errors.ConfigError
+        A ``ValueError``: ``memory_limit`` is too small for a worker (before
+        anything starts), or ``security`` does not fit (``.setting`` says which).
 
     Examples
     --------
@@ -174,9 +170,10 @@ def connect(address=None, *, security=None, require_encryption=False,
                 "tls://: refusing to send anything unencrypted. Use the scheduler's tls:// "
                 "address with its certificates.")
         if str(address).startswith("tls://") and sec is None:
-            raise ValueError(
+            raise ConfigError(
                 f"The scheduler at {address!r} speaks TLS: pass security={{'tls_ca_file': ..., "
-                "'tls_client_cert': ..., 'tls_client_key': ...}} (paths to PEM files).")
+                "'tls_client_cert': ..., 'tls_client_key': ...}} (paths to PEM files).",
+                setting="security")
         try:
             # distributed bounds the TCP connect but not the handshake after it:
             # a port that accepts and never answers would hang Client() for ever.
@@ -212,8 +209,9 @@ def check_memory_limit(memory_limit):
 
     Raises
     ------
-    ValueError
-        The limit is unreadable, or too small for a worker to run a fit.
+    daskfit.errors.ConfigError
+        A ``ValueError`` (``setting="memory_limit"``): the limit is unreadable,
+        or too small for a worker to run a fit.
     """
     if memory_limit is None or memory_limit == "auto":
         return
@@ -225,15 +223,16 @@ def check_memory_limit(memory_limit):
     try:
         limit = parse_memory_limit(memory_limit, 1, logger=logging.getLogger(__name__))
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"memory_limit {memory_limit!r} is not a size such as '2GiB': "
-                         f"{exc}") from None
+        raise ConfigError(f"memory_limit {memory_limit!r} is not a size such as '2GiB': "
+                          f"{exc}", setting="memory_limit") from None
     if limit is not None and limit < MIN_WORKER_MEMORY:
-        raise ValueError(
+        raise ConfigError(
             f"memory_limit {memory_limit!r} ({format_bytes(limit)} per worker) is below what "
             f"a worker running daskfit needs ({format_bytes(MIN_WORKER_MEMORY)}): a worker "
             "process holds about 320 MiB once daskfit is imported, and distributed would "
             "restart it for exceeding its limit over and over. Give each worker at least "
-            f"{format_bytes(MIN_WORKER_MEMORY)}, or use fewer workers with more memory each.")
+            f"{format_bytes(MIN_WORKER_MEMORY)}, or use fewer workers with more memory each.",
+            setting="memory_limit")
 
 
 def _seconds(value, what):
@@ -245,8 +244,8 @@ def _seconds(value, what):
     except (ValueError, TypeError, KeyError):
         seconds = None
     if seconds is None or not seconds > 0:
-        raise ValueError(f"{what} must be a positive duration such as '10s' or 30; "
-                         f"got {value!r}.")
+        raise ConfigError(f"{what} must be a positive duration such as '10s' or 30; "
+                          f"got {value!r}.", setting=what)
     return seconds
 
 

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dask.array as da
 from dask.base import tokenize
 import numpy as np
 import pandas as pd
 from sklearn.utils.validation import column_or_1d, validate_data
+
+from .errors import DataError
 
 __all__ = ["ChunkedData", "ROW_VECTORS", "as_chunked", "co_partition", "is_dask_collection",
            "split_row_vectors", "target_chunks"]
@@ -179,6 +181,18 @@ class ChunkedData:
                           (("X", self.X), ("y", self.y), ("sample_weight", self.sample_weight),
                            ("offset", self.offset))))
 
+    def for_engine(self):
+        """This data with the offset packed into the weight slot (for the engine's kernels).
+
+        ``as_chunked`` does it in ``fit``; the inference pass, whose data is
+        read as ``predict``'s (``reset=False``), asks for it here.
+        """
+        if self.offset is None or self.sample_weight is not None and \
+                self.sample_weight.dtype.names is not None:
+            return self
+        self.sources.setdefault("sample_weight", self.sample_weight)
+        return replace(self, sample_weight=_packed_rows(self.sample_weight, self.offset))
+
     @property
     def n_chunks(self) -> int:
         return self.X.numblocks[0]
@@ -201,7 +215,7 @@ def _numpy_chunks(n_rows, row_bytes, n_chunks_hint):
 
 def _check_dask_array_X(X, name):
     if X.ndim != 2:
-        raise ValueError(
+        raise DataError(
             f"Expected 2D array, got {X.ndim}D array instead: {name} has shape {X.shape} "
             f"and chunks {X.chunks}. Reshape your data either using X.reshape(-1, 1) "
             "if your data has a single feature or X.reshape(1, -1) if it contains a "
@@ -209,15 +223,15 @@ def _check_dask_array_X(X, name):
         )
     _check_dtype(X.dtype, name)
     if X.shape[1] == 0:
-        raise ValueError(
+        raise DataError(
             f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
         )
     if not np.isnan(X.shape[0]) and X.shape[0] == 0:
-        raise ValueError(
+        raise DataError(
             f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required."
         )
     if np.isnan(X.shape[1]):
-        raise ValueError(
+        raise DataError(
             f"{name} has an unknown number of columns (chunks {X.chunks}). "
             "Compute the chunk sizes first, e.g. X.compute_chunk_sizes()."
         )
@@ -225,9 +239,9 @@ def _check_dask_array_X(X, name):
 
 def _check_dtype(dtype, name):
     if dtype.kind == "c":
-        raise ValueError(f"Complex data not supported: {name} has dtype {dtype}.")
+        raise DataError(f"Complex data not supported: {name} has dtype {dtype}.")
     if dtype.kind not in "biuf":
-        raise ValueError(
+        raise DataError(
             f"{name} has dtype {dtype}, but numeric data is required. Convert or "
             "encode it first, e.g. X.astype('float64'), or one-hot encode the "
             "categorical columns."
@@ -253,7 +267,7 @@ def check_frame_columns(df, name):
     complex_cols = [f"{col!r} ({dtype})" for col, dtype in df.dtypes.items()
                     if pd.api.types.is_complex_dtype(dtype)]
     if complex_cols:
-        raise ValueError(
+        raise DataError(
             f"Complex data not supported: {name} has complex column(s) "
             f"{', '.join(sorted(complex_cols))}.")
     bad = [
@@ -263,7 +277,7 @@ def check_frame_columns(df, name):
         or not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
     ]
     if bad:
-        raise ValueError(
+        raise DataError(
             f"{name} has non-numeric column(s) {', '.join(sorted(bad))}. Encode them "
             "first (for example pandas.get_dummies, or dask.dataframe's get_dummies "
             "after .categorize()) or drop them."
@@ -287,7 +301,7 @@ def _numpy_partition(part, dtype, name):
     if dtype.kind == "f":
         values = part.to_numpy(dtype=dtype, na_value=np.nan)
     elif part.isna().to_numpy().any():
-        raise ValueError(f"Input {name} contains missing values (pd.NA): drop or fill those "
+        raise DataError(f"Input {name} contains missing values (pd.NA): drop or fill those "
                          "rows first, e.g. dropna().")
     else:
         values = part.to_numpy(dtype=dtype)
@@ -319,7 +333,7 @@ def _dask_frame_to_array(df, name):
     """Dask DataFrame -> float Dask array with unknown row chunks."""
     check_frame_columns(df, name)
     if len(df.columns) == 0:
-        raise ValueError(
+        raise DataError(
             f"Found array with 0 feature(s) (shape=(?, 0)) while a minimum of 1 is required."
         )
     df = _without_extension_dtypes(df, name)
@@ -336,7 +350,7 @@ def _as_dask_X(estimator, X, reset, n_chunks_hint):
         import dask.dataframe as dd
 
         if isinstance(X, dd.Series):
-            raise ValueError(
+            raise DataError(
                 "Expected 2D array, got a Dask Series for X instead. Use X.to_frame() "
                 "if your data has a single feature."
             )
@@ -355,7 +369,7 @@ def _as_dask_X(estimator, X, reset, n_chunks_hint):
         check_frame_columns(X, "X")
     elif getattr(X, "dtype", None) is not None and np.dtype(X.dtype).kind == "c":
         # Checked here so that the message shows the dtype, never the data.
-        raise ValueError(f"Complex data not supported: X has dtype {X.dtype} and shape "
+        raise DataError(f"Complex data not supported: X has dtype {X.dtype} and shape "
                          f"{getattr(X, 'shape', '?')}.")
     # In memory: scikit-learn's own validation gives its exact messages and
     # handles feature_names_in_ / n_features_in_. Finiteness is left to the
@@ -406,7 +420,7 @@ def _as_dask_vector(v, X, name, numeric):
 
         if isinstance(v, dd.DataFrame):
             if len(v.columns) != 1:
-                raise ValueError(
+                raise DataError(
                     f"{name} should be a 1d array, got a Dask DataFrame with "
                     f"{len(v.columns)} columns instead."
                 )
@@ -416,7 +430,7 @@ def _as_dask_vector(v, X, name, numeric):
         if v.ndim == 2 and v.shape[1] == 1:
             v = v[:, 0]
         if v.ndim != 1:
-            raise ValueError(f"{name} should be a 1d array, got an array of shape {v.shape} instead.")
+            raise DataError(f"{name} should be a 1d array, got an array of shape {v.shape} instead.")
         if numeric:
             _check_dtype(v.dtype, name)
         if v.chunks[0] == chunks:
@@ -424,7 +438,7 @@ def _as_dask_vector(v, X, name, numeric):
         v_known = not any(np.isnan(c) for c in v.chunks[0])
         if known and v_known:
             if v.shape[0] != X.shape[0]:
-                raise ValueError(
+                raise DataError(
                     f"Found input variables with inconsistent numbers of samples: "
                     f"[{X.shape[0]}, {v.shape[0]}] (X and {name})."
                 )
@@ -432,7 +446,7 @@ def _as_dask_vector(v, X, name, numeric):
         if v.numblocks[0] == X.numblocks[0]:
             # Same partitioning, sizes unknown: lengths are compared in the first pass.
             return v
-        raise ValueError(
+        raise DataError(
             f"X and {name} are chunked differently and the chunk sizes are unknown "
             f"(X row chunks: {chunks}, {name} chunks: {v.chunks[0]}), so they cannot be "
             f"aligned. {ALIGN_HINT}"
@@ -442,22 +456,22 @@ def _as_dask_vector(v, X, name, numeric):
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = column_or_1d(arr, warn=True)
     if arr.ndim != 1:
-        raise ValueError(f"{name} should be a 1d array, got an array of shape {arr.shape} instead.")
+        raise DataError(f"{name} should be a 1d array, got an array of shape {arr.shape} instead.")
     if numeric:
         if arr.dtype.kind == "O":
             try:
                 arr = arr.astype(np.float64)
             except (TypeError, ValueError) as exc:
-                raise ValueError(f"{name} must be numeric: {exc}") from None
+                raise DataError(f"{name} must be numeric: {exc}") from None
         _check_dtype(arr.dtype, name)
     if not known:
-        raise ValueError(
+        raise DataError(
             f"X has unknown row chunk sizes ({chunks}) but {name} is in memory, so they "
             "cannot be aligned. Call to_dask_array(lengths=True) on X, or pass "
             f"{name} as a column of the same Dask DataFrame."
         )
     if arr.shape[0] != X.shape[0]:
-        raise ValueError(
+        raise DataError(
             f"Found input variables with inconsistent numbers of samples: "
             f"[{X.shape[0]}, {arr.shape[0]}] (X and {name})."
         )
@@ -499,7 +513,7 @@ def as_chunked(
         packed with them into the engine's weight slot (:data:`ROW_VECTORS`).
     """
     if y is None and reset and sample_weight is not None:
-        raise ValueError("sample_weight was given without y.")
+        raise DataError("sample_weight was given without y.")
     X, y, sample_weight, offset = co_partition(X, y, sample_weight, offset)
     Xd, names, lazy = _as_dask_X(estimator, X, reset, n_chunks_hint)
     if lazy:
@@ -526,22 +540,19 @@ def as_chunked(
                                                              ("sample_weight", wd),
                                                              ("offset", od))
                if arr is not None and hasattr(arr, "_daskfit_source")}
-    if od is not None and reset:
-        # The token hashes the user's weights, not the records made from them.
-        sources.setdefault("sample_weight", wd)
-        wd = _packed_rows(wd, od)
-    return ChunkedData(Xd, yd, wd, is_lazy=lazy, feature_names=names, sources=sources,
+    data = ChunkedData(Xd, yd, wd, is_lazy=lazy, feature_names=names, sources=sources,
                        offset=od)
+    return data.for_engine() if reset else data
 
 
 def _as_dask_offset(offset, Xd):
     """The offset as a float64 Dask vector on ``X``'s row chunks (a scalar is broadcast)."""
     if np.isscalar(offset):
         if not (isinstance(offset, (int, float, np.number)) and np.isfinite(offset)):
-            raise ValueError(f"offset must be a finite number or an array of shape "
+            raise DataError(f"offset must be a finite number or an array of shape "
                              f"(n_samples,); got {offset!r}.")
         if any(np.isnan(c) for c in Xd.chunks[0]):
-            raise ValueError("A scalar offset needs X's row chunk sizes; pass offset as an "
+            raise DataError("A scalar offset needs X's row chunk sizes; pass offset as an "
                              "array, or call to_dask_array(lengths=True) on X.")
         return da.full((Xd.shape[0],), float(offset), chunks=(Xd.chunks[0],))
     od = _as_dask_vector(offset, Xd, "offset", True)
@@ -573,7 +584,7 @@ def _pack_rows_only_offset(offset):
 def _raise_if_not_finite(block, name):
     if block.dtype.kind == "f" and not np.isfinite(block).all():
         kind = "NaN" if np.isnan(block).any() else "infinity or a value too large"
-        raise ValueError(f"Input {name} contains {kind}.")
+        raise DataError(f"Input {name} contains {kind}.")
     return block
 
 
@@ -595,13 +606,13 @@ def _record_features(estimator, n_features, names, reset):
         return
     expected = getattr(estimator, "n_features_in_", None)
     if expected is not None and n_features != expected:
-        raise ValueError(
+        raise DataError(
             f"X has {n_features} features, but {type(estimator).__name__} is expecting "
             f"{expected} features as input."
         )
     fitted = getattr(estimator, "feature_names_in_", None)
     if fitted is not None and names is not None and list(fitted) != list(names):
-        raise ValueError(
+        raise DataError(
             "The feature names should match those that were passed during fit. "
             f"Fitted with {list(fitted)}, got {list(names)}."
         )

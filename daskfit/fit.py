@@ -46,6 +46,7 @@ import numpy as np
 
 from ._checkpoint import CheckpointMismatch, Checkpointer, fingerprint
 from .engine.rows import Engine, current_client
+from .errors import ParameterError
 from .kernels.alignment import rows_per_block
 from .kernels.holdout import EarlyStopping, Holdout, offset_runs
 from .model import layout
@@ -131,6 +132,9 @@ class FitOutcome:
     validation_scores: np.ndarray | None = None
     best_validation_score: float | None = None
     validation_split: dict | None = None
+    #: The normal equations' centred moments of ``[X, y]`` (their one pass),
+    #: from which statistical inference needs no pass of its own.
+    moments: tuple | None = None
 
 
 def fit_model(data, request):
@@ -139,10 +143,11 @@ def fit_model(data, request):
     penalty_kind = request.penalty_rule(1.0).kind
     solver = request.solver
     if solver != "auto" and not SOLVERS[solver].supports(loss.name, penalty_kind):
-        raise ValueError(
+        raise ParameterError(
             f"solver={solver!r} does not support the {loss.name} loss with a "
             f"{penalty_kind} penalty; use one of "
-            f"{sorted(s for s, i in SOLVERS.items() if i.supports(loss.name, penalty_kind))}.")
+            f"{sorted(s for s, i in SOLVERS.items() if i.supports(loss.name, penalty_kind))}.",
+            parameter="solver", value=solver)
     _check_offset_solver(data, solver)
     X = data.X
     plan = plan_for(
@@ -166,10 +171,10 @@ def _check_offset_solver(data, solver):
     if data.offset is None or solver == "auto" or not SOLVERS[solver].model_parallel:
         return
     row = sorted(n for n, i in SOLVERS.items() if not i.model_parallel)
-    raise ValueError(
+    raise ParameterError(
         f"offset= is not supported by the model-parallel solver {solver!r} (its closed-form "
         f"constant model and line searches assume no per-row offset). Use solver='auto' or "
-        f"one of {row}, or fit without offset.")
+        f"one of {row}, or fit without offset.", parameter="offset")
 
 
 def _fit_rows(data, request, loss, plan, penalty_kind):
@@ -234,7 +239,9 @@ def _fit_rows(data, request, loss, plan, penalty_kind):
         reason=f"{reason}; but {result.fallback}" if result.fallback else reason,
         persist_reason=engine.persist_reason, pass_log=list(engine.pass_log),
         classes=getattr(objective, "classes", None), chunk_rows=engine.chunk_rows,
-        resumed_from=offset, early_stopped=early_stopped)
+        resumed_from=offset, early_stopped=early_stopped,
+        # The normal equations' first pass computed them: no pass here.
+        moments=objective.moments() if name == "normal" and holdout is None else None)
     if monitor is not None:
         outcome.validation_scores = np.asarray(monitor.scores, dtype=np.float64)
         outcome.best_validation_score = float(monitor.best_score)
@@ -282,11 +289,12 @@ def _open_checkpoint(checkpoint, data, solver, objective):
     if checkpoint is None:
         return None, None
     if not SOLVERS[solver].early_stopping:  # the solvers that take a stop hook
-        raise ValueError(
+        raise ParameterError(
             f"checkpoint= needs an iterative solver that reports its iterations; "
             f"solver={solver!r} does not (one-pass and asynchronous solvers have no "
             f"iterate to resume). Use one of "
-            f"{sorted(n for n, i in SOLVERS.items() if i.early_stopping)}.")
+            f"{sorted(n for n, i in SOLVERS.items() if i.early_stopping)}.",
+            parameter="checkpoint", value=checkpoint.directory)
     digest = fingerprint(data.token(), *checkpoint.identity, solver, objective.n_params)
     saver = Checkpointer(checkpoint.directory, digest, every=checkpoint.every)
     resumed = saver.load()

@@ -103,16 +103,17 @@ def test_solver_options_are_checked():
         solve("gd", None, np.zeros(3), momentum=0.9)
     with pytest.raises(ValueError, match="Unknown solver 'sgd'"):
         solve("sgd", None, np.zeros(3))
-    assert est.solver_reason_ == "solver='newton' chosen by the user"
+    assert est.solver_ == est.fit_plan_.solver == "newton"
 
 
 def test_auto_solver_records_why():
     X, y, _ = PROBLEMS["binary"]()
-    assert "Newton" in daskfit.LogisticRegression().fit(X, y).solver_reason_
+    smooth = daskfit.LogisticRegression().fit(X, y)
+    assert smooth.solver_ == smooth.fit_plan_.solver == "newton" and smooth.solver_reason_
     l1 = daskfit.LogisticRegression(l1_ratio=1.0).fit(X, y)
-    assert l1.solver_ == "proximal" and "L1" in l1.solver_reason_
+    assert l1.solver_ == "proximal" and l1.fit_plan_.facts["penalty"] == "l1"
     ols = daskfit.LinearRegression().fit(*PROBLEMS["regression"]()[:2])
-    assert ols.solver_ == "normal" and "one pass" in ols.solver_reason_
+    assert ols.solver_ == "normal" and ols.n_passes_ == 1
 
 
 def test_connect_starts_a_loopback_cluster_and_estimators_use_it(capsys):
@@ -124,7 +125,9 @@ def test_connect_starts_a_loopback_cluster_and_estimators_use_it(capsys):
             "127.0.0.1" in client.scheduler.address
         X, y, _ = PROBLEMS["counts"]()
         est = daskfit.PoissonRegressor().fit(da.from_array(X, chunks=50), y)
-        assert "cluster" in est.persist_reason_
+        # Planned (and run) on the connected cluster, not in-process.
+        facts = est.fit_plan_.facts
+        assert facts["workers"] == 1 and facts["cluster_memory"] != "local"
     finally:
         client.close()
         client.cluster.close()

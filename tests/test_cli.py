@@ -162,6 +162,10 @@ def test_run_directory_metrics_and_idempotence(workdir, cluster):
     assert metrics["overfitting"]["verdict"] in ("overfitting", "underfitting", "fine")
     assert set(metrics["timings"]) >= {"encode", "fit", "cv", "overfitting", "total"}
     assert metrics["versions"]["daskfit"] == daskfit.__version__
+    table = metrics["inference"]["table"]  # statistical inference, one extra pass
+    assert list(table) == ["intercept", *model.encoder.feature_names_out_]
+    np.testing.assert_allclose([table[n]["coef"] for n in model.encoder.feature_names_out_],
+                               est.coef_, rtol=1e-12)
     # Coefficients in the features' own units recover the truth.
     truth = json.loads((workdir / "reg" / "_daskfit_truth.json").read_text())
     np.testing.assert_allclose(est.coef_[:4] / model.encoder.scale_, truth["coef"], atol=0.03)

@@ -384,13 +384,13 @@ def test_bad_data_names_the_file_with_its_exit_code(data, cluster, capsys, monke
         frame(200, i).to_parquet(data / "vanish" / f"part.{i}.parquet")
     import daskfit.cli._run as run_module
 
-    columns = run_module._columns
+    columns = run_module.input_columns
 
     def delete_then_columns(*args):
         (data / "vanish" / "part.2.parquet").unlink()
         return columns(*args)
 
-    monkeypatch.setattr(run_module, "_columns", delete_then_columns)
+    monkeypatch.setattr(run_module, "input_columns", delete_then_columns)
     code, _, err = cli(capsys, "run", config(data, "vanish", path="vanish"), *sched)
     assert code == MISSING_INPUT and "part.2.parquet" in err and "is gone" in err, err
     only_failed_log(data / "runs-vanish")

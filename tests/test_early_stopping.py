@@ -274,7 +274,7 @@ def test_on_a_cluster_with_unknown_partitions(client):
 def test_auto_picks_an_iterative_solver(make, solver):
     est = make().set_params(early_stopping=True)
     plan = daskfit.plan(np.zeros((1000, 10)), estimator=est)
-    assert plan.solver == solver and any("early_stopping=True" in r for r in plan.reasons)
+    assert plan.solver == solver
     # Without early stopping the same estimator gets a one-pass or Newton solver.
     assert daskfit.plan(np.zeros((1000, 10)), estimator=make()).solver in ("normal", "newton")
 

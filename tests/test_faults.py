@@ -112,7 +112,7 @@ def test_worker_holding_persisted_chunks_killed_recomputes_from_source(nanny_cli
     expected = _fit(X, y, persist=False)
     seen = _kill_on_pass(monkeypatch, nanny_client, 2, during=False)
     got = _fit(X, y, persist=True)
-    assert got.persist_reason_.startswith("persist") or "persist" in got.persist_reason_
+    assert got.fit_plan_.persist
     assert seen["held"], "the victim held none of the persisted chunks: nothing tested"
     assert not psutil.pid_exists(seen["killed"])
     np.testing.assert_allclose(got.coef_, expected.coef_, rtol=1e-12, atol=0)

@@ -350,3 +350,43 @@ def test_cli_offset_with_folds_is_a_config_error(tmp_path):
     frame = pd.DataFrame({"x": [1.0], "y": [1.0], "off": [0.0]})
     with pytest.raises(ConfigError, match="data.offset"):
         _columns(load_config(config), frame)
+
+
+# --------------------------------------------------------------- inference
+def _compare_summary(model, result, **data):
+    table = model.summary(**data)
+    order = list(table.index[1:]) + [table.index[0]]  # statsmodels: constant last
+    np.testing.assert_allclose(table.loc[order, "std_err"], result.bse, rtol=RTOL)
+    np.testing.assert_allclose(model.inference_.deviance, result.deviance, rtol=RTOL)
+    np.testing.assert_allclose(model.inference_.llf, result.llf, rtol=RTOL)
+
+
+def test_inference_with_offset_equals_statsmodels():
+    """Standard errors, deviance and the null deviance of the intercept-only model with
+    the offset (statsmodels refits it; closed forms here) for Poisson and least squares."""
+    X, y, exposure = make_rates(15)
+    offset = np.log(exposure)
+    Xc = sm.add_constant(X, prepend=False)
+    model = daskfit.PoissonRegressor(alpha=0, **TIGHT).fit(X, y, offset=offset)
+    result = sm.GLM(y, Xc, family=sm.families.Poisson(), offset=offset).fit(tol=1e-13)
+    Xd, yd, od = as_kind("dask", X, y, offset)
+    _compare_summary(model, result, X=Xd, y=yd, offset=od)
+    np.testing.assert_allclose(model.inference_.null_deviance, result.null_deviance, rtol=RTOL)
+    # Least squares: the statistics come from the fit's own moments (of y - offset).
+    yl = X @ [1.0, 0.0, -1.0, 0.5] + 2.0 * offset + np.cos(np.arange(N))
+    ols = daskfit.LinearRegression().fit(X, yl, offset=2.0 * offset)
+    expected = sm.GLM(yl, Xc, offset=2.0 * offset).fit()
+    assert ols.inference_.passes == 0
+    np.testing.assert_allclose(ols.inference_.null_deviance, expected.null_deviance, rtol=RTOL)
+    # ... and from an inference pass with the offset.
+    ridge = daskfit.Ridge(alpha=0.0, solver="lbfgs", tol=1e-12, max_iter=1000).fit(
+        X, yl, offset=2.0 * offset)
+    ridge.summary(X, yl, offset=2.0 * offset)
+    np.testing.assert_allclose(ridge.inference_.null_deviance, expected.null_deviance,
+                               rtol=RTOL)
+    # The logit's null model with an offset has no closed form: NaN, not a wrong number.
+    yb = (y > 1).astype(int)
+    clf = daskfit.LogisticRegression(C=1e12, **TIGHT).fit(X, yb, offset=offset)
+    logit = sm.GLM(yb, Xc, family=sm.families.Binomial(), offset=offset).fit(tol=1e-13)
+    _compare_summary(clf, logit, X=X, y=yb, offset=offset)
+    assert np.isnan(clf.inference_.null_deviance)

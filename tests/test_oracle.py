@@ -116,7 +116,7 @@ def test_distributed_fit_matches_sklearn(client, case):
     est = make_est(tol=TIGHT, max_iter=20_000).fit(Xk, yk, sample_weight=wk)
     assert_matches(est, case, weighted=True)
     if est.solver_ != "normal":
-        assert "persisted" in est.persist_reason_
+        assert est.fit_plan_.persist
 
 
 def test_logistic_l1_matches_saga():

@@ -35,14 +35,14 @@ def test_normal_solver_reads_the_data_once(make, kind, count_reductions):
 
 def test_qr_fallback_pass_is_counted_and_told(count_reductions):
     """A singular Gram matrix (one-hot levels that sum to the intercept) costs the
-    normal equations a QR pass: n_passes_ and solver_reason_ say so."""
+    normal equations a QR pass: n_passes_ and fit_result_.fallback say so."""
     X, y, _ = PROBLEMS["regression"]()
     dummies = np.eye(3)[np.arange(len(X)) % 3]
     est = daskfit.LinearRegression().fit(np.column_stack([X, dummies]), y)
     assert len(count_reductions) == est.n_passes_ == 2
-    assert "QR" in est.solver_reason_ and "2 passes" in est.solver_reason_
+    assert est.fit_result_.fallback and est.fit_result_.passes == 2
     full_rank = daskfit.LinearRegression().fit(np.column_stack([X, dummies[:, 1:]]), y)
-    assert full_rank.n_passes_ == 1 and "QR" not in full_rank.solver_reason_
+    assert full_rank.n_passes_ == 1 and not full_rank.fit_result_.fallback
     np.testing.assert_allclose(est.predict(np.column_stack([X, dummies])),
                                full_rank.predict(np.column_stack([X, dummies[:, 1:]])),
                                rtol=1e-9)
@@ -147,15 +147,15 @@ def test_data_is_persisted_once_for_iterative_solvers(client, monkeypatch):
     Xk, yk, wk = as_kind("dask", X, y, w, CHUNKINGS["7"])
     est = daskfit.PoissonRegressor().fit(Xk, yk, sample_weight=wk)
     assert persisted == [3]  # X, y and weights together, once
-    assert est.n_passes_ > 2 and "persisted once" in est.persist_reason_
+    assert est.n_passes_ > 2 and est.fit_plan_.persist
     # One-pass solvers stream instead: persisting would only add work.
     persisted.clear()
     est = daskfit.LinearRegression().fit(Xk, yk, sample_weight=wk)
-    assert persisted == [] and "one-pass" in est.persist_reason_
+    assert persisted == [] and not est.fit_plan_.persist and est.n_passes_ == 1
 
 
 def test_persist_false_streams(client):
     X, y, _ = PROBLEMS["counts"]()
     Xk, yk, _ = as_kind("dask", X, y, None, CHUNKINGS["7"])
     est = daskfit.PoissonRegressor(persist=False).fit(Xk, yk)
-    assert "streaming" in est.persist_reason_
+    assert not est.fit_plan_.persist and est.n_passes_ > 2

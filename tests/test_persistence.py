@@ -99,13 +99,13 @@ def test_reference_level_keeps_the_fit_to_one_pass():
     assert model.estimator.n_passes_ == 1
     np.testing.assert_allclose(model.estimator.coef_[2:], [0.0, 2.0], atol=0.03)
     # drop=None keeps every level (a model without intercept needs them) and then
-    # costs the QR pass, which n_passes_ and solver_reason_ own up to.
+    # costs the QR pass, which n_passes_ and fit_result_.fallback own up to.
     every = TabularModel(encoder=FrameEncoder(drop=None),
                          estimator=daskfit.LinearRegression()).fit(ddf[["a", "b", "g"]],
                                                                    ddf["y"])
     assert list(every.encoder.feature_names_out_)[2:] == ["g=x", "g=y", "g=z"]
     assert every.estimator.n_passes_ == 2
-    assert "QR" in every.estimator.solver_reason_
+    assert every.estimator.fit_result_.fallback
     np.testing.assert_allclose(every.predict(df), model.predict(df), rtol=1e-8)
     with pytest.raises(ValueError, match="drop"):
         FrameEncoder(drop="last").fit(df)

@@ -100,7 +100,7 @@ def test_a_streamed_fit_holds_a_few_chunks_per_worker_and_rereads_each_pass(
     X, y = _data()
     est = cls(persist=False, tol=1e-8).fit(X, y)
     stats = live_chunks()
-    assert "stream" in est.persist_reason_
+    assert not est.fit_plan_.persist
     # Every pass read every chunk once: streaming really streams (and the
     # least-squares fit is one pass).
     assert sum(s["made"] for s in stats.values()) == N_CHUNKS * est.n_passes_
@@ -137,8 +137,10 @@ def test_a_dask_dataframe_of_unknown_length_streams_and_says_why(client):
     Xf, yf, _ = as_kind("ddf", X, y, None, (100, 100, 100))
     est = daskfit.LogisticRegression().fit(Xf, yf)
     assert est.n_passes_ >= 3
-    assert "unknown before the first pass" in est.persist_reason_
-    assert "streaming" in est.persist_reason_ and "persist=True" in est.persist_reason_
+    # Unknown row count: the size is unknown before the first pass, so it streams
+    # (persist_reason_ tells the user how to force persisting).
+    assert est.fit_plan_.facts["rows"] == "unknown" and not est.fit_plan_.persist
+    assert est.persist_reason_
 
 
 def test_worker_count_is_fetched_not_read_from_a_cache_the_client_refreshes(client):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 
+from .. import errors
 from ._exit import ConfigError
 
 __all__ = ["auto_candidates", "check_before_work", "check_scoring", "check_solver_options",
@@ -143,9 +144,8 @@ def check_validation_curve(config, estimator):
     over, file = config["overfitting"], config["_file"]
     try:
         curve = resolve_regularisation(estimator, over["param_name"], over["param_range"])
-    except ValueError as exc:
-        key = "overfitting.param_range" if "param_range" in str(exc) else "overfitting.param_name"
-        raise ConfigError(file, key, str(exc)) from None
+    except errors.ParameterError as exc:   # param_name or param_range, by name
+        raise ConfigError(file, f"overfitting.{exc.parameter}", str(exc)) from None
     if over["param_range"] is None:   # daskfit's own log-spaced grid of valid values
         return
     current = curve.estimator.get_params()[curve.param_name]
@@ -154,8 +154,7 @@ def check_validation_curve(config, estimator):
         if isinstance(current, int) and not isinstance(current, bool) and value.is_integer():
             value = int(value)   # an integer parameter (max_iter, say) stays an integer
         candidate = clone(curve.estimator).set_params(**{curve.param_name: value})
-        validate = getattr(candidate, "_validate_cv_params", None) or getattr(
-            candidate, "_validate_common_params", None)
+        validate = getattr(candidate, "_validate_common_params", None)
         if validate is None:
             continue
         try:

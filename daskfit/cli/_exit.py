@@ -135,28 +135,30 @@ def memory_restarts(exc, client):
 def as_cli_error(exc, doing="", client=None):
     """The one place that maps an exception to the :class:`CliError` (and exit code) it means.
 
-    Returns ``None`` for exceptions that are not anticipated: those are
-    internal errors (exit 1, traceback). Order matters: ``ClusterUnreachable``
-    and a closed connection are ``OSError`` s, but the cluster's fault, not the
-    data's; a ``CheckpointMismatch`` is a ``ValueError``, but the fix is to
-    start over (run without ``--resume``), a configuration decision. With the
-    run's ``client``, workers that died from their memory limit
-    (:func:`memory_restarts`) are the environment's fault, not a chunk's.
+    Decided by the exception's type (``daskfit.errors``, Dask's and the
+    built-ins), never by its text. Returns ``None`` for exceptions that are
+    not anticipated: those are internal errors (exit 1, traceback). Order
+    matters: ``ClusterUnreachable`` and a closed connection are ``OSError`` s,
+    but the cluster's fault, not the data's; a ``CheckpointMismatch``, a
+    ``ParameterError`` and a ``daskfit.errors.ConfigError`` are
+    ``ValueError`` s, but their fix is in the configuration (for a checkpoint:
+    run without ``--resume``). With the run's ``client``, workers that died
+    from their memory limit (:func:`memory_restarts`) are the environment's
+    fault, not a chunk's.
     """
     from concurrent.futures import CancelledError
 
     from distributed import KilledWorker
     from distributed.comm.core import CommClosedError
 
-    from .._checkpoint import CheckpointCorrupt, CheckpointMismatch
-    from .._cluster import ClusterUnreachable
+    from .. import errors
     from ..engine.rows import WorkerCrashError
     from ..io._persistence import ModelFormatError
 
     while_ = f" while {doing}" if doing else ""
     if isinstance(exc, CliError):
         return exc
-    if isinstance(exc, (ClusterUnreachable, CommClosedError)):
+    if isinstance(exc, (errors.ClusterUnreachable, CommClosedError)):
         return Unreachable(f"Lost or could not reach the cluster{while_}: {exc}")
     if isinstance(exc, CancelledError):   # distributed's FutureCancelledError
         return Unreachable(f"The scheduler cancelled this run's computation{while_} (it was "
@@ -165,11 +167,13 @@ def as_cli_error(exc, doing="", client=None):
     if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
         return EnvironmentProblem(f"The machine refused a write{while_}: {exc}. Free space "
                                   "or fix the file system, then run again.")
-    if isinstance(exc, (CheckpointMismatch, CheckpointCorrupt)):
-        error = CliError(f"Refusing to resume{while_}: {exc} Run again without --resume to "
-                         "start this run over (its checkpoints are then cleared).")
-        error.code = BAD_CONFIG
-        return error
+    if isinstance(exc, errors.CheckpointError):
+        return UsageProblem(f"Refusing to resume{while_}: {exc} Run again without --resume to "
+                            "start this run over (its checkpoints are then cleared).")
+    if isinstance(exc, errors.ParameterError):
+        return UsageProblem(f"Bad value of the parameter {exc.parameter!r}{while_}: {exc}")
+    if isinstance(exc, errors.ConfigError):
+        return UsageProblem(f"Bad setting{while_}: {exc}")
     if isinstance(exc, (WorkerCrashError, KilledWorker)):
         restarts = memory_restarts(exc, client)
         if restarts:

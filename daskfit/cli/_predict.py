@@ -108,18 +108,18 @@ def plan_run(config_path, *, scheduler=None, echo=print):
     from ._checks import check_solver_options
     from ._config import load_config
     from ._input import find_input, read_table
-    from ._run import _columns, _data_errors, build_model, connect_cluster
+    from ._run import input_columns, data_errors, build_model, connect_cluster
 
     config = load_config(config_path)
     estimator = build_model(config)
     check_solver_options(config, estimator)
     source = find_input(config)
     frame = read_table(config, source)
-    features = _columns(config, frame)
+    features = input_columns(config, frame)
     client, cluster = connect_cluster(config, scheduler)
     try:
         # daskfit.connect printed the dashboard link.
-        with _data_errors("reading and encoding"):
+        with data_errors("reading and encoding"):
             encoder = FrameEncoder(categorical=config["data"]["categorical"]).fit(frame[features])
             X = encoder.transform(frame[features]).to_dask_array(
                 lengths=encoder._partition_rows)

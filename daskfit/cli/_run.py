@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import errors
 from ._exit import ConfigError, Unreachable, as_cli_error, output_errors
 from ._input import explain_csv_error, explain_csv_nan, find_input, read_table
 from ._config import TLS_FILES, load_config, resolve_path
@@ -74,16 +75,16 @@ def build_model(config):
                           f"{sorted(known)}")
     params = {k: (float("inf") if v == "inf" else v) for k, v in model["params"].items()}
     est = cls(**params)
-    # CV estimators first: they inherit _validate_common_params but lack its parameters.
-    validate = getattr(est, "_validate_cv_params", None) or getattr(
-        est, "_validate_common_params", None)
+    # Every estimator checks its own table of parameter constraints.
+    validate = getattr(est, "_validate_common_params", None)
     if validate is not None:
         try:
             validate()
-        except (ValueError, TypeError) as exc:
-            bad = next((k for k in params if repr(k) in str(exc)), None)
-            key = f"model.params.{bad}" if bad else "model.params"
+        except errors.ParameterError as exc:   # names its parameter: the key to fix
+            key = f"model.params.{exc.parameter}" if exc.parameter in known else "model.params"
             raise ConfigError(file, key, str(exc)) from None
+        except (ValueError, TypeError) as exc:   # an untyped check: no key to name
+            raise ConfigError(file, "model.params", str(exc)) from None
     return est
 
 
@@ -113,7 +114,10 @@ def connect_cluster(config, scheduler=None):
                          timeout=c["timeout"], **kwargs)
     except ClusterUnreachable as exc:
         raise Unreachable(f"{exc} (--scheduler or [cluster] address)") from None
-    except (ValueError, TypeError) as exc:  # TLS settings that do not fit the address
+    except errors.ConfigError as exc:   # names the setting when one is to blame
+        key = f"cluster.{exc.setting}" if exc.setting in c else "cluster"
+        raise ConfigError(config.get("_file", "--scheduler"), key, str(exc)) from None
+    except (ValueError, TypeError) as exc:  # LocalCluster options that do not fit
         raise ConfigError(config.get("_file", "--scheduler"), "cluster", str(exc)) from None
     return client, (None if address else client.cluster)
 
@@ -135,7 +139,7 @@ class _Stages:
             self.bar.update(1, f"{name} done in {self.seconds[name]:.2f} s")
 
 
-def _columns(config, frame):
+def input_columns(config, frame):
     """Feature, categorical, target and weight columns, checked against the data."""
     file, data = config["_file"], config["data"]
     columns = [str(c) for c in frame.columns]
@@ -244,7 +248,7 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
     check_before_work(config, estimator)
     source = find_input(config)
     frame = read_table(config, source)          # metadata only
-    features = _columns(config, frame)
+    features = input_columns(config, frame)
     rid = run_id(config, source.fingerprint)
     out_dir = Path(resolve_path(config, config["output"]["dir"]))
     final = out_dir / f"{name}-{rid}"
@@ -329,6 +333,7 @@ def _keep_failed_log(exc, handler, detach, tmp, failed_log):
 def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler, bar, echo,
                 checkpoint=None, report=None):
 
+    from ..estimators._inference import inference_record
     from ..io import FrameEncoder, TabularModel, save
 
     stage = _Stages(bar)
@@ -355,7 +360,7 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
         w = frame[data["sample_weight"]] if data["sample_weight"] else None
         o = frame[data["offset"]] if data["offset"] else None
         X = frame[features]
-        with stage("encode"), _data_errors("reading and encoding", source, frame,
+        with stage("encode"), data_errors("reading and encoding", source, frame,
                                            [*features, data["target"]]):
             model.encoder.fit(X)
             Xe, ye, we = model.encode(X, y, w)
@@ -367,26 +372,18 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
                  list(model.encoder.feature_names_out_))
         used = [c for c in [*features, data["target"], data["sample_weight"], data["offset"]]
                 if c]
-        with stage("fit"), _data_errors("fitting", source, frame, used):
-            if checkpoint is not None:
-                try:
-                    estimator.fit(Xe, ye, sample_weight=we, offset=oe, checkpoint=checkpoint)
-                except ValueError as exc:  # a one-pass solver (chosen or "auto") has no iterate
-                    if "checkpoint=" not in str(exc):
-                        raise
-                    raise ConfigError(config["_file"], "checkpoint.every",
-                                      f"{exc} Or set every = 0.") from None
-                log.info("fit resumed from iteration %s", getattr(estimator, "resumed_from_", 0))
-            else:
-                estimator.fit(Xe, ye, sample_weight=we, offset=oe)
+        with stage("fit"), data_errors("fitting", source, frame, used):
+            fit_estimator(config, estimator, Xe, ye, we, checkpoint, oe)
             model.feature_names_in_ = np.array(features, dtype=object)
             model.n_features_in_ = len(features)
-        with stage("score"), _data_errors("scoring"):
+        with stage("score"), data_errors("scoring"):
             train_score = float(estimator.score(Xe, ye, sample_weight=we, offset=oe))
+            inference = inference_record(estimator, Xe, ye, we, model.encoder.feature_names_out_,
+                                         offset=oe)
         folds = cv["folds"]
         cv_out = {"skipped": "cv.folds < 2"}
         report = None
-        with stage("cv"), _data_errors("cross-validating"):
+        with stage("cv"), data_errors("cross-validating"):
             if folds >= 2 and over["enabled"]:
                 # The diagnosis scores the same folds (same splitter, seed and
                 # scoring): its per-fold scores ARE the cross-validation.
@@ -397,7 +394,7 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
                 cv_out = _cross_validate(estimator, Xe, ye, we, folds, cv)
         over_out = {"skipped": "overfitting.enabled = false" if not over["enabled"]
                     else "cv.folds < 2"}
-        with stage("overfitting"), _data_errors("diagnosing overfitting"):
+        with stage("overfitting"), data_errors("diagnosing overfitting"):
             if report is not None:
                 over_out = _write_diagnosis(report, tmp)
         with stage("write"):
@@ -430,10 +427,31 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
                    "cv_test_mean": cv_out.get("mean_test_score"),
                    "cv_train_mean": cv_out.get("mean_train_score")},
         "cv": cv_out,
+        "inference": inference,
         "overfitting": over_out,
         "timings": dict(stage.seconds, total=round(time.perf_counter() - t_start, 4)),
         "versions": versions(),
     }
+
+
+def fit_estimator(config, estimator, X, y, w, checkpoint, offset=None):
+    """``estimator.fit``, checkpointed when ``checkpoint`` is not None.
+
+    An estimator refusing the checkpoint (a one-pass solver, chosen or
+    ``"auto"``, has no iterate to save) is a configuration error of
+    ``[checkpoint] every``, told apart from other errors by its type.
+    """
+    if checkpoint is None:
+        estimator.fit(X, y, sample_weight=w, offset=offset)
+        return
+    try:
+        estimator.fit(X, y, sample_weight=w, offset=offset, checkpoint=checkpoint)
+    except errors.ParameterError as exc:
+        if exc.parameter != "checkpoint":
+            raise
+        raise ConfigError(config["_file"], "checkpoint.every",
+                          f"{exc} Or set every = 0.") from None
+    log.info("fit resumed from iteration %s", getattr(estimator, "resumed_from_", 0))
 
 
 def _persist(client, X, y, w, o=None):
@@ -496,11 +514,23 @@ def _diagnosis(config, estimator, X, y, w):
                           sample_weight=w, param_name=over["param_name"],
                           param_range=over["param_range"], random_state=cv["random_state"],
                           **kwargs)
-    except (ValueError, TypeError) as exc:
-        if over["param_name"] and over["param_name"] in str(exc):
-            raise ConfigError(config["_file"], "overfitting.param_name", str(exc)) from None
-        raise
+    except errors.ParameterError as exc:
+        key = overfitting_key(exc, over["param_name"])
+        if key is None:
+            raise
+        raise ConfigError(config["_file"], key, str(exc)) from None
     return report
+
+
+def overfitting_key(exc, param_name):
+    """The ``[overfitting]`` key a :class:`~daskfit.errors.ParameterError` of a diagnosis
+    blames: its own ``param_name``/``param_range``, or ``param_name`` when the estimator
+    refused a value of that parameter; ``None`` when the error is about something else."""
+    if exc.parameter in ("param_name", "param_range"):
+        return f"overfitting.{exc.parameter}"
+    if param_name and exc.parameter == param_name:
+        return "overfitting.param_name"
+    return None
 
 
 def _write_diagnosis(report, tmp):
@@ -511,21 +541,27 @@ def _write_diagnosis(report, tmp):
 
 
 @contextlib.contextmanager
-def _data_errors(doing, source=None, frame=None, columns=None):
+def data_errors(doing, source=None, frame=None, columns=None):
     """Anticipated errors become their :class:`CliError` (see ``_exit.as_cli_error``).
 
-    With the CSV ``source`` and its ``frame``, a dtype mismatch is traced to
-    its file; with the ``columns`` the run uses, so is a NaN or infinity.
+    With the CSV ``source`` and its ``frame``, bad values are traced to their
+    file, by the error's type: daskfit's :class:`~daskfit.errors.DataError`
+    (NaN or infinity found in a pass) to the file, column and row holding a
+    missing or infinite value of the ``columns`` the run uses; another
+    library's ``ValueError`` (Dask's dtype mismatch of a CSV read) to the
+    file and column whose value is not a number. Each explanation reads the
+    files only on this failure path and gives ``None`` when the files hold
+    no such value; the error then keeps its own message.
     """
     try:
         yield
     except Exception as exc:
         error = None
-        csv = source is not None and source.format == "csv" and isinstance(exc, ValueError)
-        if csv and "dtype" in str(exc):
-            error = explain_csv_error(source, frame._meta)
-        elif csv and columns and ("NaN" in str(exc) or "infinity" in str(exc)):
+        csv = source is not None and source.format == "csv"
+        if csv and columns and isinstance(exc, errors.DataError):
             error = explain_csv_nan(source, columns)
+        elif csv and isinstance(exc, ValueError) and not isinstance(exc, errors.DaskfitError):
+            error = explain_csv_error(source, frame._meta)
         error = error or as_cli_error(exc, doing, client=_default_client())
         task = getattr(exc, "task", None)
         if (source is not None and isinstance(task, tuple) and len(task) == 2

@@ -63,7 +63,7 @@ from dask.highlevelgraph import HighLevelGraph
 from .rows import (DEFAULT_SPLIT_EVERY, DataError, current_client, known_nbytes, payload_bytes,
                    persisted_once, reduction_tree)
 from .placement import local_scheduler
-from ..kernels.chunks import (UNKNOWN_LABEL_TYPE, _label_problem, chunk_input_errors, combine,
+from ..kernels.chunks import (UNKNOWN_LABEL_TYPE, label_problem, chunk_input_errors, combine,
                        combine_arrays, diagnose_chunk, weighted_gram, whole_chunk_kernel)
 
 __all__ = ["COLUMN_SPACE", "IDX", "OBSERVERS", "W", "Y", "Each", "Round", "ShardedData",
@@ -476,7 +476,7 @@ def check_rows(index, n_rows, y, w, classify):
     ww = np.ones(n_rows) if w is None else w
     out["sw"] = float(ww.sum())
     if classify:
-        problem = _label_problem(y)
+        problem = label_problem(y)
         if problem:
             out["errors"].append((index, problem))
             return out
@@ -516,7 +516,7 @@ def check_pair(i, j, X, y, w, classify, gram):
     if y is None or y.shape[0] != n:
         return out  # the row check reports the misalignment
     if classify:
-        if _label_problem(y) is not None:
+        if label_problem(y) is not None:
             return out
         try:
             labels, codes = np.unique(y, return_inverse=True)

@@ -25,6 +25,8 @@ import numpy as np
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
+# DataError is defined with the other typed errors; importable from here as before.
+from ..errors import DaskfitError, DataError
 from ..kernels.chunks import bundle_chunks, combine, run_batch
 from .placement import client_override, local_scheduler, placement_note, usable_cores
 from .streaming import plan_streamed_batches, streamed_batch_task
@@ -305,11 +307,7 @@ def released_on_error():
         holding.clear()
 
 
-class DataError(ValueError):
-    """Bad input found inside a data pass (NaN, misaligned chunks, ...)."""
-
-
-class WorkerCrashError(RuntimeError):
+class WorkerCrashError(DaskfitError, RuntimeError):
     """One chunk's task killed every worker that ran it (Dask's ``KilledWorker``)."""
 
     @classmethod

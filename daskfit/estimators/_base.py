@@ -9,7 +9,6 @@ onto the mean-loss penalty.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import dask.array as da
@@ -22,50 +21,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..kernels.alignment import aligned_blocks, rows_per_block
 from .._data import as_chunked, is_dask_collection
 from ..engine.rows import compute
+from ..errors import DataError, ParameterError
 from ..model import layout
+from ._params import (Boolean, Integer, Options, RandomState, Real, Satisfies,
+                      validate_parameters)
 from ..model.losses import LOSSES
 from ..fit import CheckpointRequest, EarlyStoppingRequest, FitRequest, fit_model
 from ..solvers import SOLVERS
 
-__all__ = ["LinearModelBase", "check_param"]
-
-
-def check_param(name, value, *, kind, low=None, high=None, low_open=False, high_open=False,
-                options=None, allow_none=False):
-    """Raise a ``ValueError`` naming the parameter, the expectation and the value."""
-    if value is None and allow_none:
-        return
-    if options is not None:
-        if value not in options:
-            raise ValueError(
-                f"The {name!r} parameter must be one of {sorted(options, key=str)}; got {value!r}.")
-        return
-    ok_type = {
-        "int": isinstance(value, numbers.Integral) and not isinstance(value, bool),
-        "real": isinstance(value, numbers.Real) and not isinstance(value, bool),
-        "bool": isinstance(value, (bool, np.bool_)),
-    }[kind]
-    if not ok_type:
-        raise ValueError(f"The {name!r} parameter must be of type {kind}; got {value!r}.")
-    if kind in ("int", "real"):
-        if not np.isfinite(value) and not (high is None and value == np.inf and name == "C"):
-            raise ValueError(f"The {name!r} parameter must be finite; got {value!r}.")
-        if low is not None and (value < low or (low_open and value == low)):
-            bound = ">" if low_open else ">="
-            raise ValueError(f"The {name!r} parameter must be {bound} {low}; got {value!r}.")
-        if high is not None and (value > high or (high_open and value == high)):
-            bound = "<" if high_open else "<="
-            raise ValueError(f"The {name!r} parameter must be {bound} {high}; got {value!r}.")
-
-
-def check_random_state_param(value):
-    """``random_state``: None, an int in [0, 2**32 - 1] or a ``RandomState``."""
-    ok = (value is None or isinstance(value, np.random.RandomState)
-          or (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-              and 0 <= value < 2**32))
-    if not ok:
-        raise ValueError("The 'random_state' parameter must be None, an int in "
-                         f"[0, 2**32 - 1] or a numpy.random.RandomState; got {value!r}.")
+__all__ = ["LinearModelBase"]
 
 
 def draw_seed(random_state):
@@ -81,44 +45,55 @@ class LinearModelBase(BaseEstimator):
     _loss_name = "squared"
     _default_solver_options = {}
 
+    #: What each ``__init__`` parameter accepts (see ``_params.py``); subclasses
+    #: extend it with their own (``{**LinearModelBase._parameter_constraints, ...}``).
+    _parameter_constraints = {
+        "fit_intercept": Boolean(),
+        "solver": Options(set(SOLVERS) | {"auto"}),
+        "max_iter": Integer(low=0),
+        "tol": Real(low=0),
+        "persist": Options({"auto", True, False}),
+        "split_every": Integer(low=2),
+        "solver_options": Satisfies(lambda v: v is None or isinstance(v, dict),
+                                    "a dict of options for the solver or None"),
+        "early_stopping": Boolean(),
+        "validation_fraction": Real(low=0, high=1, low_open=True, high_open=True),
+        "n_iter_no_change": Integer(low=1),
+        "random_state": RandomState(),
+    }
+
     # ------------------------------------------------------------ subclass API
     def _penalty_rule(self):
         """Return ``sum_weights -> Penalty`` for the current parameters."""
         raise NotImplementedError
 
-    def _validate_own_params(self):
-        """Check the subclass's own hyper-parameters."""
-
     def _make_loss(self):
         """The loss this estimator fits (a parametrised loss is built from the parameters)."""
         return LOSSES[self._loss_name]
 
-    # --------------------------------------------------------------- fit
-    def _validate_common_params(self):
-        check_param("fit_intercept", self.fit_intercept, kind="bool")
-        check_param("solver", self.solver, kind="str", options=set(SOLVERS) | {"auto"})
-        check_param("max_iter", self.max_iter, kind="int", low=0)
-        check_param("tol", self.tol, kind="real", low=0)
-        check_param("persist", self.persist, kind="str", options={"auto", True, False})
-        check_param("split_every", self.split_every, kind="int", low=2)
-        if self.solver_options is not None and not isinstance(self.solver_options, dict):
-            raise ValueError("The 'solver_options' parameter must be a dict of options for "
-                             f"the solver or None; got {self.solver_options!r}.")
-        check_param("early_stopping", self.early_stopping, kind="bool")
-        check_param("validation_fraction", self.validation_fraction, kind="real", low=0,
-                    low_open=True, high=1, high_open=True)
-        check_param("n_iter_no_change", self.n_iter_no_change, kind="int", low=1)
-        check_random_state_param(self.random_state)
+    def _check_parameter_combinations(self):
+        """Checks across parameters, after each parameter passed its own (the table)."""
         if self.early_stopping and self.solver != "auto" and \
                 not SOLVERS[self.solver].early_stopping:
-            raise ValueError(
+            raise ParameterError(
                 f"early_stopping=True needs an iterative solver that scores the validation "
                 f"set at every iteration, but solver={self.solver!r} "
                 + ("solves in one pass" if self.solver == "normal" else "does not support it")
                 + f". Use solver='auto' or one of "
                 f"{sorted(n for n, i in SOLVERS.items() if i.early_stopping)}, or "
-                "early_stopping=False.")
-        self._validate_own_params()
+                "early_stopping=False.", parameter="early_stopping", value=self.early_stopping)
+
+    # --------------------------------------------------------------- fit
+    def _validate_common_params(self):
+        """Every parameter against the class's table, then the cross-parameter checks.
+
+        Raises
+        ------
+        daskfit.errors.ParameterError
+            Naming the first invalid parameter (a ``ValueError``).
+        """
+        validate_parameters(self)
+        self._check_parameter_combinations()
 
     def _fit(self, X, y, sample_weight, *, classifier, checkpoint=None, offset=None):
         self._validate_common_params()
@@ -165,8 +140,10 @@ class LinearModelBase(BaseEstimator):
         if isinstance(checkpoint, dict):
             unknown = sorted(set(checkpoint) - {"directory", "every"})
             if unknown or "directory" not in checkpoint:
-                raise ValueError("checkpoint must be a directory or a dict with 'directory' "
-                                 f"and optionally 'every'; got keys {sorted(checkpoint)}.")
+                raise ParameterError("checkpoint must be a directory or a dict with "
+                                     "'directory' and optionally 'every'; got keys "
+                                     f"{sorted(checkpoint)}.", parameter="checkpoint",
+                                     value=checkpoint)
             directory, every = checkpoint["directory"], checkpoint.get("every", 10)
         else:
             directory, every = checkpoint, 10
@@ -238,33 +215,34 @@ OFFSET_ESTIMATORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "Poisso
 def refuse_offset(offset, owner):
     """A clear error for ``offset=`` given to an estimator that cannot take it."""
     if offset is not None:
-        raise ValueError(
+        raise ParameterError(
             f"{owner} does not take offset= (its fold kernels fit without one). The "
             f"estimators that do: {', '.join(OFFSET_ESTIMATORS)}; choose the regularisation "
-            "of such a fit by fitting it for each candidate, or fit without offset.")
+            "of such a fit by fitting it for each candidate, or fit without offset.",
+            parameter="offset")
 
 
 def in_memory_offset(offset, n_rows):
     """``offset`` for ``n_rows`` in-memory rows: a finite float64 vector, or a clear error."""
     if is_dask_collection(offset):
-        raise ValueError("offset is a Dask collection but X is in memory: pass both in memory "
+        raise DataError("offset is a Dask collection but X is in memory: pass both in memory "
                          "or both as Dask collections with the same row chunks.")
     try:
         arr = np.asarray(offset, dtype=np.float64) if not np.isscalar(offset) else \
             np.full(n_rows, offset, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"offset must be numeric: {exc}") from None
+        raise DataError(f"offset must be numeric: {exc}") from None
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
-        raise ValueError(f"offset should be a 1d array, got an array of shape {arr.shape} "
+        raise DataError(f"offset should be a 1d array, got an array of shape {arr.shape} "
                          "instead.")
     if arr.shape[0] != n_rows:
-        raise ValueError(f"Found input variables with inconsistent numbers of samples: "
+        raise DataError(f"Found input variables with inconsistent numbers of samples: "
                          f"[{n_rows}, {arr.shape[0]}] (X and offset).")
     if not np.isfinite(arr).all():
         kind = "NaN" if np.isnan(arr).any() else "infinity or a value too large"
-        raise ValueError(f"Input offset contains {kind}.")
+        raise DataError(f"Input offset contains {kind}.")
     return arr
 
 

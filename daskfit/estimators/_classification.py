@@ -19,8 +19,11 @@ from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin
 
 from .._data import as_chunked, is_dask_collection
+from ..errors import ParameterError
 from ..model.penalties import Penalty
-from ._base import LinearModelBase, check_param, ravel_output, weighted_mean
+from ._base import LinearModelBase, ravel_output, weighted_mean
+from ._inference import InferenceMixin
+from ._params import Real, Satisfies
 from ..engine.placement import placed
 from ..planner import NO_CLASS_WEIGHT
 from ..solvers import SOLVERS
@@ -28,7 +31,12 @@ from ..solvers import SOLVERS
 __all__ = ["LogisticRegression"]
 
 
-class LogisticRegression(ClassifierMixin, LinearModelBase):
+#: ``class_weight``'s kind; the details (labels, values) are checked with the data.
+CLASS_WEIGHT = Satisfies(lambda v: v is None or isinstance(v, dict) or v == "balanced",
+                         "None, 'balanced' or a dict {class label: weight}")
+
+
+class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
     """Logistic regression (binary and multinomial) on Dask data.
 
     Parameters
@@ -113,16 +121,20 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         self.random_state = random_state
         self.class_weight = class_weight
 
-    def _validate_own_params(self):
-        check_param("C", self.C, kind="real", low=0, low_open=True)
-        check_param("l1_ratio", self.l1_ratio, kind="real", low=0, high=1)
+    _parameter_constraints = {**LinearModelBase._parameter_constraints,
+                              "C": Real(low=0, low_open=True, allow_inf=True),
+                              "l1_ratio": Real(low=0, high=1),
+                              "class_weight": CLASS_WEIGHT}
+
+    def _check_parameter_combinations(self):
+        super()._check_parameter_combinations()
         check_class_weight(self.class_weight, type(self).__name__)
         if self.class_weight is not None and self.solver in NO_CLASS_WEIGHT:
-            raise ValueError(
+            raise ParameterError(
                 f"class_weight={self.class_weight!r} is not supported by "
                 f"solver={self.solver!r}: its passes do not weigh rows by class. Use "
                 f"solver='auto' or one of {sorted(_class_weight_solvers())}, or "
-                "class_weight=None.")
+                "class_weight=None.", parameter="class_weight", value=self.class_weight)
 
     def _fit_request(self, checkpoint):
         return replace(super()._fit_request(checkpoint), class_weight=self.class_weight)

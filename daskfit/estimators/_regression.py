@@ -27,14 +27,16 @@ from .._data import as_chunked, is_dask_collection
 from ..engine.rows import compute
 from ..model.losses import TweedieLoss
 from ..model.penalties import Penalty
-from ._base import LinearModelBase, check_param, ravel_output
+from ._base import LinearModelBase, ravel_output
+from ._inference import InferenceMixin
+from ._params import Options, Real
 from ..engine.placement import placed
 
 __all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "PoissonRegressor",
            "GammaRegressor", "TweedieRegressor"]
 
 
-class _Regressor(RegressorMixin, LinearModelBase):
+class LinearRegressorBase(RegressorMixin, InferenceMixin, LinearModelBase):
     @placed
     def fit(self, X, y, sample_weight=None, offset=None, *, checkpoint=None):
         """Fit the model.
@@ -99,7 +101,7 @@ def r2_from_sums(y, y_pred, sample_weight):
     return 1.0 - sse / sst
 
 
-class LinearRegression(_Regressor):
+class LinearRegression(LinearRegressorBase):
     """Ordinary least squares on Dask data (one pass with the default solver).
 
     Parameters
@@ -210,7 +212,7 @@ class LinearRegression(_Regressor):
         return lambda sum_weights: Penalty()
 
 
-class Ridge(_Regressor):
+class Ridge(LinearRegressorBase):
     """Least squares with an L2 penalty, scikit-learn's ``Ridge(alpha)``.
 
     Minimises ``sum w (y - Xb)^2 + alpha |b|^2`` (the intercept is not
@@ -247,15 +249,14 @@ class Ridge(_Regressor):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
 
-    def _validate_own_params(self):
-        check_param("alpha", self.alpha, kind="real", low=0)
+    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0)}
 
     def _penalty_rule(self):
         alpha = float(self.alpha)
         return lambda sum_weights: Penalty(l2=alpha / sum_weights)
 
 
-class ElasticNet(_Regressor):
+class ElasticNet(LinearRegressorBase):
     """Least squares with an elastic-net penalty, scikit-learn's ``ElasticNet``.
 
     Minimises ``sum w (y - Xb)^2 / (2 sum w) + alpha l1_ratio |b|_1
@@ -300,9 +301,8 @@ class ElasticNet(_Regressor):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
 
-    def _validate_own_params(self):
-        check_param("alpha", self.alpha, kind="real", low=0)
-        check_param("l1_ratio", self.l1_ratio, kind="real", low=0, high=1)
+    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0),
+                              "l1_ratio": Real(low=0, high=1)}
 
     def _penalty_rule(self):
         alpha, ratio = float(self.alpha), float(self.l1_ratio)
@@ -342,15 +342,15 @@ class Lasso(ElasticNet):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
 
+    # l1_ratio is fixed at 1 (a property, not a parameter).
+    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0)}
+
     @property
     def l1_ratio(self):
         return 1.0
 
-    def _validate_own_params(self):
-        check_param("alpha", self.alpha, kind="real", low=0)
 
-
-class PoissonRegressor(_Regressor):
+class PoissonRegressor(LinearRegressorBase):
     """Poisson regression with a log link, scikit-learn's ``PoissonRegressor``.
 
     Minimises the mean half Poisson deviance plus ``alpha / 2 |b|^2``.
@@ -392,9 +392,7 @@ class PoissonRegressor(_Regressor):
         self.random_state = random_state
 
     _loss_name = "poisson"
-
-    def _validate_own_params(self):
-        check_param("alpha", self.alpha, kind="real", low=0)
+    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0)}
 
     def _penalty_rule(self):
         alpha = float(self.alpha)
@@ -430,11 +428,10 @@ class PoissonRegressor(_Regressor):
         return tags
 
 
-class _DevianceRegressor(_Regressor):
+class _DevianceRegressor(LinearRegressorBase):
     """A GLM regressor: L2 penalty ``alpha``, the loss's inverse link, D^2 score."""
 
-    def _validate_own_params(self):
-        check_param("alpha", self.alpha, kind="real", low=0)
+    _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0)}
 
     def _penalty_rule(self):
         alpha = float(self.alpha)
@@ -587,10 +584,12 @@ class TweedieRegressor(_DevianceRegressor):
 
     _loss_name = "tweedie"
 
-    def _validate_own_params(self):
-        super()._validate_own_params()
-        check_param("power", self.power, kind="real")
-        check_param("link", self.link, kind="str", options={"auto", "identity", "log"})
+    _parameter_constraints = {**_DevianceRegressor._parameter_constraints,
+                              "power": Real(),
+                              "link": Options({"auto", "identity", "log"})}
+
+    def _check_parameter_combinations(self):
+        super()._check_parameter_combinations()
         self._make_loss()  # an unsupported (power, link) pair raises here, naming link
 
     def _make_loss(self):

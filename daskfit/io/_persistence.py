@@ -57,6 +57,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from ..errors import DataError
 from sklearn.base import BaseEstimator
 
 __all__ = ["ModelFormatError", "clean_dead_temp_dirs", "load", "make_temp_dir", "remove_temp_dir",
@@ -94,7 +96,7 @@ _TAG_ESTIMATOR = "__daskfit_estimator__"
 _TAGS = {_TAG_FLOAT, _TAG_ARRAY, _TAG_STRINGS, _TAG_TUPLE, _TAG_ESTIMATOR}
 
 
-class ModelFormatError(ValueError):
+class ModelFormatError(DataError):
     """A model directory that daskfit refuses to load (or an estimator it cannot save)."""
 
 

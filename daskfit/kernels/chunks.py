@@ -212,7 +212,7 @@ def chunk_input_errors(index, n_rows, y, w, *, finite_weights=False):
     return []
 
 
-def _basic_checks(index, X, y, w, out):
+def basic_checks(index, X, y, w, out):
     errors = chunk_input_errors(index, X.shape[0], y, w)
     if errors:
         out["errors"] = errors
@@ -234,7 +234,7 @@ def evaluate_chunk(index, X, y, w, spec: EvalSpec, offset=None):
     """
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
-    if spec.checks and not _basic_checks(index, X, y, w, out):
+    if spec.checks and not basic_checks(index, X, y, w, out):
         return out
     holdout = spec.holdout
     if holdout is not None:
@@ -325,7 +325,7 @@ UNKNOWN_LABEL_TYPE = (
 )
 
 
-def _label_problem(y):
+def label_problem(y):
     """Missing or infinite class labels, in scikit-learn's words; else None."""
     if y.dtype.kind == "f":
         if np.isnan(y).any():
@@ -353,9 +353,9 @@ def class_stats_chunk(index, X, y, w, spec: EvalSpec, offset=None):
     """
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
-    if not _basic_checks(index, X, y, w, out):
+    if not basic_checks(index, X, y, w, out):
         return out
-    problem = _label_problem(y)
+    problem = label_problem(y)
     if problem:
         out["errors"] = [(index, problem)]
         return out
@@ -468,11 +468,11 @@ def moments_chunk(index, X, y, w, spec: EvalSpec, offset=None):
 
     See :func:`rows_moments` for how the sums stay accurate when features
     have large means (Longley- or Wampler-like data); chunks are merged with
-    Chan's parallel formula (:func:`_merge_moments`).
+    Chan's parallel formula (:func:`merge_moments`).
     """
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
-    if not _basic_checks(index, X, y, w, out):
+    if not basic_checks(index, X, y, w, out):
         return out
     out["sw"] = float(n if w is None else w.sum())
     if n:
@@ -546,7 +546,7 @@ def rows_moments(X, y, w, work):
         work.shifted = True
     acc = None
     for _, b, Xb in aligned_blocks(X):
-        acc = _merge_moments([acc, _shifted_moments(Xb, y[b], _take(w, b), work, acc)])
+        acc = merge_moments([acc, _shifted_moments(Xb, y[b], _take(w, b), work, acc)])
     return acc
 
 
@@ -679,7 +679,7 @@ def _merge_two_qr(a, b):
     return (w, ma + (mb - ma) * (wb / w), R[: Ra.shape[1]])
 
 
-_merge_moments = _fold_present(_merge_two_moments)
+merge_moments = _fold_present(_merge_two_moments)
 _merge_qr = _fold_present(_merge_two_qr)
 
 
@@ -744,7 +744,7 @@ _MERGERS = {
     "holdout_offset_labels": _merge_labels,
     "labels": _merge_labels,
     "by_label": _merge_labels,
-    "moments": _merge_moments,
+    "moments": merge_moments,
     "ymoments": _merge_ymoments,
     "qr": _merge_qr,
     "y_min": min,

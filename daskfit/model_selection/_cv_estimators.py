@@ -38,9 +38,11 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._data import as_chunked
 from ..engine.rows import Engine
-from ..estimators._base import check_param, refuse_offset
-from ..estimators._regression import _Regressor
-from ..solvers._normal import _coordinate_descent
+from ..estimators._base import refuse_offset
+from ..estimators._params import (Boolean, CountOr, FiniteArray, Integer, Options, Real,
+                                  cv_splits)
+from ..estimators._regression import LinearRegressorBase
+from ..solvers._normal import gram_coordinate_descent
 from ._fold_kernels import FoldSpec, fold_moments_chunk
 from ._split import fold_pass_data
 from ..engine.placement import placed
@@ -164,7 +166,7 @@ def enet_path(moments, alphas, l1_ratio, fit_intercept, tol, max_iter):
     n_iter = np.empty(len(alphas), dtype=int)
     converged = True
     for k, alpha in enumerate(alphas):
-        b, n_iter[k], ok, _ = _coordinate_descent(A, c, alpha * l1_ratio,
+        b, n_iter[k], ok, _ = gram_coordinate_descent(A, c, alpha * l1_ratio,
                                                   alpha * (1.0 - l1_ratio), b, tol, max_iter)
         converged &= bool(ok)
         B[:, k] = b
@@ -194,7 +196,7 @@ def alpha_grid(total, l1_ratio, fit_intercept, eps, n_alphas):
 # ------------------------------------------------------------------ estimators
 
 
-class _FoldMomentsCV(_Regressor):
+class _FoldMomentsCV(LinearRegressorBase):
     """One pass for the fold moments, then a client-side search (not public)."""
 
     @placed
@@ -216,7 +218,7 @@ class _FoldMomentsCV(_Regressor):
         -------
         self : object
         """
-        self._validate_cv_params()
+        self._validate_common_params()
         refuse_offset(offset, type(self).__name__)
         if y is None:
             raise ValueError(
@@ -237,29 +239,25 @@ class _FoldMomentsCV(_Regressor):
             self.chunk_rows_ = engine.chunk_rows
         return self
 
-    def _validate_common_cv_params(self):
-        check_param("fit_intercept", self.fit_intercept, kind="bool")
-        check_param("split_every", self.split_every, kind="int", low=2)
-        if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool) \
-                and self.cv < 2:
-            raise ValueError(
-                f"The 'cv' parameter must be an int >= 2, a cross-validation splitter, "
-                f"an iterable of (train, test) splits or None; got {self.cv!r}.")
+    #: The parameters every fold-moments estimator has; each class adds its own.
+    _parameter_constraints = {"fit_intercept": Boolean(), "split_every": Integer(low=2),
+                              "cv": cv_splits()}
+
+    def _check_parameter_combinations(self):
+        """None: each parameter is checked on its own (the table)."""
 
     def _set_coef(self, coef, intercept):
         self.coef_ = np.asarray(coef, dtype=np.float64)
         self.intercept_ = float(intercept)
 
 
-def _check_alphas(alphas, name="alphas"):
-    arr = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"The {name!r} parameter must be a non-empty 1-D array-like; "
-                         f"got shape {arr.shape}.")
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"The {name!r} parameter must hold finite values >= 0; got "
-                         f"{arr.tolist()}.")
-    return arr
+#: A grid of penalty strengths on scikit-learn's scale.
+ALPHAS = FiniteArray(low=0)
+
+
+def _alphas(alphas):
+    """The (validated) ``alphas`` grid as a 1-D float array."""
+    return np.atleast_1d(np.asarray(alphas, dtype=np.float64))
 
 
 class RidgeCV(_FoldMomentsCV):
@@ -331,18 +329,17 @@ class RidgeCV(_FoldMomentsCV):
         self.split_every = split_every
         self.return_train_score = return_train_score
 
-    def _validate_cv_params(self):
-        self._validate_common_cv_params()
-        check_param("return_train_score", self.return_train_score, kind="bool")
-        _check_alphas(self.alphas)
-        if self.scoring is not None and self.scoring not in MOMENT_SCORERS:
-            raise ValueError(
-                f"RidgeCV scores folds from their moments; scoring={self.scoring!r} needs "
-                f"per-row predictions. Use one of {sorted(MOMENT_SCORERS)} (or None for "
-                "'r2'), or GridSearchCV(daskfit.Ridge(), ...) for other scorers.")
+    _parameter_constraints = {
+        **_FoldMomentsCV._parameter_constraints,
+        "alphas": ALPHAS,
+        "scoring": Options(MOMENT_SCORERS, allow_none=True, hint=(
+            "RidgeCV scores folds from their moments (None is 'r2'); other scorers need "
+            "per-row predictions: use GridSearchCV(daskfit.Ridge(), ...) for them.")),
+        "return_train_score": Boolean(),
+    }
 
     def _search(self, train, test, total):
-        alphas = _check_alphas(self.alphas)
+        alphas = _alphas(self.alphas)
         score = MOMENT_SCORERS[self.scoring or "r2"]
         scores = np.empty((len(train), len(alphas)))
         train_scores = np.empty_like(scores)
@@ -448,19 +445,15 @@ class ElasticNetCV(_FoldMomentsCV):
     def _l1_ratios(self):
         return np.atleast_1d(np.asarray(self.l1_ratio, dtype=np.float64))
 
-    def _validate_cv_params(self):
-        self._validate_common_cv_params()
-        ratios = self._l1_ratios()
-        if ratios.ndim != 1 or ratios.size == 0 or not np.all((ratios >= 0) & (ratios <= 1)):
-            raise ValueError(f"The 'l1_ratio' parameter must be a float or a list of floats "
-                             f"in [0, 1]; got {self.l1_ratio!r}.")
-        check_param("eps", self.eps, kind="real", low=0, low_open=True)
-        check_param("max_iter", self.max_iter, kind="int", low=1)
-        check_param("tol", self.tol, kind="real", low=0)
-        if isinstance(self.alphas, numbers.Integral) and not isinstance(self.alphas, bool):
-            check_param("alphas", self.alphas, kind="int", low=1)
-        else:
-            _check_alphas(self.alphas)
+    _parameter_constraints = {
+        **_FoldMomentsCV._parameter_constraints,
+        "l1_ratio": FiniteArray(low=0, high=1),
+        "eps": Real(low=0, low_open=True),
+        "max_iter": Integer(low=1),
+        "tol": Real(low=0),
+        # The size of the automatic grid, or the grid itself.
+        "alphas": CountOr(ALPHAS),
+    }
 
     def _search(self, train, test, total):
         ratios = self._l1_ratios()
@@ -469,7 +462,7 @@ class ElasticNetCV(_FoldMomentsCV):
             grids = np.array([alpha_grid(total, r, self.fit_intercept, self.eps, self.alphas)
                               for r in ratios])
         else:
-            grids = np.tile(np.sort(_check_alphas(self.alphas))[::-1], (len(ratios), 1))
+            grids = np.tile(np.sort(_alphas(self.alphas))[::-1], (len(ratios), 1))
         mse = np.empty((len(ratios), grids.shape[1], len(train)))
         converged = True
         for i, ratio in enumerate(ratios):
@@ -527,6 +520,11 @@ class LassoCV(ElasticNetCV):
     ((100, 3), (100,), 1)
     """
 
+    # l1_ratio is fixed at 1 (not a parameter).
+    _parameter_constraints = {name: constraint for name, constraint
+                              in ElasticNetCV._parameter_constraints.items()
+                              if name != "l1_ratio"}
+
     def __init__(self, *, eps=1e-3, alphas=100, fit_intercept=True, max_iter=1000, tol=1e-4,
                  cv=5, split_every=8):
         self.eps = eps
@@ -545,7 +543,7 @@ class LassoCV(ElasticNetCV):
         del self.l1_ratio_
 
 
-class _ElasticNetFoldScores(_FoldMomentsCV):
+class ElasticNetFoldScores(_FoldMomentsCV):
     """Train and validation scores of every split at every alpha, from one pass (private).
 
     The fast path of :func:`daskfit.overfitting.diagnose` for ``Lasso`` and
@@ -572,17 +570,17 @@ class _ElasticNetFoldScores(_FoldMomentsCV):
         self.max_iter = max_iter
         self.split_every = split_every
 
-    def _validate_cv_params(self):
-        self._validate_common_cv_params()
-        _check_alphas(self.alphas)
-        check_param("l1_ratio", self.l1_ratio, kind="real", low=0, high=1)
-        check_param("tol", self.tol, kind="real", low=0)
-        check_param("max_iter", self.max_iter, kind="int", low=1)
-        if self.scoring is not None and self.scoring not in MOMENT_SCORERS:
-            raise ValueError(f"scoring={self.scoring!r} is not one of {sorted(MOMENT_SCORERS)}.")
+    _parameter_constraints = {
+        **_FoldMomentsCV._parameter_constraints,
+        "alphas": ALPHAS,
+        "l1_ratio": Real(low=0, high=1),
+        "tol": Real(low=0),
+        "max_iter": Integer(low=1),
+        "scoring": Options(MOMENT_SCORERS, allow_none=True),
+    }
 
     def _search(self, train, test, total):
-        alphas = _check_alphas(self.alphas)
+        alphas = _alphas(self.alphas)
         order = np.argsort(-alphas, kind="stable")
         score = MOMENT_SCORERS[self.scoring or "r2"]
         train_scores = np.empty((len(alphas), len(train)))

@@ -24,8 +24,8 @@ import numpy as np
 
 from ..kernels.chunks import (
     MomentsWork,
-    _basic_checks,
-    _merge_moments,
+    basic_checks,
+    merge_moments,
     chunk_kernel,
     diagnose_chunk,
     rows_moments,
@@ -58,7 +58,7 @@ class FoldMoments:
             return self
         if not isinstance(other, FoldMoments):
             return NotImplemented
-        return FoldMoments([[_merge_moments([a, b]) for a, b in zip(ga, gb)]
+        return FoldMoments([[merge_moments([a, b]) for a, b in zip(ga, gb)]
                             for ga, gb in zip(self.parts, other.parts)])
 
     __radd__ = __add__
@@ -151,7 +151,7 @@ def fold_moments_chunk(index, X, yc, w, spec: FoldSpec):
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
     y = yc["y"]
-    if not _basic_checks(index, X, y, w, out):
+    if not basic_checks(index, X, y, w, out):
         return out
     codes = yc["codes"]
     out["sw"] = float(n if w is None else w.sum())
@@ -173,7 +173,7 @@ def fold_moments_chunk(index, X, yc, w, spec: FoldSpec):
             Xp, yp, wp = X[piece], y[piece], None if w is None else w[piece]
             for code, rows in _runs(column[piece]):
                 m = rows_moments(Xp[rows], yp[rows], None if wp is None else wp[rows], work)
-                parts[g][code] = _merge_moments([parts[g][code], m])
+                parts[g][code] = merge_moments([parts[g][code], m])
     out["fold_moments"] = FoldMoments(parts)
     finite = all(m is None or (np.isfinite(m[3]).all() and np.isfinite(m[4]).all()
                                and np.isfinite(m[5]))

@@ -17,12 +17,16 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._data import as_chunked
-from ..engine.rows import DataError, Engine, compute
-from ..kernels.chunks import _label_problem
+from ..engine.rows import Engine, compute
+from ..errors import DataError
+from ..kernels.alignment import rows_per_block
+from ..kernels.chunks import label_problem
 from ..objective import checked_classes, penalty_mask
 from ..objective.rows import class_weight_vector
-from ..estimators._base import _rows_per_block, check_param, refuse_offset
-from ..estimators._classification import LogisticRegression, check_class_weight
+from ..estimators._base import refuse_offset
+from ..estimators._params import (Boolean, CountOr, FiniteArray, Integer, Options, Real,
+                                  Satisfies, cv_splits)
+from ..estimators._classification import CLASS_WEIGHT, LogisticRegression, check_class_weight
 from ..solvers import hessian_stride
 from ._logistic_path import PathModel, run_path
 from ._path_kernel import TRAIN, VALIDATE
@@ -43,6 +47,15 @@ _TRAIN_SCORERS = {
     "accuracy": lambda s: s["train_correct"] / s["train_score_sw"],
     "neg_log_loss": lambda s: -s["train_loss"] / s["train_score_sw"],
 }
+
+
+def _only_l2(l1_ratios):
+    """True for ``(0.0,)``-like ``l1_ratios``: the only penalty the Newton path supports."""
+    try:
+        ratios = np.atleast_1d(np.asarray(l1_ratios, dtype=np.float64))
+    except (TypeError, ValueError):
+        return False
+    return ratios.ndim == 1 and ratios.size > 0 and not np.any(ratios != 0)
 
 
 class LogisticRegressionCV(LogisticRegression):
@@ -141,37 +154,32 @@ class LogisticRegressionCV(LogisticRegression):
         self.class_weight = class_weight
 
     # ------------------------------------------------------------ params
-    def _check_params(self):
-        check_param("fit_intercept", self.fit_intercept, kind="bool")
-        check_param("refit", self.refit, kind="bool")
-        check_param("tol", self.tol, kind="real", low=0)
-        check_param("max_iter", self.max_iter, kind="int", low=0)
-        check_param("split_every", self.split_every, kind="int", low=2)
-        check_param("persist", self.persist, kind="str", options={"auto", True, False})
-        check_param("scoring", self.scoring, kind="str", options=set(PATH_SCORERS),
-                    allow_none=True)
+    _parameter_constraints = {
+        "Cs": CountOr(FiniteArray(low=0, low_open=True)),
+        "l1_ratios": Satisfies(
+            _only_l2, "(0.0,) (an L2 penalty: the path solver is Newton)",
+            hint="For L1 or elastic net, use GridSearchCV over "
+                 "daskfit.LogisticRegression(l1_ratio=..., solver='proximal')."),
+        "fit_intercept": Boolean(),
+        "cv": cv_splits(),
+        "scoring": Options(PATH_SCORERS, allow_none=True),
+        "tol": Real(low=0),
+        "max_iter": Integer(low=0),
+        "refit": Boolean(),
+        "persist": Options({"auto", True, False}),
+        "split_every": Integer(low=2),
+        "class_weight": CLASS_WEIGHT,
+    }
+
+    def _check_parameter_combinations(self):
+        """``class_weight`` (its checks need the estimator's name)."""
         check_class_weight(self.class_weight, type(self).__name__)
-        if isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool) \
-                and self.cv < 2:
-            raise ValueError(
-                "The 'cv' parameter must be an int >= 2, a cross-validation splitter, an "
-                f"iterable of (train, test) splits or None; got {self.cv!r}.")
-        ratios = np.atleast_1d(np.asarray(self.l1_ratios, dtype=np.float64))
-        if ratios.ndim != 1 or ratios.size == 0 or np.any(ratios != 0):
-            raise ValueError(
-                f"LogisticRegressionCV supports only l1_ratios=(0.0,) (an L2 penalty); got "
-                f"{self.l1_ratios!r}. For L1 or elastic net, use GridSearchCV over "
-                "daskfit.LogisticRegression(l1_ratio=..., solver='proximal').")
+
+    def _Cs_grid(self):
+        """The ``C`` values: ``np.logspace(-4, 4, Cs)`` for an int, else ``Cs`` as given."""
         if isinstance(self.Cs, numbers.Integral) and not isinstance(self.Cs, bool):
-            if self.Cs < 1:
-                raise ValueError(f"The 'Cs' parameter must be an int >= 1 or a list of "
-                                 f"positive floats; got {self.Cs!r}.")
             return np.logspace(-4, 4, self.Cs)
-        Cs = np.atleast_1d(np.asarray(self.Cs, dtype=np.float64))
-        if Cs.ndim != 1 or Cs.size == 0 or not np.all(np.isfinite(Cs)) or np.any(Cs <= 0):
-            raise ValueError(f"The 'Cs' parameter must be an int >= 1 or a non-empty list of "
-                             f"finite floats > 0; got {self.Cs!r}.")
-        return Cs
+        return np.atleast_1d(np.asarray(self.Cs, dtype=np.float64))
 
     # --------------------------------------------------------------- fit
     @placed
@@ -194,7 +202,8 @@ class LogisticRegressionCV(LogisticRegression):
         -------
         self : object
         """
-        Cs = self._check_params()
+        self._validate_common_params()
+        Cs = self._Cs_grid()
         refuse_offset(offset, "LogisticRegressionCV")
         if y is None:
             raise ValueError("LogisticRegressionCV requires y to be passed, but the target "
@@ -218,7 +227,8 @@ class LogisticRegressionCV(LogisticRegression):
         models = [PathModel(m, n_params, penalised, null_basis) for m in numbers_]
         engine = Engine(fold_data, split_every=self.split_every, persist=self.persist)
         engine.prepare(expected_passes=2)
-        stride = hessian_stride(data.X.shape[0], n_params, _rows_per_block(data.X))
+        stride = hessian_stride(data.X.shape[0], n_params,
+                                rows_per_block(data.X.shape[1], data.X.dtype.itemsize))
         run_path(engine, models, _split_tables(layout), Cs, n_features=p, n_outputs=K,
                  fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
                  hessian_stride=stride, class_weight=class_weight)
@@ -304,7 +314,7 @@ def _classes(y, lazy, sample_weight=None, counts=False):
     parts = compute(*[dask.delayed(_unique_or_nan)(b, w, counts)
                       for b, w in zip(blocks, weights)])
     values = np.concatenate([np.asarray(p[0]) for p in parts]) if parts else np.array([])
-    problem = _label_problem(values)
+    problem = label_problem(values)
     if problem:
         raise DataError(problem)
     classes = checked_classes(values.tolist())

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..kernels.alignment import aligned_blocks
-from ..kernels.chunks import _basic_checks, chunk_kernel, diagnose_chunk, hessian_block, weighted_gram
+from ..kernels.chunks import basic_checks, chunk_kernel, diagnose_chunk, hessian_block, weighted_gram
 from ..model import layout
 from ..model.losses import LOSSES
 
@@ -105,7 +105,7 @@ def path_chunk(index, X, yc, w, spec: PathSpec):
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
     y = yc["y"]
-    if spec.checks and not _basic_checks(index, X, y, w, out):
+    if spec.checks and not basic_checks(index, X, y, w, out):
         return out
     M, K, p = len(spec.models), spec.n_outputs, spec.n_features
     S = len(spec.splits)

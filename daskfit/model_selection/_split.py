@@ -67,7 +67,7 @@ from sklearn.utils import check_random_state
 
 from .._data import ALIGN_HINT, ChunkedData, co_partition, is_dask_collection
 from ..engine.rows import compute
-from ..kernels.chunks import _merge_moments
+from ..kernels.chunks import merge_moments
 from ._fold_kernels import code_type, codes_dtype, pack_codes
 
 __all__ = ["CodesPlan", "DiagnosisSplits", "FoldLayout", "SeededSplits", "SplitRecipe",
@@ -335,7 +335,7 @@ class FoldLayout:
         """Merge the pass's parts into per-split train / test and total moments."""
 
         def merged(members):
-            return _merge_moments([parts[g][c] for g, c in members])
+            return merge_moments([parts[g][c] for g, c in members])
 
         train = [merged(m) for m in self.train]
         test = [merged(m) for m in self.test]

@@ -125,8 +125,6 @@ class Objective:
     fit_intercept : bool
     holdout : daskfit.kernels.holdout.Holdout, optional
         Rows to leave out of the objective and score at every evaluation.
-    validation_fraction : float, optional
-        For error messages about the split (the ``holdout``'s fraction).
     class_weight : None, "balanced" or dict, optional
         scikit-learn's ``class_weight`` (classifiers): each training row's
         weight is multiplied by its class's weight, so the mean, the total

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import clone
 
+from ..errors import ParameterError
+
 __all__ = ["Regularisation", "resolve_regularisation"]
 
 #: Parameter name -> +1 when a larger value regularises more, -1 when less.
@@ -79,10 +81,11 @@ def resolve_regularisation(estimator, param_name, param_range):
         current = params[param_name]
     else:
         if not isinstance(param_name, str) or param_name not in params:
-            raise ValueError(
+            raise ParameterError(
                 f"param_name={param_name!r} is not a parameter of "
                 f"{type(estimator).__name__}; its parameters are {sorted(params)}. Pass one "
-                f"of them (the regularisation strength is usually 'alpha' or 'C').")
+                f"of them (the regularisation strength is usually 'alpha' or 'C').",
+                parameter="param_name", value=param_name)
         current = params[param_name]
     current = _as_value(current)
     if param_range is None:
@@ -104,10 +107,10 @@ def _default_name(estimator, params):
         nested = [k for k in params if k.endswith(f"__{name}")]
         if len(nested) == 1:
             return nested[0]
-    raise ValueError(
+    raise ParameterError(
         f"diagnose could not find a regularisation parameter in {type(estimator).__name__} "
         f"(looked for {list(DEFAULT_NAMES)}). Pass param_name= one of its parameters: "
-        f"{sorted(params)}.")
+        f"{sorted(params)}.", parameter="param_name", value=None)
 
 
 def _as_value(value):
@@ -129,16 +132,21 @@ def default_grid(current):
 
 
 def check_param_range(param_range):
+    """``param_range`` as sorted floats; a :class:`ParameterError` naming it when invalid."""
+
+    def fail(message):
+        return ParameterError(message, parameter="param_range", value=param_range)
+
     try:
         values = np.asarray(param_range, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"param_range must be a 1-D sequence of numbers; got "
-                         f"{param_range!r}.") from None
+        raise fail(f"param_range must be a 1-D sequence of numbers; got "
+                   f"{param_range!r}.") from None
     if values.ndim != 1 or values.size < 2:
-        raise ValueError(f"param_range must be a 1-D sequence of at least 2 values; got "
-                         f"shape {values.shape}.")
+        raise fail(f"param_range must be a 1-D sequence of at least 2 values; got "
+                   f"shape {values.shape}.")
     if not np.all(np.isfinite(values)) or np.any(values < 0):
-        raise ValueError(f"param_range must hold finite values >= 0; got {values.tolist()}.")
+        raise fail(f"param_range must hold finite values >= 0; got {values.tolist()}.")
     if len(np.unique(values)) != len(values):
-        raise ValueError(f"param_range has repeated values: {values.tolist()}.")
+        raise fail(f"param_range has repeated values: {values.tolist()}.")
     return np.sort(values)

@@ -71,7 +71,7 @@ def _ridge_fast_path(estimator, param_name, values, X, y, sample_weight, splits,
 
 def _enet_fast_path(estimator, param_name, values, X, y, sample_weight, splits, scoring):
     """Lasso / ElasticNet: every split at every alpha from one pass (paths on the client)."""
-    from ..model_selection._cv_estimators import MOMENT_SCORERS, _ElasticNetFoldScores
+    from ..model_selection._cv_estimators import MOMENT_SCORERS, ElasticNetFoldScores
 
     if scoring is not None and scoring not in MOMENT_SCORERS:
         return None
@@ -82,7 +82,7 @@ def _enet_fast_path(estimator, param_name, values, X, y, sample_weight, splits, 
         alphas = [float(v) for v in values]
     else:
         return None
-    scores = _ElasticNetFoldScores(
+    scores = ElasticNetFoldScores(
         alphas, l1_ratio=float(estimator.l1_ratio), fit_intercept=params["fit_intercept"],
         cv=splits, scoring=scoring, tol=params["tol"], max_iter=params["max_iter"],
         split_every=params["split_every"])

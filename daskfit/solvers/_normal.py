@@ -74,7 +74,7 @@ def solve_normal(objective, coef0, *, tol=1e-4, max_iter=DEFAULT_MAX_SWEEPS):
     c = Sxy / sw
     fallback = ""
     if penalty.l1 > 0:
-        coef, n_iter, converged, gmax = _coordinate_descent(
+        coef, n_iter, converged, gmax = gram_coordinate_descent(
             A, c, penalty.l1, penalty.l2, coef0[: len(c)], tol, max_iter)
         message = (f"coordinate descent on the Gram matrix, {n_iter} sweeps"
                    + ("" if converged else " (max_iter reached)"))
@@ -147,7 +147,7 @@ def _min_norm_lstsq(A, b):
     return scipy.linalg.lstsq(A / scale, b, cond=cutoff, check_finite=False)[0] / scale
 
 
-def _coordinate_descent(A, c, l1, l2, b0, tol, max_sweeps):
+def gram_coordinate_descent(A, c, l1, l2, b0, tol, max_sweeps):
     """min_b 1/2 b'Ab - c'b + l1 |b|_1 + l2/2 |b|^2 by cyclic coordinate descent."""
     b = np.array(b0, dtype=np.float64, copy=True)
     grad = A @ b - c  # gradient of the quadratic part, kept up to date by the sweeps
