@@ -342,14 +342,14 @@ def test_cli_offset_column_in_run_and_predict(tmp_path, cluster):
 def test_cli_offset_with_folds_is_a_config_error(tmp_path):
     from daskfit.cli._config import load_config
     from daskfit.cli._exit import ConfigError
-    from daskfit.cli._run import _columns
+    from daskfit.cli._run import input_columns
 
     config = tmp_path / "rates.toml"
     config.write_text('[data]\npath = "data"\ntarget = "y"\noffset = "off"\n'
                       '[model]\nestimator = "PoissonRegressor"\n')
     frame = pd.DataFrame({"x": [1.0], "y": [1.0], "off": [0.0]})
     with pytest.raises(ConfigError, match="data.offset"):
-        _columns(load_config(config), frame)
+        input_columns(load_config(config), frame)
 
 
 # --------------------------------------------------------------- inference

@@ -163,7 +163,7 @@ def input_columns(config, frame):
 
 
 def _check_offset_config(config):
-    """An offset column needs a fit that takes it: no folds, a GLM estimator."""
+    """An offset column needs a fit that takes it (no folds) and is no feature."""
     data, file = config["data"], config["_file"]
     if data["offset"] is None:
         return
@@ -377,7 +377,8 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
             model.feature_names_in_ = np.array(features, dtype=object)
             model.n_features_in_ = len(features)
         with stage("score"), data_errors("scoring"):
-            train_score = float(estimator.score(Xe, ye, sample_weight=we, offset=oe))
+            train_score = float(estimator.score(Xe, ye, sample_weight=we,
+                                                **({} if oe is None else {"offset": oe})))
             inference = inference_record(estimator, Xe, ye, we, model.encoder.feature_names_out_,
                                          offset=oe)
         folds = cv["folds"]
@@ -441,11 +442,12 @@ def fit_estimator(config, estimator, X, y, w, checkpoint, offset=None):
     ``"auto"``, has no iterate to save) is a configuration error of
     ``[checkpoint] every``, told apart from other errors by its type.
     """
+    extra = {} if offset is None else {"offset": offset}  # only a configured offset
     if checkpoint is None:
-        estimator.fit(X, y, sample_weight=w, offset=offset)
+        estimator.fit(X, y, sample_weight=w, **extra)
         return
     try:
-        estimator.fit(X, y, sample_weight=w, offset=offset, checkpoint=checkpoint)
+        estimator.fit(X, y, sample_weight=w, checkpoint=checkpoint, **extra)
     except errors.ParameterError as exc:
         if exc.parameter != "checkpoint":
             raise
