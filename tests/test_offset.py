@@ -339,7 +339,7 @@ def test_cli_offset_column_in_run_and_predict(tmp_path, cluster):
                                                  + np.log(exposure)), rtol=1e-6)
 
 
-def test_cli_offset_with_folds_is_a_config_error(tmp_path):
+def test_cli_offset_column_is_no_feature_and_refuses_folds(tmp_path):
     from daskfit.cli._config import load_config
     from daskfit.cli._exit import ConfigError
     from daskfit.cli._run import input_columns
@@ -350,6 +350,8 @@ def test_cli_offset_with_folds_is_a_config_error(tmp_path):
     frame = pd.DataFrame({"x": [1.0], "y": [1.0], "off": [0.0]})
     with pytest.raises(ConfigError, match="data.offset"):
         input_columns(load_config(config), frame)
+    config.write_text(config.read_text() + "[cv]\nfolds = 0\n")
+    assert input_columns(load_config(config), frame) == ["x"]  # the offset is no feature
 
 
 # --------------------------------------------------------------- inference
