@@ -294,6 +294,10 @@ def test_offset_refused_where_it_means_nothing_or_is_not_supported():
         daskfit.RidgeCV().fit(X, y, offset=np.log(exposure))
     with pytest.raises(ValueError, match="offset"):
         daskfit.LogisticRegressionCV().fit(X, (y > 1).astype(int), offset=np.log(exposure))
+    from daskfit.model_selection import cross_validate
+
+    with pytest.raises(ValueError, match="offset"):
+        cross_validate(daskfit.PoissonRegressor(), X, y, offset=np.log(exposure))
 
 
 def test_offset_on_a_cluster_persisted_with_the_data(client):

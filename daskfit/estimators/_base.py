@@ -216,8 +216,8 @@ def refuse_offset(offset, owner):
     """A clear error for ``offset=`` given to an estimator that cannot take it."""
     if offset is not None:
         raise ParameterError(
-            f"{owner} does not take offset= (its fold kernels fit without one). The "
-            f"estimators that do: {', '.join(OFFSET_ESTIMATORS)}; choose the regularisation "
+            f"{owner} does not take offset= (cross-validation fits its folds without "
+            f"one). The estimators that do: {', '.join(OFFSET_ESTIMATORS)}; choose the regularisation "
             "of such a fit by fitting it for each candidate, or fit without offset.",
             parameter="offset")
 
