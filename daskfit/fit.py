@@ -49,10 +49,9 @@ from .engine.rows import Engine, current_client
 from .errors import ParameterError
 from .kernels.alignment import rows_per_block
 from .kernels.holdout import EarlyStopping, Holdout, offset_runs
-from .model import layout
-from .objective import Objective
+from .objective import ColumnObjective, Objective
 from .planner import plan_for, replan_for_classes
-from .solvers import SOLVERS, STANDARDISED, fit_sharded, hessian_stride, solve
+from .solvers import SOLVERS, STANDARDISED, hessian_stride, solve
 
 __all__ = ["CheckpointRequest", "EarlyStoppingRequest", "FitOutcome", "FitRequest",
            "fit_model"]
@@ -259,22 +258,21 @@ def _fit_columns(data, request, loss, plan):
         raise ValueError(
             f"solver={name!r} needs known row chunk sizes to pair X's blocks with y; got "
             f"row chunks {data.X.chunks[0]}. Call to_dask_array(lengths=True) first.")
-    result, coef, intercept, info = fit_sharded(
+    objective = ColumnObjective.from_arrays(
         data.X, data.y, data.sample_weight, loss=loss, penalty_rule=request.penalty_rule,
-        fit_intercept=request.fit_intercept, solver=name, tol=request.tol,
-        max_iter=request.max_iter, split_every=request.split_every, persist=request.persist,
-        client=current_client(), options=dict(request.solver_options) or None)
+        fit_intercept=request.fit_intercept, split_every=request.split_every,
+        persist=request.persist, client=current_client()).start(SOLVERS[name].needs)
+    result = solve(name, objective, np.zeros(objective.n_params), tol=request.tol,
+                   max_iter=request.max_iter, **request.solver_options)
     _check_result(name, result, request.tol)
-    theta = layout.pack(coef, intercept, request.fit_intercept)
-    classes = info.get("classes")
     return FitOutcome(
-        theta=theta, n_features=data.n_features, n_outputs=1,
+        theta=result.coef, n_features=objective.n_features, n_outputs=1,
         fit_intercept=request.fit_intercept, result=result, plan=plan, solver=name,
-        reason=plan.reasons[0], persist_reason=info.get("persist_reason", ""),
+        reason=plan.reasons[0], persist_reason=result.persist_reason,
         # (label, seconds) like the row engine's log; the column engine also
         # records the fraction of X each round read.
-        pass_log=[(entry[0], entry[-1]) for entry in info.get("pass_log", [])],
-        classes=None if classes is None else np.asarray(classes))
+        pass_log=[(entry[0], entry[-1]) for entry in result.pass_log],
+        classes=None if result.classes is None else np.asarray(result.classes))
 
 
 def _holdout(early_stopping, loss, data):

@@ -51,14 +51,6 @@ MODEL_PARALLEL_MIN_FEATURES = GRAM_MAX_FEATURES
 #: they cannot weigh rows by class: ``class_weight`` excludes them.
 NO_CLASS_WEIGHT = frozenset({"averaging", "async-sgd", "sharded-gd", "bcd"})
 
-STRATEGY_OF = {
-    "normal": "synchronous", "newton": "synchronous", "lbfgs": "synchronous",
-    "gd": "synchronous", "proximal": "synchronous", "averaging": "parameter averaging",
-    "async-sgd": "parameter averaging (asynchronous)", "sharded-gd": "model parallel",
-    "bcd": "model parallel",
-}
-
-
 @dataclass
 class Plan:
     """A strategy and solver for one fit, with the facts and reasons behind it.
@@ -188,9 +180,9 @@ def plan_for(*, n_rows, n_features, row_chunks, col_chunks, itemsize, is_lazy, l
         reasons.append("early stopping: a validation_fraction of the rows, drawn from a "
                        "random stream seeded by random_state at each row's index, is left "
                        "out of the objective and scored in the same passes (no extra pass)")
-    strategy = STRATEGY_OF[chosen]
-    info = SOLVERS.get(chosen)
-    expected = info.expected_passes if info is not None else "see the solver"
+    # The strategy is a property of the solver: its registry entry says it.
+    info = SOLVERS[chosen]
+    strategy, expected = info.strategy, info.expected_passes
     passes_hint = 1 if chosen == "normal" else 2
     do_persist, persist_reason = persist_decision(persist, nbytes, is_lazy, client,
                                                   passes_hint)
@@ -225,7 +217,7 @@ def replan_for_classes(plan, *, loss_name, penalty_kind, n_features, n_params, n
     """
     chosen, why = choose_solver(loss_name, penalty_kind, n_features, n_params,
                                 early_stopping=early_stopping)
-    plan.solver = chosen
+    plan.solver, plan.strategy = chosen, SOLVERS[chosen].strategy
     plan.reasons.append(f"{n_outputs} classes found in the first pass: {why}")
     return chosen, why
 

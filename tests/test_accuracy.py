@@ -295,7 +295,7 @@ def test_subsampled_newton_takes_its_last_step_with_a_denser_hessian(monkeypatch
     ``DENSER_HESSIAN`` times as many rows (here: every row), so the final step
     cuts the error by more than a sampled step does.
     """
-    import daskfit.estimators._base as base
+    import daskfit.fit as base  # where the fit wiring picks the stride
     from daskfit.engine.rows import Engine
 
     monkeypatch.setattr(base, "hessian_stride", lambda *args: 4)

@@ -108,3 +108,25 @@ def test_default_plan_is_linear_regressions_plan(X):
     default, explicit = daskfit.plan(X), daskfit.plan(X, estimator=daskfit.LinearRegression())
     assert (default.strategy, default.solver, default.reasons, default.facts) == \
         (explicit.strategy, explicit.solver, explicit.reasons, explicit.facts)
+
+
+def test_every_solver_entry_carries_its_strategy_and_the_plan_agrees():
+    """One registry: the strategy is the solver's entry, not a second table."""
+    from daskfit.planner import plan_for
+    from daskfit.solvers import SOLVERS, STRATEGIES
+
+    assert all(info.strategy in STRATEGIES for info in SOLVERS.values())
+    base = dict(n_rows=10_000, row_chunks=4, itemsize=8, is_lazy=True, n_outputs=1,
+                fit_intercept=True, persist=False)
+    for name, info in SOLVERS.items():
+        loss = info.losses[0]
+        penalty = "none" if info.smooth_only else "l1"
+        p = plan_for(**base, n_features=20, col_chunks=1, loss_name=loss,
+                     penalty_kind=penalty, solver=name)
+        assert (p.solver, p.strategy) == (name, info.strategy)
+    for cols, loss, penalty in [(1, "squared", "none"), (1, "logistic", "l2"),
+                                (1, "poisson", "l1"), (8, "squared", "l2"),
+                                (8, "logistic", "none")]:
+        p = plan_for(**base, n_features=MODEL_PARALLEL_MIN_FEATURES * cols // 4 + 1,
+                     col_chunks=cols, loss_name=loss, penalty_kind=penalty)
+        assert p.strategy == SOLVERS[p.solver].strategy

@@ -21,9 +21,32 @@ import daskfit.engine.columns as sharded
 from daskfit.engine.rows import DataError
 from daskfit.model.losses import LOSSES
 from daskfit.model.penalties import Penalty
-from daskfit.solvers._sharded import fit_sharded
+from daskfit.objective import ColumnObjective
+from daskfit.solvers import SOLVERS as REGISTRY
+from daskfit.solvers import solve
 
 from conftest import make_binary, make_counts, make_regression
+
+
+def fit_sharded(X, y, sample_weight=None, *, loss, penalty_rule, fit_intercept=True,
+                solver="bcd", tol=1e-4, max_iter=100, split_every=8, persist="auto",
+                client=None, options=None):
+    """The model-parallel path as the estimators take it: a column objective, then ``solve``.
+
+    Returns ``(result, coef, intercept, info)`` for the assertions below.
+    """
+    objective = ColumnObjective.from_arrays(
+        X, y, sample_weight, loss=loss, penalty_rule=penalty_rule,
+        fit_intercept=fit_intercept, split_every=split_every, persist=persist,
+        client=client).start(REGISTRY[solver].needs)
+    result = solve(solver, objective, np.zeros(objective.n_params), tol=tol,
+                   max_iter=max_iter, **(options or {}))
+    p = objective.n_features
+    coef, intercept = result.coef[:p], (float(result.coef[p]) if fit_intercept else 0.0)
+    info = {"classes": result.classes, "column_blocks": objective.data.col_chunks,
+            "persist_reason": result.persist_reason, "rounds": result.rounds,
+            "coef_dask": result.coef_blocks}
+    return result, coef, intercept, info
 
 SOLVERS = ("bcd", "sharded-gd")
 N, P = 300, 12
@@ -400,7 +423,7 @@ def test_other_bad_input():
         fit_sharded(Xd, -abs(yd), **{**fit, "loss": "poisson"})
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['step_size'\]"):
         fit_sharded(Xd, yd, **fit, options={"step_size": 2.0})
-    with pytest.raises(ValueError, match="Unknown model-parallel solver"):
+    with pytest.raises(ValueError, match="'newton' runs on a rows objective.*by columns"):
         fit_sharded(Xd, yd, **{**fit, "solver": "newton"})
     # y on other (known) row chunks is aligned with X's.
     result, coef, _, _ = fit_sharded(Xd, yd.rechunk(75), **fit, tol=1e-10)

@@ -43,10 +43,7 @@ def check_before_work(config, estimator):
 def solver_option_names(solver):
     """The ``solver_options`` keys solver ``solver`` accepts (a set of names)."""
     from ..solvers import SOLVERS
-    from ..solvers._sharded import SHARDED_SOLVERS
 
-    if solver in SHARDED_SOLVERS:   # defaults dict: its keys are the options
-        return set(SHARDED_SOLVERS[solver])
     return set(inspect.signature(SOLVERS[solver].function).parameters) - _SET_BY_FIT
 
 

@@ -33,6 +33,13 @@ the frequentist spread of a biased estimator: intervals are centred on the
 shrunk coefficients and cover the shrunk target, not the unpenalised one.
 An L1 (or elastic-net) penalty is refused: the estimator is not
 differentiable where coefficients are zero.
+
+Non-canonical links (Gamma and Tweedie with the log link): the model-based
+covariance uses the expected information, the HC0 sandwich the observed
+one as its bread, both as statsmodels' GLM; the dispersion of least
+squares, Gamma and Tweedie is Pearson's chi2 / df_resid (statsmodels'
+default ``scale="X2"``). Every model fact comes from the loss object
+(``daskfit.model.losses``, the inference rows of its contract).
 """
 
 from __future__ import annotations
@@ -50,12 +57,13 @@ from sklearn.utils.validation import check_is_fitted
 from .._data import as_chunked
 from ..engine.placement import placed
 from ..engine.rows import Engine
-from ..kernels.inference import FAMILIES, InferenceSpec, inference_chunk
+from ..kernels.inference import InferenceSpec, inference_chunk
 
 __all__ = ["Inference", "InferenceMixin", "COV_TYPES", "inference_record"]
 
 #: Most coefficients inference is computed for: each task of the pass holds
-#: two k x k float64 matrices (400 MB at 5,000), as a Newton Hessian does.
+#: two k x k float64 matrices (400 MB at 5,000), as a Newton Hessian does;
+#: three for a non-canonical link (the observed information too).
 INFERENCE_MAX_PARAMS = 5000
 
 #: Most coefficients for which a normal-equations fit keeps its statistics
@@ -78,14 +86,16 @@ class Inference:
     Attributes
     ----------
     fisher : ndarray (k, k)
-        ``sum w_i W_i x_i x_i'``, the information matrix times the dispersion.
+        ``sum w_i W_i x_i x_i'``, the (expected) information matrix times the
+        dispersion: the model-based covariance's.
     meat : ndarray (k, k) or None
         ``sum w_i r_i^2 x_i x_i'`` (the HC0 middle, the dispersion not divided
         out); None for statistics taken from a normal-equations fit.
     penalty : ndarray (k,)
         Diagonal of the L2 penalty's Hessian on the sum-of-losses scale (0 unpenalised).
     family : str
-        ``"gaussian"``, ``"binomial"`` or ``"poisson"``.
+        The name of the fitted loss (``"squared"``, ``"logistic"``,
+        ``"poisson"``, ``"gamma"``, ``"tweedie"``).
     nobs : float
         ``sum(sample_weight)`` (the number of rows without weights): weights are
         frequency weights, as statsmodels' ``freq_weights``.
@@ -96,11 +106,15 @@ class Inference:
         fit without intercept, as statsmodels' ``null_deviance`` (R's ``glm``
         uses a zero linear predictor there).
     dispersion : float
-        ``pearson_chi2 / df_resid`` for the Gaussian model (statsmodels'
-        ``scale``), 1 for binomial and Poisson.
+        ``pearson_chi2 / df_resid`` for least squares, Gamma and Tweedie
+        (statsmodels' ``scale``, its default ``scale="X2"``), 1 for binomial
+        and Poisson.
     llf : float or None
         Log-likelihood; the Gaussian one at the dispersion's MLE
-        ``deviance / nobs`` (statsmodels' OLS ``llf``).
+        ``deviance / nobs`` (statsmodels' OLS ``llf``), Gamma's at
+        ``dispersion`` (statsmodels' GLM ``llf``). None where it would need a
+        second pass or is undefined: Tweedie with a power other than 1 or 2
+        (see ``TweedieLoss.log_likelihood``).
     aic, bic : float or None
         ``-2 llf + 2 k`` and ``-2 llf + k log(nobs)``, ``k`` the coefficients
         counted with the intercept (statsmodels' OLS ``aic``/``bic``, GLM
@@ -113,6 +127,10 @@ class Inference:
     passes : int
         Passes over the data the statistics cost: 1, or 0 when they come
         from the moments of a normal-equations fit.
+    observed : ndarray (k, k) or None
+        The observed information matrix (times the dispersion), the HC0
+        sandwich's bread as statsmodels'; None where it equals ``fisher``
+        (canonical links: least squares, logistic, Poisson).
     """
 
     fisher: np.ndarray
@@ -132,6 +150,7 @@ class Inference:
     t_test: bool
     key: str
     passes: int = 1
+    observed: np.ndarray | None = None
 
     def covariance(self, cov_type="nonrobust"):
         """Covariance of the coefficients (daskfit order: intercept last)."""
@@ -141,6 +160,10 @@ class Inference:
                 "cov_type='HC0' needs the per-row scores, which the normal equations of the "
                 "fit do not hold: pass the training data, summary(X, y, sample_weight, "
                 "cov_type='HC0') (one pass).")
+        if cov_type == "HC0" and self.observed is not None:
+            # The sandwich's bread is the observed Hessian of the objective.
+            bread = _inverse(self.observed + np.diag(self.penalty))
+            return _symmetrised(bread @ self.meat @ bread)
         inv = _inverse(self.fisher + np.diag(self.penalty))
         if cov_type == "HC0":
             middle = self.meat
@@ -208,14 +231,16 @@ class InferenceMixin:
             (or ``x0, x1, ...``). Columns ``coef``, ``std_err``, ``t`` (least
             squares with ``cov_type="nonrobust"``: Student's t with
             ``df_resid`` degrees of freedom, as statsmodels' OLS) or ``z``
-            (binomial, Poisson, and any HC0 table, as statsmodels), ``p_value``
+            (binomial, Poisson, Gamma, Tweedie, and any HC0 table, as
+            statsmodels' GLM), ``p_value``
             (two-sided), ``ci_lower``, ``ci_upper``.
 
         Raises
         ------
         ValueError
-            For an L1 or elastic-net penalised fit, a multinomial model, or
-            when no data was given and none was seen before.
+            For an L1 or elastic-net penalised fit, a multinomial model, a
+            loss that states no inference facts, or when no data was given
+            and none was seen before.
         NotFittedError
             Before ``fit``.
 
@@ -273,14 +298,16 @@ class InferenceMixin:
         """
         if "inference_" in vars(self):
             del self.inference_  # statistics of earlier coefficients
-        if (moments is None or self._make_loss().name != "squared"
+        loss = self._make_loss()
+        # Moments determine the statistics of a quadratic loss (least squares) only.
+        if (moments is None or not loss.is_quadratic or loss.dispersion is None
                 or moments[1].size + int(self.fit_intercept) > FIT_STATISTICS_MAX_PARAMS
                 or moments[0] <= moments[1].size + int(self.fit_intercept)  # no df_resid
                 or self._penalty_rule()(1.0).kind not in ("none", "l2")):
             return
         theta, _ = self._theta_and_names()
         self.inference_ = _statistics(
-            _sums_from_moments(moments, theta, self.fit_intercept), FAMILIES["squared"],
+            _sums_from_moments(moments, theta, self.fit_intercept), loss,
             self._penalty_rule(), self.fit_intercept, theta.size,
             key=f"{tokenize(theta)}:fit", passes=0)
 
@@ -299,7 +326,7 @@ class InferenceMixin:
 
     def _inference(self, X, y, sample_weight, offset=None):
         check_is_fitted(self)
-        family = self._inference_family()
+        loss = self._inference_loss()
         theta, _ = self._theta_and_names()
         cached = getattr(self, "inference_", None)
         if X is None:
@@ -315,32 +342,38 @@ class InferenceMixin:
         key = f"{tokenize(theta)}:{tokenize(X, y, sample_weight, offset)}"
         if cached is not None and cached.key == key:
             return cached
-        self.inference_ = self._inference_pass(X, y, sample_weight, family, theta, key, offset)
+        self.inference_ = self._inference_pass(X, y, sample_weight, loss, theta, key, offset)
         return self.inference_
 
-    def _inference_family(self):
+    def _inference_loss(self):
+        """The fitted loss, once the fit is one inference is defined for (else why not)."""
         if "cv" in self.get_params(deep=False):
             raise ValueError(
                 f"{type(self).__name__} chose its penalty by cross-validation, and the usual "
                 "standard errors do not account for that choice. Refit the chosen model "
                 "(e.g. Ridge(alpha=est.alpha_) or LogisticRegression(C=est.C_)) and call "
                 "summary on it.")
-        loss_name = self._make_loss().name
+        loss = self._make_loss()
         k = np.ravel(self.coef_).size + int(self.fit_intercept)
         if k > INFERENCE_MAX_PARAMS:
+            matrices = 2 if loss.canonical_link else 3
             raise ValueError(
                 f"Inference for {k} coefficients needs their {k} x {k} covariance matrix "
-                f"({2 * 8 * k * k / 2**30:.1f} GiB per task for the information matrix and the "
-                f"HC0 middle); the limit is {INFERENCE_MAX_PARAMS}. Select features first, or "
-                "fit the coefficients you want to test on their own.")
+                f"({matrices * 8 * k * k / 2**30:.1f} GiB per task for the information "
+                f"matrices and the HC0 middle); the limit is {INFERENCE_MAX_PARAMS}. Select "
+                "features first, or fit the coefficients you want to test on their own.")
         if getattr(self, "classes_", None) is not None and len(self.classes_) > 2:
             raise ValueError(
                 f"Inference is implemented for binary logistic regression only; this model "
                 f"has {len(self.classes_)} classes (the symmetric multinomial model's "
                 "information matrix is singular without a penalty). Fit one binary model "
                 "per class to get standard errors.")
-        if loss_name not in FAMILIES:
-            raise ValueError(f"Inference is not available for the {loss_name} loss.")
+        if loss.dispersion is None:
+            raise ValueError(
+                f"{type(self).__name__} has no statistical inference: its loss "
+                f"({loss!r}) states no variance function, deviance or dispersion rule "
+                "(the inference facts of daskfit.model.losses.base.Loss). Fit a model "
+                "whose loss has them (least squares, logistic, Poisson, Gamma, Tweedie).")
         kind = self._penalty_rule()(1.0).kind
         if kind in ("l1", "elasticnet"):
             raise ValueError(
@@ -354,9 +387,9 @@ class InferenceMixin:
                 f"{type(self).__name__} did not converge: standard errors assume the "
                 "coefficients are at the optimum. Refit with a larger max_iter.",
                 UserWarning, stacklevel=4)
-        return FAMILIES[loss_name]
+        return loss
 
-    def _inference_pass(self, X, y, sample_weight, family, theta, key, offset=None):
+    def _inference_pass(self, X, y, sample_weight, loss, theta, key, offset=None):
         if y is None:
             raise ValueError(f"{type(self).__name__}.summary needs the target y with X.")
         classifier = getattr(self, "classes_", None) is not None
@@ -366,19 +399,18 @@ class InferenceMixin:
             data.X = data.X.rechunk({1: -1})  # whole rows per task, fused into the pass
         engine = Engine(data, split_every=self.split_every, persist=self.persist)
         engine.prepare(expected_passes=1)  # one pass: streamed unless persist=True
-        spec = InferenceSpec(loss=self._make_loss(), family=family,
-                             theta=np.asarray(theta, dtype=np.float64),
+        spec = InferenceSpec(loss=loss, theta=np.asarray(theta, dtype=np.float64),
                              n_features=data.n_features, fit_intercept=self.fit_intercept,
                              classes=getattr(self, "classes_", None))
         try:
             sums = engine.reduce(inference_chunk, spec, "inference")
         finally:
             engine.release()
-        return _statistics(sums, family, self._penalty_rule(), self.fit_intercept, theta.size,
+        return _statistics(sums, loss, self._penalty_rule(), self.fit_intercept, theta.size,
                            key, engine.passes)
 
 
-def _statistics(sums, family, penalty_rule, fit_intercept, k, key, passes):
+def _statistics(sums, loss, penalty_rule, fit_intercept, k, key, passes):
     """The client-side arithmetic of the inference pass: no data, a few small matrices."""
     if sums.get("ymoments") is None:
         raise ValueError("The data passed for inference has no rows of positive weight.")
@@ -395,20 +427,19 @@ def _statistics(sums, family, penalty_rule, fit_intercept, k, key, passes):
     df_resid = sw - k
     deviance, pearson = float(sums["inf_deviance"]), float(sums["inf_pearson"])
     ysums = np.asarray(sums.get("inf_ysums", np.zeros(0)))
-    dispersion = 1.0 if family.fixed_scale else pearson / df_resid
-    llf = family.loglik(deviance, sw, sw * ybar, ysums)
-    null_deviance = (family.null_deviance(sw, ybar, m2, ysums, ybar) if "inf_offset" not in sums
-                     else family.null_deviance_with_offset(sw, ybar, m2, ysums,
-                                                           sums["inf_offset"]))
+    dispersion = pearson / df_resid if loss.dispersion == "pearson" else 1.0
+    llf = loss.log_likelihood(deviance, sw, ybar, ysums, dispersion)
+    null_deviance = (loss.null_deviance_of_mean(sw, ybar, m2, ysums) if "inf_offset" not in sums
+                     else loss.null_deviance_with_offset(sw, ybar, m2, ysums, sums["inf_offset"]))
     aic = None if llf is None else -2 * llf + 2 * k
     bic = None if llf is None else -2 * llf + k * np.log(sw)
     return Inference(
-        fisher=sums["inf_fisher"], meat=sums["inf_meat"], penalty=pen, family=family.name,
+        fisher=sums["inf_fisher"], meat=sums["inf_meat"], penalty=pen, family=loss.name,
         nobs=float(sw), df_model=float(k - int(fit_intercept)), df_resid=float(df_resid),
         deviance=deviance, null_deviance=float(null_deviance),
         pearson_chi2=pearson, dispersion=float(dispersion),
         llf=None if llf is None else float(llf), aic=aic, bic=bic,
-        t_test=family.t_test, key=key, passes=passes)
+        t_test=loss.t_statistics, key=key, passes=passes, observed=sums.get("inf_observed"))
 
 
 def _sums_from_moments(moments, theta, fit_intercept):
@@ -468,7 +499,7 @@ def inference_record(estimator, X, y, sample_weight=None, names=None, offset=Non
         return {"skipped": f"{type(estimator).__name__} has no statistical inference"}
     try:
         table = estimator.summary(X, y, sample_weight, offset)
-    except ValueError as exc:  # the refusals of _inference_family and _inverse: say why
+    except ValueError as exc:  # the refusals of _inference_loss and _inverse: say why
         return {"skipped": str(exc)}
     if names is not None:
         given = dict(zip((f"x{i}" for i in range(len(names))), map(str, names)))

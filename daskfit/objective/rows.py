@@ -24,19 +24,24 @@ reads them back without a pass of its own.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 
+from .._data import split_row_vectors
 from ..engine.rows import DataError
 from ..kernels.holdout import N_SUMS, accuracy_sums_at_zero
-from ..kernels.chunks import UNKNOWN_LABEL_TYPE, EvalSpec, class_stats_chunk, evaluate_chunk, moments_chunk, qr_chunk
+from ..kernels.chunks import (UNKNOWN_LABEL_TYPE, EvalSpec, MomentsWork, class_stats_chunk,
+                              evaluate_chunk, moments_chunk, qr_chunk, rows_moments)
+from ..kernels.sgd import local_sgd_chunk
 from ..model import layout
+from ._costs import EngineCosts
 from ..solvers._standardise import column_moments_chunk, with_column_moments
 
-__all__ = ["Objective", "checked_classes", "class_weight_vector", "penalty_mask"]
+__all__ = ["ColumnSpec", "Objective", "checked_classes", "class_weight_vector",
+           "gram_columns_chunk", "penalty_mask"]
 
 _ORDER = {"value": 0, "grad": 1, "hess": 2}
 
@@ -108,10 +113,34 @@ def class_weight_vector(class_weight, classes, class_totals=None):
     return weights
 
 
-class Objective:
+@dataclass(frozen=True)
+class ColumnSpec:
+    """What a Gram pass over some columns reads: these columns of X (sorted indices)."""
+
+    columns: np.ndarray
+
+
+def gram_columns_chunk(index, X, y, w, spec):
+    """Centred moments ``(sw, mean_x, mean_y, Sxx, Sxy, Syy)`` of ``X[:, columns]``.
+
+    The same accurate (shifted where needed) accumulation as the normal
+    equations' pass, on a copy of the chosen columns only (fresh, aligned).
+    """
+    w, offset = split_row_vectors(w)  # least squares with an offset: of y - offset
+    Xw = np.ascontiguousarray(X[:, spec.columns])
+    yy = np.asarray(y, dtype=np.float64)
+    if offset is not None:
+        yy = yy - offset
+    return {"moments": rows_moments(Xw, yy, w, MomentsWork(Xw))}
+
+
+class Objective(EngineCosts):
     """Weighted-mean loss plus penalty over the chunks held by an engine.
 
     Build it with :meth:`start`, which runs the first (validating) pass.
+    It implements the solver contract,
+    :class:`~daskfit.objective.contract.SolverObjective`: solvers use no
+    other member (and never its ``engine``).
 
     Parameters
     ----------
@@ -137,6 +166,8 @@ class Objective:
     #: solver asks for the score of its accepted point, which is the last or
     #: one of the last few points evaluated (line searches evaluate trials).
     HOLDOUT_MEMORY = 8
+    #: Solvers check that the objective's layout is theirs (``solve``).
+    layout = "rows"
 
     def __init__(self, engine, loss, penalty_rule, fit_intercept, holdout=None,
                  class_weight=None):
@@ -511,12 +542,12 @@ class Objective:
 
     def value_and_grad(self, theta):
         """Full objective and gradient (requires a smooth penalty). One pass."""
-        self._require_smooth()
+        self.require_smooth()
         return self.smooth_value_and_grad(theta)
 
     def value_grad_hess(self, theta):
         """Objective, gradient and Hessian from one pass."""
-        self._require_smooth()
+        self.require_smooth()
         r = self._evaluate(theta, 2)
         mask = self.penalised
         f = r["loss"] / self.sum_weights + self.penalty.smooth_value(theta, mask)
@@ -538,7 +569,8 @@ class Objective:
         """Full objective, L1 part included."""
         return self.smooth_value(theta) + self.l1_value(theta)
 
-    def _require_smooth(self):
+    def require_smooth(self):
+        """Raise ``ValueError`` if the penalty has an L1 part (no pass)."""
         if not self.penalty.smooth:
             raise ValueError(
                 f"This solver needs a smooth objective but the penalty has an L1 part "
@@ -557,10 +589,37 @@ class Objective:
         """``(sw, mean, R)`` of the centred weighted ``[X, y]``: one more pass."""
         return self.engine.reduce(qr_chunk, None, "tsqr")["qr"]
 
-    @property
-    def passes(self):
-        return self.engine.passes
+    def gram_columns(self, columns):
+        """Centred moments of ``X[:, columns]``, as :meth:`moments`: one pass."""
+        spec = ColumnSpec(np.asarray(columns))
+        return self.engine.reduce(gram_columns_chunk, spec, "gram (working set)")["moments"]
+
+    def cached_gradient(self, theta):
+        """Mean-loss gradient at ``theta`` if the last pass computed it there, else ``None``.
+
+        No pass: lets a solver use the first (validating) pass's gradient at
+        its starting point for free.
+        """
+        cached = self._cache
+        if not cached or cached["order"] < 1 or not np.array_equal(cached["theta"], theta):
+            return None
+        return cached["result"]["grad"] / self.sum_weights
+
+    # ------------------------------------------------------------ local SGD
+    def local_sgd_pass(self, spec):
+        """Local SGD on every row chunk from ``spec.theta``; the merged sums. One pass."""
+        return self.engine.reduce(local_sgd_chunk, spec, "averaging")
+
+    def local_sgd_as_completed(self, next_spec):
+        """Local SGD chunk tasks, ``(index, spec, result)`` as each completes.
+
+        ``next_spec(index)`` is the chunk's next spec, or ``None`` to retire
+        it (see :meth:`daskfit.engine.rows.Engine.map_chunks_as_completed`).
+        """
+        return self.engine.map_chunks_as_completed(local_sgd_chunk, next_spec, "async-sgd")
 
     @property
-    def bytes_communicated(self):
-        return self.engine.bytes_communicated
+    def n_chunks(self):
+        """Row chunks of the data: tasks per pass."""
+        return self.engine.data.n_chunks
+

@@ -1,9 +1,38 @@
 """Solvers: plain NumPy on the client, one contract for all.
 
-``solve(name, objective, coef0, **options) -> FitResult``. Each solver is one
+``solve(name, objective, coef0, **options) -> FitResult`` is the one front
+door for every solver: row-parallel ones take a row objective, the
+model-parallel ones (``"sharded-gd"``, ``"bcd"``) a column objective
+(``daskfit.objective.columns.ColumnObjective``). Each solver is one
 entry in :data:`SOLVERS`; an entry says what the first pass must compute
 (``needs``) and which losses and penalties it handles, so ``"auto"`` and the
-common tests pick new solvers up without further wiring.
+common tests pick new solvers up without further wiring. An entry also
+carries the solver's parallel ``strategy`` and what its ``tol`` means.
+
+What ``tol`` means (``SolverInfo.tol``; default ``1e-4``, and every default
+rule reaches at least scikit-learn's default accuracy, see
+``tests/test_accuracy.py``), by family:
+
+* direct -- ``normal``: direct solve, exact; with an L1 part, coordinate
+  descent until the largest relative coefficient change and the optimality
+  violation are <= tol.
+* Newton -- ``newton``: max-abs gradient <= tol or Newton decrement <= tol**2,
+  then one final Newton step.
+* relative gradient -- ``lbfgs``, ``gd``: max-abs gradient in standardised
+  coordinates <= tol / 10 times its value at zero (standardise=False: absolute
+  max-abs gradient <= tol); ``proximal``: squared loss + L1: duality gap <=
+  tol var(y); otherwise gradient mapping in standardised coordinates <= tol
+  times its value at zero.
+* objective change -- ``averaging``: relative objective change between
+  averages, or max-abs (sub)gradient, <= tol; ``async-sgd``: relative
+  objective change between evaluations, or max-abs (sub)gradient, <= tol.
+* absolute gradient -- ``sharded-gd``: max-abs (proximal) gradient <= tol /
+  10, absolute; ``bcd``: max-abs (sub)gradient of every block over a cycle <=
+  tol / 10, absolute.
+
+Where a rule stops at ``tol / 10`` it refines: a run cut short by
+``max_iter`` with ``tol`` itself met counts as converged
+(:func:`~daskfit.solvers._steps.met_tol_while_refining`).
 """
 
 from __future__ import annotations
@@ -17,27 +46,44 @@ from ._first_order import solve_gd, solve_proximal
 from ._lbfgs import solve_lbfgs
 from ._newton import hessian_stride, solve_newton
 from ._normal import solve_normal
-from ._result import FitResult
-from ._sharded import fit_sharded
+from ._result import FitResult, check_options
+from ._sharded import solve_bcd, solve_sharded_gd
 
-__all__ = ["GRAM_MAX_FEATURES", "NEWTON_MAX_PARAMS", "SOLVERS", "STANDARDISED", "FitResult", "SolverInfo",
-           "choose_solver", "fit_sharded", "hessian_stride", "solve"]
+__all__ = ["GRAM_MAX_FEATURES", "NEWTON_MAX_PARAMS", "SOLVERS", "STANDARDISED", "STRATEGIES", "FitResult", "SolverInfo",
+           "choose_solver", "hessian_stride", "solve"]
+
+
+#: The parallel strategies a solver can run (see ``daskfit.planner``).
+STRATEGIES = ("synchronous", "parameter averaging", "parameter averaging (asynchronous)",
+              "model parallel")
 
 
 @dataclass(frozen=True)
 class SolverInfo:
     name: str
     function: object
-    needs: str  # what the first pass computes: "moments", "grad" or "hess"
+    #: What the first pass computes: "moments", "grad" or "hess" (row
+    #: objectives), "blocks" or "gram" (column objectives).
+    needs: str
     losses: tuple
     smooth_only: bool
     expected_passes: str
-    #: Model-parallel solvers fit column-sharded data through
-    #: ``fit_sharded`` instead of a row-chunk Objective.
+    #: The parallel strategy the solver runs (``STRATEGIES``): what the
+    #: planner reports in ``fit_plan_.strategy``.
+    strategy: str
+    #: What ``tol`` means for this solver, in one line (the docs' table).
+    tol: str
+    #: Model-parallel solvers take a column objective
+    #: (``daskfit.objective.columns.ColumnObjective``) instead of a row one.
     model_parallel: bool = False
     #: Iterative row-chunk solvers that take a ``stop(iteration, theta)``
     #: callback, so the estimators' early stopping can end them.
     early_stopping: bool = False
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"Solver {self.name!r}: unknown strategy {self.strategy!r}; "
+                             f"choose from {STRATEGIES}.")
 
     def supports(self, loss_name, penalty_kind):
         if loss_name not in self.losses:
@@ -45,6 +91,9 @@ class SolverInfo:
         return not (self.smooth_only and penalty_kind in ("l1", "elasticnet"))
 
 
+_SYNC, _MODEL_PARALLEL = "synchronous", "model parallel"
+_STANDARDISED_TOL = ("max-abs gradient in standardised coordinates <= tol / 10 times its value "
+                     "at zero (standardise=False: absolute max-abs gradient <= tol)")
 _ALL = ("squared", "logistic", "multinomial", "poisson")
 #: Gamma and Tweedie: their curvature is unbounded and has no closed-form
 #: bound local SGD could use, so only the exact row solvers fit them.
@@ -54,24 +103,37 @@ SOLVERS = {
     s.name: s
     for s in (
         SolverInfo("normal", solve_normal, "moments", ("squared",), False,
-                   "1 (2 if ill-conditioned)"),
-        SolverInfo("newton", solve_newton, "hess", _ROWS, True, "n_iter + 1",
-                   early_stopping=True),
-        SolverInfo("lbfgs", solve_lbfgs, "grad", _ROWS, True, "function evaluations",
-                   early_stopping=True),
-        SolverInfo("gd", solve_gd, "grad", _ROWS, True, "n_iter + 1 (x2 accelerated)",
-                   early_stopping=True),
+                   "1 (2 if ill-conditioned)", _SYNC,
+                   "direct solve, exact; with an L1 part, coordinate descent until the largest "
+                   "relative coefficient change and the optimality violation are <= tol"),
+        SolverInfo("newton", solve_newton, "hess", _ROWS, True, "n_iter + 1", _SYNC,
+                   "max-abs gradient <= tol or Newton decrement <= tol**2, then one final "
+                   "Newton step", early_stopping=True),
+        SolverInfo("lbfgs", solve_lbfgs, "grad", _ROWS, True, "function evaluations", _SYNC,
+                   _STANDARDISED_TOL, early_stopping=True),
+        SolverInfo("gd", solve_gd, "grad", _ROWS, True, "n_iter + 1 (x2 accelerated)", _SYNC,
+                   _STANDARDISED_TOL, early_stopping=True),
         SolverInfo("proximal", solve_proximal, "grad", _ROWS, False,
-                   "2 n_iter + 2 (squared loss: 2 per working set + 1, about 10)",
+                   "2 n_iter + 2 (squared loss: 2 per working set + 1, about 10)", _SYNC,
+                   "squared loss + L1: duality gap <= tol var(y); otherwise gradient mapping "
+                   "in standardised coordinates <= tol times its value at zero",
                    early_stopping=True),
         SolverInfo("averaging", solve_averaging, "grad", _ALL, False,
-                   "n_iter + 1 (+1 when stopped by max_iter)"),
+                   "n_iter + 1 (+1 when stopped by max_iter)", "parameter averaging",
+                   "relative objective change between averages, or max-abs (sub)gradient, "
+                   "<= tol"),
         SolverInfo("async-sgd", solve_async_sgd, "grad", _ALL, False,
-                   "n_iter + objective checks + 1 (one per epoch of chunk tasks)"),
-        SolverInfo("sharded-gd", fit_sharded, "", _SHARDED, False,
-                   "2 per iteration (gradient blocks, then X d)", model_parallel=True),
-        SolverInfo("bcd", fit_sharded, "", _SHARDED, False,
-                   "about 2 per cycle over the column blocks", model_parallel=True),
+                   "n_iter + objective checks + 1 (one per epoch of chunk tasks)",
+                   "parameter averaging (asynchronous)",
+                   "relative objective change between evaluations, or max-abs (sub)gradient, "
+                   "<= tol"),
+        SolverInfo("sharded-gd", solve_sharded_gd, "blocks", _SHARDED, False,
+                   "2 per iteration (gradient blocks, then X d)", _MODEL_PARALLEL,
+                   "max-abs (proximal) gradient <= tol / 10, absolute", model_parallel=True),
+        SolverInfo("bcd", solve_bcd, "gram", _SHARDED, False,
+                   "about 2 per cycle over the column blocks", _MODEL_PARALLEL,
+                   "max-abs (sub)gradient of every block over a cycle <= tol / 10, absolute",
+                   model_parallel=True),
     )
 }
 
@@ -127,14 +189,43 @@ def choose_solver(loss_name, penalty_kind, n_features, n_params, early_stopping=
 
 
 def solve(name, objective, coef0, **options):
-    """Run solver ``name``; unknown options raise ``TypeError`` naming them."""
-    if name not in SOLVERS or SOLVERS[name].model_parallel:
-        row_parallel = sorted(n for n, i in SOLVERS.items() if not i.model_parallel)
-        raise ValueError(f"Unknown solver {name!r} for a row-chunk objective; choose from "
-                         f"{row_parallel} (model-parallel solvers run through fit_sharded).")
-    function = SOLVERS[name].function
-    allowed = [p for p in inspect.signature(function).parameters if p not in ("objective", "coef0")]
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise TypeError(f"Solver {name!r} got unknown option(s) {unknown}; it accepts {sorted(allowed)}.")
-    return function(objective, coef0, **options)
+    """Run solver ``name`` on a started objective: the one front door for every solver.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SOLVERS`.
+    objective : SolverObjective or ColumnSolverObjective
+        Started with ``SOLVERS[name].needs``: a row objective
+        (``daskfit.objective.Objective``), or a column objective
+        (``daskfit.objective.columns.ColumnObjective``) for the
+        model-parallel solvers.
+    coef0 : ndarray of shape (n_params,)
+    **options
+        The solver's keyword options (``tol``, ``max_iter``, ...); unknown
+        ones raise ``TypeError`` naming them.
+
+    Returns
+    -------
+    FitResult
+        With the objective's ``classes``, ``persist_reason`` and ``pass_log``.
+    """
+    if name not in SOLVERS:
+        raise ValueError(f"Unknown solver {name!r}; choose from {sorted(SOLVERS)}.")
+    info = SOLVERS[name]
+    allowed = [p for p in inspect.signature(info.function).parameters
+               if p not in ("objective", "coef0")]
+    check_options(name, options, allowed)
+    layout = "columns" if info.model_parallel else "rows"
+    if objective.layout != layout:
+        fitting = sorted(n for n, i in SOLVERS.items()
+                         if i.model_parallel == (objective.layout == "columns"))
+        raise ValueError(
+            f"Solver {name!r} runs on a {layout} objective, but this objective holds X by "
+            f"{objective.layout}; choose from {fitting}, or build the objective that "
+            f"{name!r} needs.")
+    result = info.function(objective, coef0, **options)
+    result.classes = objective.classes
+    result.persist_reason = objective.persist_reason
+    result.pass_log = list(objective.pass_log)
+    return result

@@ -2,7 +2,7 @@
 
 The client keeps the global coefficients and, for every row chunk, the end
 point of that chunk's latest local run. Every chunk is submitted as its own
-task (:meth:`daskfit.engine.rows.Engine.map_chunks_as_completed`); a task runs
+task (:meth:`daskfit.objective.Objective.local_sgd_as_completed`); a task runs
 local SGD on its chunk from the coefficients it was given
 (:func:`daskfit.kernels.sgd.local_sgd_chunk`) and, in the same read, returns the
 chunk's loss and gradient at its start point. As each task completes the
@@ -43,10 +43,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.sgd import local_sgd_chunk, standardisation
-from ._averaging import (ROUNDOFF_ULPS, cached_gradient, check_sgd_options, diverged,
-                         sgd_spec, subgradient_norm)
+from ..kernels.sgd import standardisation
+from ._averaging import check_sgd_options, diverged, sgd_spec, subgradient_norm
 from ._result import FitResult, record
+from ._steps import objective_stalled
 
 __all__ = ["solve_async_sgd"]
 
@@ -133,8 +133,7 @@ def solve_async_sgd(objective, coef0, *, tol=1e-4, max_iter=50, max_staleness=No
     if local_steps is not None and (not isinstance(local_steps, (int, np.integer))
                                     or local_steps < 1):
         raise ValueError(f"local_steps must be None or a positive integer, got {local_steps!r}.")
-    engine = objective.engine
-    n_chunks = engine.data.n_chunks
+    n_chunks = objective.n_chunks
     if max_staleness is None:
         max_staleness = STALENESS_PER_CHUNK * n_chunks
     elif not isinstance(max_staleness, (int, np.integer)) or max_staleness < 0:
@@ -156,7 +155,7 @@ def solve_async_sgd(objective, coef0, *, tol=1e-4, max_iter=50, max_staleness=No
     visits = np.zeros(n_chunks, dtype=np.int64)
     state = {"version": 0, "completed": 0, "discarded": 0, "epoch": 0, "stop": False,
              "mean": None, "scale": None, "evaluated_at": -1}
-    start_grad = cached_gradient(objective, theta)
+    start_grad = objective.cached_gradient(theta)
 
     def table_gradient():
         known = ~np.isnan(chunk_sw)
@@ -193,7 +192,7 @@ def solve_async_sgd(objective, coef0, *, tol=1e-4, max_iter=50, max_staleness=No
     def evaluate():
         nonlocal best, previous_f, converged, message
         f_smooth, g = objective.smooth_value_and_grad(theta)
-        f = f_smooth + objective.penalty.l1 * np.abs(theta[objective.penalised]).sum()
+        f = f_smooth + objective.l1_value(theta)
         gnorm = subgradient_norm(objective, theta, g)
         record(history, state["epoch"], f, gnorm, objective, updates=state["version"],
                discarded=state["discarded"])
@@ -201,14 +200,12 @@ def solve_async_sgd(objective, coef0, *, tol=1e-4, max_iter=50, max_staleness=No
             best = (f, theta.copy(), gnorm)
         if gnorm <= tol:
             converged, message = True, "gradient norm below tol"
-        elif previous_f is not None:
-            roundoff = ROUNDOFF_ULPS * np.finfo(np.float64).eps * abs(f)
-            if abs(previous_f - f) <= max(tol * abs(f), roundoff):
-                converged, message = True, "relative objective change below tol"
+        elif objective_stalled(previous_f, f, tol):
+            converged, message = True, "relative objective change below tol"
         previous_f = f
         return converged
 
-    stream = engine.map_chunks_as_completed(local_sgd_chunk, next_spec, "async-sgd")
+    stream = objective.local_sgd_as_completed(next_spec)
     non_finite = False
     try:
         for index, spec, result in stream:

@@ -30,14 +30,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..model.penalties import l1_subgradient
-from ..kernels.sgd import SCHEDULES, LocalSGDSpec, local_sgd_chunk, standardisation
+from ..kernels.sgd import SCHEDULES, LocalSGDSpec, standardisation
 from ._result import FitResult, record
+from ._steps import objective_stalled
 
 __all__ = ["solve_averaging", "subgradient_norm"]
-
-#: Relative objective changes below this many ulps are round-off.
-ROUNDOFF_ULPS = 16
-
 
 def subgradient_norm(objective, theta, grad):
     """Max-abs of the minimum-norm subgradient of smooth part + L1 part.
@@ -87,18 +84,6 @@ def evaluate_partial(objective, theta, result):
     f = result["loss"] / sw + objective.penalty.value(theta, mask)
     g = result["grad"] / sw + objective.penalty.smooth_gradient(theta, mask)
     return float(f), g
-
-
-def cached_gradient(objective, theta):
-    """Mean-loss gradient at ``theta`` if the objective's last pass computed it, else None.
-
-    Lets a solver use the first (validating) pass's gradient at the starting
-    point without paying a pass for it.
-    """
-    cached = getattr(objective, "_cache", None)
-    if not cached or cached["order"] < 1 or not np.array_equal(cached["theta"], theta):
-        return None
-    return cached["result"]["grad"] / objective.sum_weights
 
 
 def diverged(name, detail, learning_rate):
@@ -207,7 +192,7 @@ def solve_averaging(objective, coef0, *, tol=1e-4, max_iter=100, local_epochs=1,
     previous_f = None
     if variance_reduction:
         # The first pass usually evaluated the gradient at coef0 already.
-        start = cached_gradient(objective, theta)
+        start = objective.cached_gradient(theta)
         if start is not None:
             anchor, anchor_grad = theta, start
     converged, message = False, f"max_iter={max_iter} rounds reached"
@@ -227,7 +212,7 @@ def solve_averaging(objective, coef0, *, tol=1e-4, max_iter=100, local_epochs=1,
                         normalise=not variance_reduction,
                         variance_reduction=bool(variance_reduction))
         try:
-            result = objective.engine.reduce(local_sgd_chunk, spec, "averaging")
+            result = objective.local_sgd_pass(spec)
         except FloatingPointError as error:
             raise diverged("averaging", "local SGD overflowed", learning_rate) from error
         n_rounds += 1
@@ -238,12 +223,9 @@ def solve_averaging(objective, coef0, *, tol=1e-4, max_iter=100, local_epochs=1,
         if gnorm <= tol:
             converged, message = True, "gradient norm below tol"
             break
-        if previous_f is not None:
-            change = abs(previous_f - f)
-            roundoff = ROUNDOFF_ULPS * np.finfo(np.float64).eps * abs(f)
-            if change <= max(tol * abs(f), roundoff):
-                converged, message = True, "relative objective change below tol"
-                break
+        if objective_stalled(previous_f, f, tol):
+            converged, message = True, "relative objective change below tol"
+            break
         previous_f = f
         if mean is None:
             mean, scale = standardisation(result["sw"], result["xsum"], result["x2sum"],
@@ -264,7 +246,7 @@ def solve_averaging(objective, coef0, *, tol=1e-4, max_iter=100, local_epochs=1,
             f_smooth, g = objective.smooth_value_and_grad(theta)
         except FloatingPointError as error:
             raise diverged("averaging", "the last average overflowed", learning_rate) from error
-        f = f_smooth + objective.penalty.l1 * np.abs(theta[objective.penalised]).sum()
+        f = f_smooth + objective.l1_value(theta)
         gnorm = subgradient_norm(objective, theta, g)
         record(history, n_rounds, f, gnorm, objective)
         keep(f, theta, gnorm)

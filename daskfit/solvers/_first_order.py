@@ -30,6 +30,7 @@ import numpy as np
 
 from ._result import FitResult, evaluate_trial, record
 from ._standardise import ACCURACY_MARGIN, in_standardised_coordinates
+from ._steps import StopHook, roundoff_slack
 from ._working_set import GapRule, applies, solve_working_set
 
 __all__ = ["solve_gd", "solve_proximal"]
@@ -44,8 +45,6 @@ STEP_GROWTH = 1.25
 STEP_GROWTH_ACCELERATED = 1.1
 #: A step this small means the line search cannot make progress.
 MIN_STEP = 1e-20
-#: Objective changes below this many ulps of |f| are round-off, not progress.
-ROUNDOFF_ULPS = 16
 #: FISTA's duality-gap threshold, as a fraction of scikit-learn's (``tol``
 #: times the variance of y): its gap shrinks smoothly and stops right at the
 #: threshold, where scikit-learn's last sweep lands well below its own.
@@ -107,7 +106,7 @@ def _sufficient_decrease(f_y, g_y, trial, diff, step):
     """
     f_new, g_new = trial
     dd = diff @ diff
-    roundoff = ROUNDOFF_ULPS * np.finfo(np.float64).eps * max(abs(f_y), 1.0)
+    roundoff = roundoff_slack(f_y)  # objective changes this small are not progress
     if dd / (2 * step) > roundoff:
         return f_new <= f_y + g_y @ diff + dd / (2 * step)
     return (g_new - g_y) @ diff <= dd / step
@@ -123,7 +122,9 @@ def _run(objective, coef0, *, tol, max_iter, accelerated, step_size, name, stop=
     state = momentum_init(x)
     converged, message, gmap_norm = False, "max_iter reached", np.inf
     n_iter = 0
-    reason = stop(0, x) if stop is not None else None
+    hook = StopHook(stop)
+    if (reason := hook(0, x)) is not None:
+        message = reason  # stopped before the first step
     # With a certificate (the duality gap) the gradient mapping only ends the
     # run at an exact fixed point: a small mapping is no accuracy guarantee.
     gmap_tol = 0.0 if certify is not None else tol
@@ -171,7 +172,7 @@ def _run(objective, coef0, *, tol, max_iter, accelerated, step_size, name, stop=
         if certify is not None and (done := certify(x)) is not None:
             converged, message = True, done
             break
-        if stop is not None and (reason := stop(n_iter, x)) is not None:
+        if (reason := hook(n_iter, x)) is not None:
             message = reason
     F = f_x + _l1(objective, x)
     return FitResult(coef=x, loss=float(F), grad_norm=float(gmap_norm), n_iter=n_iter,
@@ -200,7 +201,7 @@ def solve_gd(objective, coef0, *, tol=1e-4, max_iter=1000, accelerated=False, st
         scikit-learn's default lbfgs); otherwise on the raw objective with an
         absolute ``tol``.
     """
-    objective._require_smooth()
+    objective.require_smooth()
     return _dispatch(objective, coef0, tol=tol, max_iter=max_iter, accelerated=accelerated,
                      step_size=step_size, name="gd", stop=stop, standardise=standardise,
                      margin=ACCURACY_MARGIN)

@@ -11,6 +11,7 @@ import scipy.optimize
 
 from ._result import FitResult, record
 from ._standardise import ACCURACY_MARGIN, in_standardised_coordinates
+from ._steps import StopHook
 
 __all__ = ["solve_lbfgs"]
 
@@ -45,27 +46,30 @@ def solve_lbfgs(objective, coef0, *, tol=1e-4, max_iter=100, memory=10, stop=Non
 
 def _lbfgs(objective, coef0, *, tol, max_iter, memory, stop):
     history = []
-    reason = None
+    hook = StopHook(stop)
 
     def fun(theta):
         return objective.value_and_grad(theta)
 
     def callback(intermediate_result):
-        nonlocal reason
         theta = intermediate_result.x
         f, g = objective.value_and_grad(theta)  # cached: the point was just evaluated
         record(history, len(history), f, np.abs(g).max(), objective)
-        if stop is not None:
-            reason = stop(len(history) - 1, theta)
-            if reason is not None:
-                raise StopIteration
+        if hook(len(history) - 1, theta) is not None:
+            raise StopIteration
 
-    f0, g0 = objective.value_and_grad(coef0)
+    theta0 = np.array(coef0, dtype=np.float64, copy=True)
+    f0, g0 = objective.value_and_grad(theta0)
     record(history, 0, f0, np.abs(g0).max(), objective)
-    if stop is not None:
-        reason = stop(0, np.asarray(coef0, dtype=np.float64))
+    if hook(0, theta0) is not None:
+        # Stopped before the first step (e.g. a checkpoint's budget): no
+        # iteration runs, the start point is the result.
+        gmax = float(np.abs(g0).max())
+        return FitResult(coef=theta0, loss=float(f0), grad_norm=gmax, n_iter=0,
+                         passes=objective.passes, converged=gmax <= tol,
+                         message=hook.reason, history=history, solver="lbfgs")
     res = scipy.optimize.minimize(
-        fun, np.asarray(coef0, dtype=np.float64), jac=True, method="L-BFGS-B",
+        fun, theta0, jac=True, method="L-BFGS-B",
         callback=callback,
         options={"maxiter": max_iter, "gtol": tol, "ftol": FTOL, "maxcor": memory},
     )
@@ -76,8 +80,8 @@ def _lbfgs(objective, coef0, *, tol, max_iter, memory, stop):
     # iterations or a failed line search is not.
     converged = bool(res.success) and res.nit < max_iter or gmax <= tol
     n_iter, message = int(res.nit), str(res.message)
-    if reason is not None:
-        n_iter, message = len(history) - 1, reason
+    if hook.stopped:
+        n_iter, message = len(history) - 1, hook.reason
     return FitResult(coef=res.x, loss=float(f), grad_norm=gmax, n_iter=n_iter,
                      passes=objective.passes, converged=converged,
                      message=message, history=history, solver="lbfgs")

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.linalg
 
 from ._result import FitResult, evaluate_trial, record
+from ._steps import StopHook
 
 __all__ = ["solve_newton", "hessian_stride"]
 
@@ -96,7 +97,9 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100, stop=None):
     converged, message = False, "max_iter reached"
     n_iter = 0
     gradient_improved = True
-    reason = stop(0, theta) if stop is not None else None
+    hook = StopHook(stop)
+    if (reason := hook(0, theta)) is not None:
+        message = reason  # stopped before the first step
     while reason is None:
         d = newton_direction(H, g, objective.hessian_null_basis())
         decrement = -(g @ d) / 2
@@ -110,7 +113,7 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100, stop=None):
                 n_iter += 1
                 record(history, n_iter, f, np.abs(g).max(), objective, step=1.0)
                 message += ", then one final Newton step"
-                if stop is not None and (reason := stop(n_iter, theta)) is not None:
+                if (reason := hook(n_iter, theta)) is not None:
                     message = reason  # e.g. early stopping scores every iterate
             break
         if n_iter >= max_iter:
@@ -137,7 +140,7 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100, stop=None):
         theta, f, g, H = trial, f_new, g_new, H_new
         n_iter += 1
         record(history, n_iter, f, np.abs(g).max(), objective, step=step)
-        if stop is not None and (reason := stop(n_iter, theta)) is not None:
+        if (reason := hook(n_iter, theta)) is not None:
             message = reason
     return FitResult(coef=theta, loss=float(f), grad_norm=float(np.abs(g).max()),
                      n_iter=n_iter, passes=objective.passes, converged=converged,

@@ -36,6 +36,18 @@ class FitResult:
         When the solver had to change method mid-fit (the normal equations'
         QR pass on an ill-conditioned Gram matrix): what it did, why, and the
         extra passes; empty otherwise. Appended to ``solver_reason_``.
+    classes : ndarray or None
+        The class labels the first pass found (classification), set by
+        ``solve``.
+    persist_reason : str
+        Why the data was (or was not) read into memory once, set by ``solve``.
+    pass_log : list of tuple
+        One ``(label, ..., seconds)`` entry per pass, set by ``solve``.
+    coef_blocks : dask Array or None
+        Model-parallel solvers: the fitted coefficients (intercept excluded)
+        as a Dask array chunked like ``X``'s columns; ``None`` otherwise.
+    rounds : int
+        Model-parallel solvers: the rounds (graphs) run; 0 otherwise.
     """
 
     coef: np.ndarray
@@ -48,6 +60,11 @@ class FitResult:
     history: list = field(default_factory=list)
     solver: str = ""
     fallback: str = ""
+    classes: object = None
+    persist_reason: str = ""
+    pass_log: list = field(default_factory=list)
+    coef_blocks: object = None
+    rounds: int = 0
 
 
 def check_options(solver_name, options, allowed):

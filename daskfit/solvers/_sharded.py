@@ -1,6 +1,8 @@
 """Model-parallel solvers: feature-sharded proximal gradient and block coordinate descent.
 
-Both run on :mod:`daskfit.engine.columns`'s column-block engine: coefficient
+Both run through ``solve`` on a column objective
+(:class:`daskfit.objective.columns.ColumnObjective`), whose rounds run on
+:mod:`daskfit.engine.columns`'s column-block engine: coefficient
 block ``b_j`` lives on the cluster with column block ``j`` of ``X`` and is
 updated there; the client holds scalars (steps, objective values, the
 intercept) and keys. Objective, as everywhere in daskfit::
@@ -49,22 +51,17 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from ..engine.columns import (W, Y, Each, ShardedData, ShardedEngine, Vec, axpy, extrapolate,
-                        initial_gradient, pair_gradient, pair_matvec, row_derivatives,
-                        row_line_search, row_loss, row_scalars, validating_pass, zeros)
+from ..engine.columns import (W, Y, Each, Vec, axpy, extrapolate, initial_gradient, pair_gradient,
+                              pair_matvec, row_derivatives, row_line_search, row_loss,
+                              row_scalars, zeros)
 from ..model.penalties import l1_subgradient, soft_threshold
 from ._coordinate import sweep
 from ._first_order import fista_sequence
-from ._result import FitResult, check_options
+from ._result import FitResult
 from ._standardise import ACCURACY_MARGIN
+from ._steps import armijo_holds, met_tol_while_refining
 
-__all__ = ["SHARDED_SOLVERS", "fit_sharded"]
-
-#: Options each solver accepts besides tol and max_iter.
-SHARDED_SOLVERS = {
-    "sharded-gd": {"accelerated": True, "step_size": 1.0, "precondition": True},
-    "bcd": {"max_sweeps": 1000},
-}
+__all__ = ["solve_bcd", "solve_sharded_gd"]
 
 #: Smooth objective: steps tried per round trip, each half the previous one
 #: (the first is the last accepted step times the growth factor below).
@@ -76,8 +73,7 @@ L1_CANDIDATE_FACTORS = (1.0, 0.5, 0.125)
 STEP_GROWTH = 2.0
 STEP_GROWTH_ACCELERATED = 1.25
 MIN_STEP = 1e-20
-#: Armijo constant of the damped block-Newton line search, and its steps.
-ARMIJO = 1e-4
+#: Steps of the damped block-Newton line search (Armijo's rule, ``_steps``).
 NEWTON_TAUS = 0.5 ** np.arange(12)
 #: Lasso coordinate descent inside a block stops when no coordinate moves the
 #: model gradient by more than this share of tol (or the floor, for tol = 0).
@@ -315,10 +311,11 @@ def _bundle(*pairs):
 
 
 class _Run:
-    """State shared by both solvers: engine, start, history, the final round."""
+    """State shared by both solvers: the column objective, its first pass, history, the final round."""
 
-    def __init__(self, engine, start, name):
-        self.engine, self.start, self.name = engine, start, name
+    def __init__(self, objective, name):
+        self.objective, self.name = objective, name
+        self.start = start = objective.first_pass
         self.loss, self.classes = start.loss, start.classes
         self.sw = start.sum_weights
         self.l1, self.l2 = start.penalty.l1, start.penalty.l2
@@ -328,14 +325,14 @@ class _Run:
 
     def record(self, iteration, objective, grad_norm, **extra):
         entry = {"iter": iteration, "objective": float(objective),
-                 "grad_norm": float(grad_norm), "passes": round(self.engine.passes, 6),
-                 "bytes": int(self.engine.bytes_communicated)}
+                 "grad_norm": float(grad_norm), "passes": round(self.objective.passes, 6),
+                 "bytes": int(self.objective.bytes_communicated)}
         entry.update(extra)
         self.history.append(entry)
 
     def origin(self, rnd):
         """Coefficients and margins at zero, created where they will live."""
-        data = self.engine.data
+        data = self.objective.data
         coef = rnd.map("coef", "block", zeros, Each(data.col_chunks))
         margin = rnd.map("margin", "row", zeros, Each(data.row_chunks))
         return _Point(coef, margin, self.start.intercept)
@@ -353,7 +350,7 @@ class _Run:
         """
         R = rnd.map("derivs", "row", row_derivatives, Y, W, point.margin, point.intercept,
                     self.loss, self.classes, order)
-        n_blocks = self.engine.data.n_blocks
+        n_blocks = self.objective.data.n_blocks
         stats = True if block is not None else Each((True,) + (False,) * (n_blocks - 1))
         out_floats = (lambda p: p) if order == 1 else (lambda p: p * p + 2 * p)
         graw = rnd.rmatvec("grad", pair_gradient, R, order, stats, block=block,
@@ -370,18 +367,18 @@ class _Run:
 
     def finish(self, rnd, point, *, n_iter, converged, message, grad_norm):
         """Last round: exact objective at ``point``; then gather the coefficient blocks."""
-        rnd = rnd or self.engine.round(f"{self.name}-final")
+        rnd = rnd or self.objective.round(f"{self.name}-final")
         lsum = rnd.reduce("loss", "row", row_loss, Y, W, point.margin, point.intercept,
                           self.loss, self.classes)
         pen = rnd.reduce("penalty", "block", block_penalty, point.coef, self.l1, self.l2)
         fetch = rnd.one("fetch", _bundle, "loss", lsum, "pen", pen)
         kept, out = rnd.run({"coef": point.coef}, fetch)
         objective = out["loss"]["loss"] / self.sw + out["pen"]["pen"]
-        coef = self.engine.gather_blocks(kept["coef"])  # after the fit: allowed
+        coef = self.objective.gather_blocks(kept["coef"])  # after the fit: allowed
         result = FitResult(
             coef=np.concatenate([coef, [point.intercept]]) if self.fi else coef,
             loss=float(objective), grad_norm=float(grad_norm), n_iter=int(n_iter),
-            passes=round(self.engine.passes, 6), converged=bool(converged), message=message,
+            passes=round(self.objective.passes, 6), converged=bool(converged), message=message,
             history=self.history, solver=self.name)
         return result, coef, float(point.intercept), kept["coef"]
 
@@ -399,14 +396,14 @@ class _ShardedGD(_Run):
     """
 
     def solve(self, *, tol, max_iter, accelerated, step_size, precondition):
-        engine, sw, l1, l2 = self.engine, self.sw, self.l1, self.l2
+        sw, l1, l2 = self.sw, self.l1, self.l2
         smooth = l1 == 0
         self.hm = self.start.curvature if precondition and self.fi else 1.0
-        rnd = engine.round("gd")
+        rnd = self.objective.round("gd")
         x = self.origin(rnd)
         metric = rnd.map("metric", "block", block_metric, self.start.blockstats, sw,
                          self.start.curvature, l2, self.fi, bool(precondition))
-        data = engine.data
+        data = self.objective.data
         if precondition and sum(data.row_chunks) <= sum(data.col_chunks):  # wide
             sums = rnd.reduce("metric-scale", "block", metric_sums, metric)
             metric = rnd.map("metric-common", "block", common_metric, metric, sums)
@@ -419,7 +416,7 @@ class _ShardedGD(_Run):
         n_iter, converged, message, gmap = 0, False, "max_iter reached", np.inf
         pending = None
         while True:
-            rnd = rnd or engine.round("gd")
+            rnd = rnd or self.objective.round("gd")
             if pending is not None:
                 x = self._take_step(rnd, *pending)
                 pending = None
@@ -471,7 +468,7 @@ class _ShardedGD(_Run):
                 keep = {"x": x.coef, "xm": x.margin, "y": y.coef, "ym": y.margin,
                         "graw": graw, "D": D, "Q": Q, "metric": metric}
                 kept, out = rnd.run(keep, fetch)
-                rnd = engine.round("gd")
+                rnd = self.objective.round("gd")
                 x = _Point(kept["x"], kept["xm"], x.intercept)
                 y = _Point(kept["y"], kept["ym"], y.intercept)
                 graw, D, Q, metric = kept["graw"], kept["D"], kept["Q"], kept["metric"]
@@ -550,11 +547,11 @@ class _BlockCD(_Run):
     """Cyclic block coordinate descent; exact block solves or damped block Newton."""
 
     def solve(self, *, tol, max_iter, max_sweeps):
-        engine, sw, l1, l2 = self.engine, self.sw, self.l1, self.l2
-        data = engine.data
+        sw, l1, l2 = self.sw, self.l1, self.l2
+        data = self.objective.data
         squared = self.loss.is_quadratic  # exact block solves on a cached Hessian
         order = 1 if squared else 2
-        rnd = engine.round("bcd")
+        rnd = self.objective.round("bcd")
         x = self.origin(rnd)
         cache = None
         if squared:
@@ -571,7 +568,7 @@ class _BlockCD(_Run):
         for cycle in range(1, max_iter + 1):
             opt_cycle, skipped = 0.0, 0
             for j in range(data.n_blocks):
-                rnd = rnd or engine.round("bcd")
+                rnd = rnd or self.objective.round("bcd")
                 if pending is not None:
                     x = self._take_step(rnd, x, *pending)
                     pending = None
@@ -636,7 +633,7 @@ class _BlockCD(_Run):
             if skipped == data.n_blocks:
                 message = "no block step decreased the objective (round-off level reached)"
                 break
-        rnd = rnd or engine.round("bcd-final")
+        rnd = rnd or self.objective.round("bcd-final")
         if pending is not None:
             x = self._take_step(rnd, x, *pending)
         return self.finish(rnd, x, n_iter=n_iter, converged=converged, message=message,
@@ -655,131 +652,99 @@ class _BlockCD(_Run):
         for k, tau in enumerate(taus):
             change = ls["dl"][k] / self.sw + pen[k]
             allow = ROUNDOFF_ULPS * EPS * (ls["adl"][k] / self.sw + abs(pen[k]))
-            if change <= ARMIJO * tau * info["armijo"] + allow:
+            if armijo_holds(change, tau, info["armijo"], allow):
                 return float(tau), float(change), float(pen[k])
         return 0.0, 0.0, 0.0
 
 
-# ---------------------------------------------------------------- entry point
+# ---------------------------------------------------------------- entry points
 
 
-def fit_sharded(X, y, sample_weight=None, *, loss, penalty_rule, fit_intercept=True,
-                solver="bcd", tol=1e-4, max_iter=100, split_every=8, persist="auto",
-                client=None, options=None):
-    """Fit a linear model with the coefficients sharded like ``X``'s column chunks.
+def solve_sharded_gd(objective, coef0, *, tol=1e-4, max_iter=100, accelerated=True,
+                     step_size=1.0, precondition=True):
+    """Feature-sharded proximal gradient (FISTA with restart) on a column objective.
 
     Parameters
     ----------
-    X : dask Array of shape (n_samples, n_features)
-        Float data chunked along rows and columns; chunk sizes must be known.
-    y : dask Array of shape (n_samples,)
-        Aligned with ``X``'s row chunks (rechunked to them when the sizes are known).
-    sample_weight : dask Array of shape (n_samples,), optional
-    loss : loss object or name
-        ``"squared"``, ``"logistic"`` (binary only) or ``"poisson"``: a loss
-        whose ``model_parallel`` is true.
-    penalty_rule : callable
-        ``sum_of_weights -> Penalty`` (on the mean-loss scale).
-    fit_intercept : bool, default=True
-    solver : {"bcd", "sharded-gd"}, default="bcd"
+    objective : ColumnObjective
+        Started (``daskfit.objective.columns``); squared, binary logistic or
+        Poisson loss, any penalty.
+    coef0 : ndarray of shape (n_params,)
+        Must be zero: the run starts from the best constant model, whose
+        gradient the first pass gave.
     tol : float, default=1e-4
-        Max-abs (proximal) gradient at which to stop; the solvers refine to
+        Max-abs (proximal) gradient at which to stop; the solver refines to
         ``ACCURACY_MARGIN * tol`` (a tenth: at ``tol`` itself a wide lasso
-        ended 2.1e-4 (bcd) and 3.9e-4 (sharded-gd) from the optimum where
-        scikit-learn's default ends 1.3e-4) and a run out of ``max_iter``
-        that meets ``tol`` still counts as converged.
+        ended 3.9e-4 from the optimum where scikit-learn's default ends
+        1.3e-4), and a run out of ``max_iter`` that meets ``tol`` still
+        counts as converged.
     max_iter : int, default=100
-        Iterations (``"sharded-gd"``) or cycles over all blocks (``"bcd"``).
-    split_every : int, default=8
-    persist : {"auto", True, False}, default="auto"
-        Read ``X`` into cluster memory once when it fits (the row engine's rule).
-    client : distributed.Client, optional
-    options : dict, optional
-        ``"sharded-gd"``: ``accelerated`` (True), ``step_size`` (1.0),
-        ``precondition`` (True: diagonal metric from the first pass);
-        ``"bcd"``: ``max_sweeps`` (1000, coordinate-descent sweeps per block solve).
+        Iterations (two passes each).
+    accelerated : bool, default=True
+        FISTA momentum with gradient restart; ``False``: plain proximal gradient.
+    step_size : float, default=1.0
+        First step in the metric; the line search adapts it.
+    precondition : bool, default=True
+        Diagonal metric from the first pass (``False``: the identity).
 
     Returns
     -------
-    result : FitResult
+    FitResult
         ``coef`` is the flat ``[coef, intercept]`` gathered after the fit;
-        ``passes`` counts reads of ``X`` (fractional for block reads).
-    coef : ndarray of shape (n_features,)
-    intercept : float
-    info : dict
-        ``classes`` (logistic), ``n_samples``, ``sum_weights``, ``penalty``,
-        ``column_blocks``, ``row_chunks``, ``persist_reason``, ``rounds``,
-        ``pass_log`` and ``coef_dask`` (the fitted blocks as a Dask array
-        chunked like ``X``'s columns).
+        ``passes`` counts reads of ``X`` (fractional for block reads);
+        ``coef_blocks`` the fitted blocks as a Dask array chunked like ``X``'s
+        columns; ``rounds`` the rounds run.
+    """
+    return _solve(_ShardedGD, "sharded-gd", objective, coef0, tol=tol, max_iter=max_iter,
+                  accelerated=accelerated, step_size=step_size, precondition=precondition)
+
+
+def solve_bcd(objective, coef0, *, tol=1e-4, max_iter=100, max_sweeps=1000):
+    """Cyclic block coordinate descent on a column objective.
+
+    Parameters as :func:`solve_sharded_gd`; ``max_iter`` counts cycles over
+    all blocks (about two passes each) and ``max_sweeps`` bounds the
+    coordinate-descent sweeps of one block solve (L1 part). Start the
+    objective with ``needs="gram"`` (the registry's) so that the squared
+    loss's exact block solves get their Gram matrices from the first pass.
 
     Examples
     --------
     >>> import dask.array as da, numpy as np
-    >>> from daskfit.model.losses import LOSSES
     >>> from daskfit.model.penalties import Penalty
+    >>> from daskfit.objective.columns import ColumnObjective
+    >>> from daskfit.solvers import solve
     >>> rng = np.random.default_rng(0)
     >>> Xn = rng.normal(size=(200, 6)); yn = Xn @ np.arange(6.0) + 1.0
     >>> X = da.from_array(Xn, chunks=(50, 2)); y = da.from_array(yn, chunks=50)
-    >>> result, coef, intercept, info = fit_sharded(
-    ...     X, y, loss=LOSSES["squared"], penalty_rule=lambda sw: Penalty(),
-    ...     solver="bcd", tol=1e-10)
-    >>> np.round(coef, 6), round(intercept, 6), info["column_blocks"]
-    (array([0., 1., 2., 3., 4., 5.]), 1.0, (2, 2, 2))
+    >>> objective = ColumnObjective.from_arrays(
+    ...     X, y, loss="squared", penalty_rule=lambda sw: Penalty()).start("gram")
+    >>> result = solve("bcd", objective, np.zeros(objective.n_params), tol=1e-10)
+    >>> np.round(result.coef, 6), result.coef_blocks.chunks
+    (array([0., 1., 2., 3., 4., 5., 1.]), ((2, 2, 2),))
     """
-    from ..model.losses import LOSSES
+    return _solve(_BlockCD, "bcd", objective, coef0, tol=tol, max_iter=max_iter,
+                  max_sweeps=max_sweeps)
 
-    if isinstance(loss, str):
-        if loss not in LOSSES:
-            raise ValueError(f"Unknown loss {loss!r}; choose from {sorted(LOSSES)}.")
-        loss = LOSSES[loss]
-    if not loss.model_parallel:
-        raise ValueError(
-            f"The model-parallel solvers support the squared, logistic (binary) and poisson "
-            f"losses, not {loss.name!r}. Merge the column chunks (X.rechunk({{1: -1}})) and "
-            "use solver='lbfgs' or 'newton'.")
-    if solver not in SHARDED_SOLVERS:
-        raise ValueError(f"Unknown model-parallel solver {solver!r}; choose from "
-                         f"{sorted(SHARDED_SOLVERS)}.")
-    options = dict(options or {})
-    check_options(solver, options, SHARDED_SOLVERS[solver])
-    options = {**SHARDED_SOLVERS[solver], **options}
+
+def _solve(runner, name, objective, coef0, *, tol, max_iter, **options):
     if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 0):
         raise ValueError(f"max_iter must be an integer >= 0, got {max_iter!r}.")
     if not tol >= 0:
         raise ValueError(f"tol must be >= 0, got {tol!r}.")
-    data = ShardedData.from_arrays(X, y, sample_weight)
-    engine = ShardedEngine(data, split_every=split_every, persist=persist, client=client)
-    start = validating_pass(engine, loss, penalty_rule, fit_intercept,
-                            gram=solver == "bcd" and loss.is_quadratic)
-    runner = (_BlockCD if solver == "bcd" else _ShardedGD)(engine, start, solver)
-    result, coef, intercept, blocks = runner.solve(tol=ACCURACY_MARGIN * tol,
-                                                   max_iter=int(max_iter), **options)
-    if not result.converged and result.grad_norm <= tol:
-        # The margin refines; ``tol`` itself holds (as in ``_standardise``).
-        result.converged = True
-        result.message = f"gradient below tol ({result.message} while refining to " \
-                         f"{ACCURACY_MARGIN} tol)"
+    if objective.first_pass is None:
+        raise ValueError(f"Solver {name!r} needs a started objective: call "
+                         "objective.start(SOLVERS[name].needs) first.")
+    if np.any(np.asarray(coef0) != 0):
+        raise ValueError(f"Solver {name!r} starts from the best constant model (the first "
+                         "pass's); pass coef0 = zeros.")
+    result, coef, intercept, blocks = runner(objective, name).solve(
+        tol=ACCURACY_MARGIN * tol, max_iter=int(max_iter), **options)
+    # The margin refines; ``tol`` itself holds (as in ``_standardise``).
+    met_tol_while_refining(result, tol, ACCURACY_MARGIN)
     if not (np.isfinite(coef).all() and np.isfinite(intercept)):
-        raise FloatingPointError(f"Solver {solver!r} produced non-finite coefficients "
+        raise FloatingPointError(f"Solver {name!r} produced non-finite coefficients "
                                  f"({result.message}); nothing was fitted.")
-    info = {
-        "classes": start.classes, "n_samples": start.n_samples,
-        "sum_weights": start.sum_weights, "penalty": start.penalty,
-        "column_blocks": data.col_chunks, "row_chunks": data.row_chunks,
-        "persist_reason": engine.persist_reason, "rounds": engine.rounds,
-        "pass_log": list(engine.pass_log), "coef_dask": _as_dask_array(blocks, data),
-    }
-    return result, coef, intercept, info
-
-
-def _as_dask_array(vec, data):
-    """The fitted blocks as one Dask array chunked like ``X``'s columns (empty ones too)."""
-    import uuid
-
-    import dask.array as da
-    from dask.highlevelgraph import HighLevelGraph
-
-    name = f"daskfit-coef-{uuid.uuid4().hex}"
-    layer = {(name, j): key for j, key in enumerate(vec.keys)}
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=vec.handles)
-    return da.Array(graph, name, chunks=(data.col_chunks,), dtype=np.float64)
+    result.coef_blocks = objective.blocks_as_array(blocks)
+    result.rounds = objective.rounds
+    return result

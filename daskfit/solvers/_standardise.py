@@ -32,6 +32,7 @@ import numpy as np
 
 from .._data import split_row_vectors
 from ..model.penalties import soft_threshold
+from ._steps import StopHook, met_tol_while_refining
 
 __all__ = ["ColumnMoments", "Standardised", "in_standardised_coordinates",
            "with_column_moments"]
@@ -199,7 +200,7 @@ class Standardised:
         return f, self.gradient_of(g)
 
     def value_and_grad(self, phi):
-        self._require_smooth()
+        self.require_smooth()
         return self.smooth_value_and_grad(phi)
 
     def l1_value(self, phi):
@@ -216,8 +217,8 @@ class Standardised:
         threshold = step * self.penalty.l1 * self._l1_weight
         return soft_threshold(v, threshold)
 
-    def _require_smooth(self):
-        self.objective._require_smooth()
+    def require_smooth(self):
+        self.objective.require_smooth()
 
     @property
     def passes(self):
@@ -268,27 +269,15 @@ def in_standardised_coordinates(run, objective, coef0, *, tol, stop=None, certif
     """
     z = Standardised(objective, objective.column_moments())
     s = gradient_scale(z, objective)
-    stopped = []  # the caller's stop hook ended the run (early stopping)
-
-    def inner_stop(i, phi):
-        reason = stop(i, z.theta_of(phi))
-        if reason is not None:
-            stopped.append(reason)
-        return reason
-
+    hook = StopHook(stop, transform=z.theta_of)  # the caller's hook sees raw coefficients
     if certify is not None:  # a rule on the raw coefficients, e.g. the duality gap
         options["certify"] = lambda phi: certify(z.theta_of(phi))
     result = run(z, z.phi_of(coef0), tol=margin * tol * s,
-                 stop=None if stop is None else inner_stop, **options)
+                 stop=hook if hook.active else None, **options)
     result.coef = z.theta_of(result.coef)
     result.grad_norm = float(result.grad_norm) / s
-    if not result.converged and not stopped and result.grad_norm <= tol:
-        # The margin is a refinement, not the rule: ``tol * s`` holds here,
-        # only the extra accuracy ran out of iterations (as accurate as
-        # before the margin, and no warning where there was none).
-        result.converged = True
-        result.message = (f"gradient below tol ({result.message} while refining to "
-                          f"{margin} tol)")
+    # ``tol * s`` met while refining to the margin counts as converged.
+    met_tol_while_refining(result, tol, margin, stopped=hook.stopped)
     result.message += (f" (standardised coordinates; gradient relative to its scale "
                        f"{s:.3g} at zero)")
     return result

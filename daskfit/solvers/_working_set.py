@@ -25,15 +25,12 @@ All quantities are on the *mean* scale of :mod:`daskfit.objective`:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ._coordinate import sweep
 from ._result import FitResult, record
 
-__all__ = ["GapRule", "applies", "duality_gap", "gram_columns_chunk", "solve_working_set",
-           "target_variance"]
+__all__ = ["GapRule", "applies", "duality_gap", "solve_working_set", "target_variance"]
 
 #: First working-set size; it at least doubles at every outer iteration.
 FIRST_SIZE = 100
@@ -46,30 +43,6 @@ MAX_SIZE = 4000
 SUBPROBLEM_FRACTION = 1e-3
 #: Coordinate-descent sweeps per sub-problem at most.
 MAX_SWEEPS = 10_000
-
-
-@dataclass(frozen=True)
-class ColumnSpec:
-    """What the Gram pass reads: these columns of X (sorted indices)."""
-
-    columns: np.ndarray
-
-
-def gram_columns_chunk(index, X, y, w, spec):
-    """Centred moments ``(sw, mean_x, mean_y, Sxx, Sxy, Syy)`` of ``X[:, columns]``.
-
-    The same accurate (shifted where needed) accumulation as the normal
-    equations' pass, on a copy of the chosen columns only (fresh, aligned).
-    """
-    from .._data import split_row_vectors
-    from ..kernels.chunks import MomentsWork, rows_moments
-
-    w, offset = split_row_vectors(w)  # least squares with an offset: of y - offset
-    Xw = np.ascontiguousarray(X[:, spec.columns])
-    yy = np.asarray(y, dtype=np.float64)
-    if offset is not None:
-        yy = yy - offset
-    return {"moments": rows_moments(Xw, yy, w, MomentsWork(Xw))}
 
 
 def duality_gap(r2, xta, ry, b, l1, l2):
@@ -144,7 +117,7 @@ class _Point:
 def applies(objective):
     """The squared loss with an L1 part, one output, no held-out rows."""
     return (objective.loss.is_quadratic and objective.penalty.l1 > 0
-            and objective.n_outputs == 1 and getattr(objective, "holdout", None) is None)
+            and objective.n_outputs == 1 and objective.holdout is None)
 
 
 class GapRule:
@@ -198,8 +171,7 @@ def solve_working_set(objective, coef0, *, tol=1e-4, max_iter=1000):
             done, message = False, f"working set would exceed {MAX_SIZE} features"
             break
         columns = _working_set(support, point.xta, spread, size)
-        sw, mx, my, Sxx, Sxy, Syy = objective.engine.reduce(
-            gram_columns_chunk, ColumnSpec(columns), "gram (working set)")["moments"]
+        sw, mx, my, Sxx, Sxy, Syy = objective.gram_columns(columns)
         if not fi:  # moments about the origin
             Sxx, Sxy, Syy = Sxx + sw * np.outer(mx, mx), Sxy + sw * mx * my, Syy + sw * my * my
         yy = Syy / sw

@@ -24,6 +24,17 @@ it, so adding a loss is one module plus its line in ``LOSSES``:
 ``model_parallel``          the column-sharded solvers' closed forms exist:
                             ``constant_model``, ``constant_curvature``,
                             ``loss_difference``
+``dispersion``              statistical inference: ``None`` when the loss states
+                            no inference facts (``summary()`` refuses), ``"one"``
+                            (fixed at 1) or ``"pearson"`` (chi2 / df_resid)
+``t_statistics``            model-based statistics follow Student's t
+``variance`` / ``dmu_deta`` the variance function ``V(mu)`` and ``dmu / d raw``
+``canonical_link`` /        observed = expected information, else the slope
+``score_factor_slope``      ``d/d raw [(dmu/d raw) / V(mu)]`` that separates them
+``unit_deviance``           per-row deviance ``d(y, mu)`` (twice the half deviance)
+``inference_y_sums`` /      sums of functions of ``y`` alone, and from them the
+``null_deviance_of_mean`` / constant model's deviance and the log-likelihood
+``log_likelihood``          (``None`` where undefined) -- no second pass
 ==========================  ====================================================
 
 Losses follow scikit-learn's ``Half*Loss`` conventions so that objectives
@@ -34,7 +45,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Loss", "R2Score", "AccuracyScore", "DevianceScore", "SCORE_SUMS", "explained"]
+__all__ = ["Loss", "R2Score", "AccuracyScore", "DevianceScore", "SCORE_SUMS", "explained",
+           "weighted_sums"]
 
 #: Length of the statistics vector of a held-out score (the same for every
 #: score, so partial results merge with a plain sum): count, weight, then
@@ -118,8 +130,72 @@ class Loss:
         """
         raise ValueError(f"No loss difference for the {self.name!r} loss.")
 
+    # ------------------------------------------------ statistical inference
+    #: How inference estimates the dispersion ``phi``: ``None`` (this loss
+    #: states no inference facts), ``"one"`` (``phi = 1``: binomial, Poisson)
+    #: or ``"pearson"`` (Pearson chi2 / df_resid, statsmodels' ``scale="X2"``).
+    dispersion = None
+    #: Model-based statistics follow Student's t with df_resid (least squares,
+    #: as statsmodels' OLS), else the normal law (statsmodels' GLM).
+    t_statistics = False
+    #: The link is the family's canonical one: the observed information equals
+    #: the expected, and :meth:`score_factor_slope` is never asked.
+    canonical_link = True
+
+    def variance(self, mu):
+        """The variance function ``V(mu)`` (the variance is ``phi V(mu)``)."""
+        raise NotImplementedError(f"The {self.name} loss states no variance function.")
+
+    def dmu_deta(self, raw, mu):
+        """``d mu / d raw`` at the raw prediction ``raw`` (mean ``mu``)."""
+        raise NotImplementedError(f"The {self.name} loss states no link derivative.")
+
+    def score_factor_slope(self, raw, mu):
+        """``d/d raw [(d mu / d raw) / V(mu)]``: zero for a canonical link.
+
+        The observed information weight of a row is the expected one,
+        ``(dmu/draw)^2 / V``, less ``(y - mu)`` times this slope.
+        """
+        raise NotImplementedError(f"The {self.name} loss states no observed information.")
+
+    def unit_deviance(self, y, raw, mu):
+        """Per-row deviance ``d(y, mu)``: ``-2 log`` likelihood ratio to the saturated model."""
+        raise NotImplementedError(f"The {self.name} loss states no deviance.")
+
+    def inference_y_sums(self, y, w):
+        """Weighted sums of functions of ``y`` alone (``w`` may be None: unit weights).
+
+        They merge by addition; with them :meth:`null_deviance_of_mean` and
+        :meth:`log_likelihood` need no second pass over the data.
+        """
+        return np.zeros(0)
+
+    def null_deviance_of_mean(self, sw, ybar, m2, ysums):
+        """Deviance of the constant mean ``ybar``, from ``sum w``, ``ybar``,
+        ``sum w (y - ybar)^2`` and :meth:`inference_y_sums`."""
+        raise NotImplementedError(f"The {self.name} loss states no null deviance.")
+
+    def log_likelihood(self, deviance, sw, ybar, ysums, scale):
+        """The log-likelihood at the fit (dispersion ``scale``), or None where undefined."""
+        return None
+
+    def null_deviance_with_offset(self, sw, ybar, m2, ysums, offset_sums):
+        """Deviance of the intercept-only model *with* a fit's offset ``o``, or NaN.
+
+        ``offset_sums`` is ``[sum w o, sum w o^2, sum w y o, sum w e^o]``.
+        NaN where that model has no closed form (statsmodels fits it anew).
+        """
+        return float("nan")
+
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+def weighted_sums(w, *columns):
+    """``[sum w c for c in columns]`` as an array; ``w=None`` for unit weights."""
+    if w is None:
+        return np.array([np.sum(c) for c in columns], dtype=np.float64)
+    return np.array([w @ c for c in columns], dtype=np.float64)
 
 
 def explained(residual, total):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import gammaln
 
-from .base import DevianceScore, Loss
+from .base import DevianceScore, Loss, weighted_sums
 
-__all__ = ["GammaLoss"]
+__all__ = ["GammaLoss", "gamma_log_likelihood"]
 
 
 class GammaLoss(DevianceScore, Loss):
@@ -49,3 +50,42 @@ class GammaLoss(DevianceScore, Loss):
     def null_deviance(self, sw, swy, swa):
         ybar = swy / sw
         return swa + sw * np.log(ybar) + swy / ybar
+
+    # ------------------------------------------------ statistical inference
+    # V(mu) = mu^2 with the (non-canonical) log link; the dispersion is
+    # estimated, as statsmodels' GLM(Gamma) with scale="X2".
+    dispersion = "pearson"
+    canonical_link = False
+
+    def variance(self, mu):
+        return mu * mu
+
+    def dmu_deta(self, raw, mu):
+        return mu
+
+    def score_factor_slope(self, raw, mu):
+        return -np.exp(-raw)  # d/d raw (mu / mu^2); observed weight y / mu
+
+    def unit_deviance(self, y, raw, mu):
+        return 2.0 * (-np.log(y) - 1.0 + raw + y * np.exp(-raw))
+
+    def inference_y_sums(self, y, w):
+        return weighted_sums(w, np.log(y))
+
+    def null_deviance_of_mean(self, sw, ybar, m2, ysums):
+        return 2.0 * self.null_deviance(sw, sw * ybar, -ysums[0] - sw)
+
+    def log_likelihood(self, deviance, sw, ybar, ysums, scale):
+        return gamma_log_likelihood(deviance, sw, ysums[0], scale)
+
+
+def gamma_log_likelihood(deviance, sw, swlogy, scale):
+    """statsmodels' Gamma log-likelihood at dispersion ``scale``, from sums.
+
+    With shape ``a = 1 / scale`` a row contributes ``a log(a y / mu) - a y / mu
+    - log Gamma(a) - log y``; since ``sum w (log mu + y / mu) = deviance / 2 +
+    sum w log y + sum w``, the sum is
+    ``sw (a log a - a - log Gamma(a)) - a deviance / 2 - sum w log y``.
+    """
+    a = 1.0 / scale
+    return sw * (a * np.log(a) - a - gammaln(a)) - 0.5 * a * deviance - swlogy

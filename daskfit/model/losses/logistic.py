@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, log_expit
+from scipy.special import expit, log_expit, xlogy
 
 from .base import AccuracyScore, Loss
 from .multinomial import MultinomialLoss
@@ -74,3 +74,24 @@ class LogisticLoss(AccuracyScore, Loss):
             plain = (-log_expit(zb + db) + (1 - yb) * (zb + db)) - (-log_expit(zb) + (1 - yb) * zb)
             out[bad] = plain
         return out
+
+    # ------------------------------------------------ statistical inference
+    # Bernoulli 0/1 target, canonical logit link, dispersion 1.
+    dispersion = "one"
+
+    def variance(self, mu):
+        return mu * (1.0 - mu)
+
+    def dmu_deta(self, raw, mu):
+        return mu * (1.0 - mu)
+
+    def unit_deviance(self, y, raw, mu):
+        # -2 log p(y | raw), written with log_expit so that |raw| >> 1 stays finite.
+        return -2.0 * (y * log_expit(raw) + (1.0 - y) * log_expit(-raw))
+
+    def null_deviance_of_mean(self, sw, ybar, m2, ysums):
+        swy = sw * ybar
+        return -2.0 * (xlogy(swy, ybar) + xlogy(sw - swy, 1.0 - ybar))
+
+    def log_likelihood(self, deviance, sw, ybar, ysums, scale):
+        return -0.5 * deviance  # the saturated model of 0/1 data has likelihood 1

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import xlogy
+from scipy.special import gammaln, xlogy
 
-from .base import DevianceScore, Loss
+from .base import DevianceScore, Loss, weighted_sums
 
-__all__ = ["PoissonLoss"]
+__all__ = ["PoissonLoss", "poisson_log_likelihood"]
 
 
 class PoissonLoss(DevianceScore, Loss):
@@ -67,3 +67,42 @@ class PoissonLoss(DevianceScore, Loss):
 
     def loss_difference(self, y, z, delta):
         return np.exp(z) * np.expm1(delta) - y * delta
+
+    # ------------------------------------------------ statistical inference
+    # Canonical log link, dispersion 1.
+    dispersion = "one"
+
+    def variance(self, mu):
+        return mu
+
+    def dmu_deta(self, raw, mu):
+        return mu
+
+    def unit_deviance(self, y, raw, mu):
+        return 2.0 * (xlogy(y, y) - y * raw - y + mu)
+
+    def inference_y_sums(self, y, w):
+        return weighted_sums(w, xlogy(y, y), gammaln(y + 1.0))
+
+    def null_deviance_of_mean(self, sw, ybar, m2, ysums):
+        return 2.0 * self.null_deviance(sw, sw * ybar, ysums[0])
+
+    def null_deviance_with_offset(self, sw, ybar, m2, ysums, offset_sums):
+        # mu_i = exp(c + o_i), c = log(sum w y / sum w e^o), so sum w mu = sum w y and
+        # 2 sum w (y log y - y (c + o) - y + mu) = 2 (sum w y log y - c sum w y - sum w y o).
+        _, _, swyo, swexp = offset_sums
+        swy = sw * ybar
+        c = np.log(swy / swexp) if swy > 0 else 0.0
+        return float(2.0 * (ysums[0] - c * swy - swyo))
+
+    def log_likelihood(self, deviance, sw, ybar, ysums, scale):
+        # sum w (y log mu - mu - log y!) = -deviance / 2 + sum w (y log y - y - log y!)
+        return poisson_log_likelihood(deviance, sw * ybar, ysums[0], ysums[1])
+
+
+def poisson_log_likelihood(deviance, swy, swylogy, swlgamma, scale=1.0):
+    """``sum w (y log mu - mu - log y!) / scale`` from the deviance and sums of ``y``.
+
+    ``scale`` other than 1 is statsmodels' Tweedie(var_power=1) likelihood.
+    """
+    return (-0.5 * deviance + swylogy - swy - swlgamma) / scale

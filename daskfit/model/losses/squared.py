@@ -39,3 +39,32 @@ class SquaredLoss(R2Score, Loss):
 
     def loss_difference(self, y, z, delta):
         return delta * (z - y) + 0.5 * delta * delta
+
+    # ------------------------------------------------ statistical inference
+    # Normal errors with estimated variance: t statistics, as statsmodels' OLS.
+    dispersion = "pearson"
+    t_statistics = True
+
+    def variance(self, mu):
+        return np.ones_like(mu)
+
+    def dmu_deta(self, raw, mu):
+        return np.ones_like(raw)
+
+    def unit_deviance(self, y, raw, mu):
+        return (y - mu) ** 2
+
+    def null_deviance_of_mean(self, sw, ybar, m2, ysums):
+        return m2
+
+    def null_deviance_with_offset(self, sw, ybar, m2, ysums, offset_sums):
+        # sum w (y - o - c)^2 at c = the weighted mean of y - o: S(y) - 2 S(y, o) + S(o).
+        swo, swoo, swyo, _ = offset_sums
+        return float(m2 - 2.0 * (swyo - ybar * swo) + (swoo - swo * swo / sw))
+
+    def log_likelihood(self, deviance, sw, ybar, ysums, scale):
+        # Concentrated (profile) likelihood, the variance at its MLE deviance / n,
+        # not ``scale``: statsmodels' OLS llf and GLM(Gaussian).llf. A perfect
+        # fit has llf = +inf.
+        with np.errstate(divide="ignore"):
+            return -0.5 * sw * (np.log(2 * np.pi * deviance / sw) + 1.0)

@@ -8,9 +8,11 @@ Poisson-Gamma (pure premiums: many exact zeros, positive amounts), 2 Gamma,
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import xlogy
+from scipy.special import gammaln, xlogy
 
-from .base import DevianceScore, Loss
+from .base import DevianceScore, Loss, weighted_sums
+from .gamma import gamma_log_likelihood
+from .poisson import poisson_log_likelihood
 
 __all__ = ["TweedieLoss"]
 
@@ -142,3 +144,55 @@ class TweedieLoss(DevianceScore, Loss):
         value_at = self.value(np.array([0.0]), raw)[0]
         slope = self.value(np.array([1.0]), raw)[0] - value_at
         return swa + sw * value_at + swy * slope
+
+    # ------------------------------------------------ statistical inference
+    # V(mu) = mu^p, the dispersion estimated as statsmodels' GLM(Tweedie) with
+    # scale="X2" (for every power, also 0 and 1: Tweedie is not statsmodels'
+    # Gaussian or Poisson family there).
+    dispersion = "pearson"
+
+    @property
+    def canonical_link(self):
+        # The canonical link of V = mu^p is mu^(1-p): log at p = 1, identity at p = 0.
+        return (self.link == "log" and self.power == 1) or \
+            (self.link == "identity" and self.power == 0)
+
+    def variance(self, mu):
+        return np.power(mu, self.power)
+
+    def dmu_deta(self, raw, mu):
+        return np.ones_like(raw) if self.link == "identity" else mu
+
+    def score_factor_slope(self, raw, mu):
+        p = self.power
+        if self.link == "identity":  # d/d mu mu^-p
+            return -p * np.power(mu, -p - 1.0)
+        return (1.0 - p) * np.exp((1.0 - p) * raw)  # d/d raw mu^(1-p)
+
+    def unit_deviance(self, y, raw, mu):
+        return 2.0 * (self._y_term(y) + self.value(y, raw))
+
+    def inference_y_sums(self, y, w):
+        if self.power == 1:  # the Poisson likelihood's log y!
+            return weighted_sums(w, self._y_term(y), gammaln(y + 1.0))
+        return weighted_sums(w, self._y_term(y))
+
+    def null_deviance_of_mean(self, sw, ybar, m2, ysums):
+        return 2.0 * self.null_deviance(sw, sw * ybar, ysums[0])
+
+    def log_likelihood(self, deviance, sw, ybar, ysums, scale):
+        """statsmodels' Tweedie likelihood where it needs no second pass: power 1 and 2.
+
+        Power 1 is the Poisson likelihood over ``scale``, power 2 the Gamma
+        one at ``scale``. For ``1 < p < 2`` statsmodels sums the Dunn-Smyth
+        series ``log W(-alpha, 0, x(y_i, scale))`` row by row, a function of
+        the dispersion, known only after the pass: it would cost a second
+        pass, so daskfit reports None there (as for the other powers, which
+        have no likelihood in statsmodels either).
+        """
+        swy = sw * ybar
+        if self.power == 1:  # _y_term = y log y - y
+            return poisson_log_likelihood(deviance, swy, ysums[0] + swy, ysums[1], scale)
+        if self.power == 2:  # _y_term = -log y - 1
+            return gamma_log_likelihood(deviance, sw, -ysums[0] - sw, scale)
+        return None
