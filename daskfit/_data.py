@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dask.array as da
 from dask.base import tokenize
@@ -25,8 +25,8 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from .errors import DataError
 
-__all__ = ["ChunkedData", "as_chunked", "co_partition", "is_dask_collection", "is_sparse",
-           "scipy_sparse", "target_chunks"]
+__all__ = ["ChunkedData", "ROW_VECTORS", "as_chunked", "co_partition", "is_dask_collection",
+           "is_sparse", "scipy_sparse", "split_row_vectors", "target_chunks"]
 
 # A NumPy input is cut into chunks of about this many bytes when it goes to a
 # cluster: small enough that every worker thread gets several chunks, large
@@ -162,6 +162,35 @@ def _renamed_series(part, carried, name):
     return part[carried].rename(name)
 
 
+#: The record of one row's vectors besides ``y`` when the fit has an offset:
+#: its weight (absent without ``sample_weight``) and its offset. One array of
+#: these records rides in the engine's weight slot, so the offset is chunked,
+#: persisted, streamed and realigned with the weights, in the same pass.
+ROW_VECTORS = {True: np.dtype([("w", np.float64), ("offset", np.float64)]),
+               False: np.dtype([("offset", np.float64)])}
+
+
+def split_row_vectors(w):
+    """``(weights or None, offset or None)`` of one chunk of the weight slot.
+
+    The slot holds plain float weights, ``None``, or records of
+    :data:`ROW_VECTORS` when the fit has an offset. Every kernel that reads
+    the slot splits it first (``daskfit.kernels.chunks.chunk_kernel`` does).
+    """
+    if w is None or w.dtype.names is None:
+        return w, None
+    weights = np.ascontiguousarray(w["w"]) if "w" in w.dtype.names else None
+    return weights, np.ascontiguousarray(w["offset"])
+
+
+def _pack_rows(w, offset):
+    out = np.empty(offset.shape[0], dtype=ROW_VECTORS[w is not None])
+    if w is not None:
+        out["w"] = w
+    out["offset"] = offset
+    return out
+
+
 @dataclass
 class ChunkedData:
     """Row-chunked design matrix, target and weights ready for the engine.
@@ -170,6 +199,12 @@ class ChunkedData:
     ``None``) have the same number of row chunks as ``X``. Row chunk sizes may
     be unknown (NaN) for Dask DataFrame input; the engine then checks that the
     chunks of ``X``, ``y`` and weights line up inside the first pass.
+
+    With an ``offset`` (a term added to the linear predictor, e.g. the log
+    of an exposure) ``sample_weight`` is the engine's slot for both: an
+    array of :data:`ROW_VECTORS` records (see :func:`split_row_vectors`),
+    and ``offset`` the aligned offset alone (for the checks above the
+    kernels; the kernels read the slot).
     """
 
     X: da.Array
@@ -178,6 +213,7 @@ class ChunkedData:
     is_lazy: bool
     feature_names: np.ndarray | None = None
     notes: list = field(default_factory=list)
+    offset: da.Array | None = None
     #: The in-memory arrays ("X", "y", "sample_weight") the Dask arrays were
     #: cut from, by reference. Their Dask names are random (hashing 800 MB to
     #: name them costs seconds), so :meth:`token` hashes these instead, and
@@ -187,7 +223,20 @@ class ChunkedData:
     def token(self):
         """A deterministic token of the data (hashes in-memory inputs: costly)."""
         return tokenize(*(_tokenizable(self.sources.get(name, arr)) for name, arr in
-                          (("X", self.X), ("y", self.y), ("sample_weight", self.sample_weight))))
+                          (("X", self.X), ("y", self.y), ("sample_weight", self.sample_weight),
+                           ("offset", self.offset))))
+
+    def for_engine(self):
+        """This data with the offset packed into the weight slot (for the engine's kernels).
+
+        ``as_chunked`` does it in ``fit``; the inference pass, whose data is
+        read as ``predict``'s (``reset=False``), asks for it here.
+        """
+        if self.offset is None or self.sample_weight is not None and \
+                self.sample_weight.dtype.names is not None:
+            return self
+        self.sources.setdefault("sample_weight", self.sample_weight)
+        return replace(self, sample_weight=_packed_rows(self.sample_weight, self.offset))
 
     @property
     def n_chunks(self) -> int:
@@ -547,6 +596,7 @@ def as_chunked(
     reset=True,
     y_numeric=True,
     n_chunks_hint=None,
+    offset=None,
 ):
     """Validate metadata and return a :class:`ChunkedData`.
 
@@ -566,10 +616,14 @@ def as_chunked(
         Regressors require a numeric target; classifiers accept any labels.
     n_chunks_hint : int, optional
         How many row chunks to cut an in-memory input into.
+    offset : array-like of shape (n_samples,), optional
+        Added to the linear predictor (``log(exposure)`` for a rate). It is
+        aligned with ``X`` as the weights are; in ``fit`` (``reset``) it is
+        packed with them into the engine's weight slot (:data:`ROW_VECTORS`).
     """
     if y is None and reset and sample_weight is not None:
         raise DataError("sample_weight was given without y.")
-    X, y, sample_weight = co_partition(X, y, sample_weight)
+    X, y, sample_weight, offset = co_partition(X, y, sample_weight, offset)
     Xd, names, lazy = _as_dask_X(estimator, X, reset, n_chunks_hint)
     if lazy:
         _record_features(estimator, Xd.shape[1], names, reset)
@@ -584,14 +638,56 @@ def as_chunked(
             wd = _as_dask_vector(sample_weight, Xd, "sample_weight", True)
             if wd.dtype != np.float64:
                 wd = wd.astype(np.float64)
+    od = None if offset is None else _as_dask_offset(offset, Xd)
     if not reset:
-        # Scoring reads y and the weights lazily, outside the engine's
-        # validating pass: check them as the blocks are computed.
+        # Scoring and prediction read y, the weights and the offset lazily,
+        # outside the engine's validating pass: check them as the blocks are
+        # computed.
         yd, wd = _checked_finite(yd, "y"), _checked_finite(wd, "sample_weight")
+        od = _checked_finite(od, "offset")
     sources = {name: arr._daskfit_source for name, arr in (("X", Xd), ("y", yd),
-                                                             ("sample_weight", wd))
+                                                             ("sample_weight", wd),
+                                                             ("offset", od))
                if arr is not None and hasattr(arr, "_daskfit_source")}
-    return ChunkedData(Xd, yd, wd, is_lazy=lazy, feature_names=names, sources=sources)
+    data = ChunkedData(Xd, yd, wd, is_lazy=lazy, feature_names=names, sources=sources,
+                       offset=od)
+    return data.for_engine() if reset else data
+
+
+def _as_dask_offset(offset, Xd):
+    """The offset as a float64 Dask vector on ``X``'s row chunks (a scalar is broadcast)."""
+    if np.isscalar(offset):
+        if not (isinstance(offset, (int, float, np.number)) and np.isfinite(offset)):
+            raise DataError(f"offset must be a finite number or an array of shape "
+                             f"(n_samples,); got {offset!r}.")
+        if any(np.isnan(c) for c in Xd.chunks[0]):
+            raise DataError("A scalar offset needs X's row chunk sizes; pass offset as an "
+                             "array, or call to_dask_array(lengths=True) on X.")
+        return da.full((Xd.shape[0],), float(offset), chunks=(Xd.chunks[0],))
+    od = _as_dask_vector(offset, Xd, "offset", True)
+    return od if od.dtype == np.float64 else od.astype(np.float64)
+
+
+def _packed_rows(wd, od):
+    """One Dask vector of :data:`ROW_VECTORS` records: the weights (if any) and the offset.
+
+    Both are on ``X``'s row chunks already, so this is a blockwise zip: the
+    records are made in the pass (or persist) that reads the chunks, and an
+    in-memory pair is zipped once, here (16 bytes a row), so the token of
+    the data stays a hash of the user's arrays.
+    """
+    source_w = getattr(wd, "_daskfit_source", None) if wd is not None else None
+    source_o = getattr(od, "_daskfit_source", None)
+    if source_o is not None and (wd is None or source_w is not None):
+        return _from_memory(_pack_rows(source_w, source_o), (od.chunks[0],))
+    dtype = ROW_VECTORS[wd is not None]
+    if wd is None:
+        return od.map_blocks(_pack_rows_only_offset, dtype=dtype, meta=np.empty(0, dtype))
+    return da.map_blocks(_pack_rows, wd, od, dtype=dtype, meta=np.empty(0, dtype))
+
+
+def _pack_rows_only_offset(offset):
+    return _pack_rows(None, offset)
 
 
 def _raise_if_not_finite(block, name):

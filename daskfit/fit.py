@@ -154,10 +154,14 @@ def fit_model(data, request):
             f"{penalty_kind} penalty; use one of "
             f"{sorted(s for s, i in SOLVERS.items() if i.supports(loss.name, penalty_kind))}.",
             parameter="solver", value=solver)
+    _check_offset_solver(data, solver)
     X = data.X
     plan = plan_for(
         n_rows=X.shape[0], n_features=data.n_features, row_chunks=X.numblocks[0],
-        col_chunks=X.numblocks[1], itemsize=X.dtype.itemsize, is_lazy=data.is_lazy,
+        # The model-parallel solvers take no offset: with one, X's column
+        # blocks are merged for a row solver (in the first pass, as always).
+        col_chunks=X.numblocks[1] if data.offset is None else 1,
+        itemsize=X.dtype.itemsize, is_lazy=data.is_lazy,
         loss_name=loss.name, penalty_kind=penalty_kind, n_outputs=1,
         fit_intercept=request.fit_intercept, solver=solver, persist=request.persist,
         client=current_client(), max_block_columns=max(X.chunks[1]),
@@ -168,6 +172,17 @@ def fit_model(data, request):
     if SOLVERS[plan.solver].model_parallel:
         return _fit_columns(data, request, loss, plan)
     return _fit_rows(data, request, loss, plan, penalty_kind)
+
+
+def _check_offset_solver(data, solver):
+    """Refuse an offset for the model-parallel solvers, naming those that take one."""
+    if data.offset is None or solver == "auto" or not SOLVERS[solver].model_parallel:
+        return
+    row = sorted(n for n, i in SOLVERS.items() if not i.model_parallel)
+    raise ParameterError(
+        f"offset= is not supported by the model-parallel solver {solver!r} (its closed-form "
+        f"constant model and line searches assume no per-row offset). Use solver='auto' or "
+        f"one of {row}, or fit without offset.", parameter="offset")
 
 
 def _fit_rows(data, request, loss, plan, penalty_kind):

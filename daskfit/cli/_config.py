@@ -49,6 +49,8 @@ SCHEMA = {
         "categorical": Key(_list, doc="columns to one-hot encode (default: string, "
                                       "categorical and boolean columns)"),
         "sample_weight": Key(_str, doc="sample-weight column"),
+        "offset": Key(_str, doc="offset column, added to the linear predictor (log exposure "
+                                "for a rate); daskfit predict reads it too"),
         "blocksize": Key(_str + _int, "64MB", doc="CSV bytes per partition"),
     },
     "model": {

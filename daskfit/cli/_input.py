@@ -146,8 +146,7 @@ def _read_zarr(config, source):
 
     data = config["data"]
     columns = list(data["features"] or []) + [data["target"]]
-    if data["sample_weight"]:
-        columns.append(data["sample_weight"])
+    columns += [data[key] for key in ("sample_weight", "offset") if data[key]]
     if data["features"] is None:
         raise ConfigError(config["_file"], "data.features",
                           "is required for zarr input (one array per column)")

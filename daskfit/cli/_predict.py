@@ -68,6 +68,7 @@ def predict(model_path, input_url, output_url, *, keep=(), proba=False, client=N
         model_path, proba)
     frame = _read_any(input_url, storage_options)
     needed = model.encoder.numeric_ + model.encoder.categorical_ + list(keep)
+    needed += [model.offset] if getattr(model, "offset", None) else []
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise DataProblem(f"{input_url} lacks the columns {missing} the model needs; it has "

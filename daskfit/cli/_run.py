@@ -143,11 +143,12 @@ def input_columns(config, frame):
     """Feature, categorical, target and weight columns, checked against the data."""
     file, data = config["_file"], config["data"]
     columns = [str(c) for c in frame.columns]
-    for key in ("target", "sample_weight"):
+    for key in ("target", "sample_weight", "offset"):
         if data[key] is not None and data[key] not in columns:
             raise ConfigError(file, f"data.{key}", f"{data[key]!r} is not a column of "
                                                    f"{data['path']}; its columns are {columns}")
-    skip = {data["target"], data["sample_weight"]}
+    _check_offset_config(config)
+    skip = {data["target"], data["sample_weight"], data["offset"]}
     features = data["features"] or [c for c in columns if c not in skip]
     for key, names in (("features", features), ("categorical", data["categorical"] or [])):
         missing = [c for c in names if c not in columns]
@@ -159,6 +160,20 @@ def input_columns(config, frame):
     if data["target"] in features:
         raise ConfigError(file, "data.features", "must not contain the target column")
     return features
+
+
+def _check_offset_config(config):
+    """An offset column needs a fit that takes it (no folds) and is no feature."""
+    data, file = config["data"], config["_file"]
+    if data["offset"] is None:
+        return
+    if config["cv"]["folds"] >= 2:
+        raise ConfigError(file, "data.offset", "cross-validation and the overfitting "
+                                               "diagnosis do not take an offset yet; set "
+                                               "[cv] folds = 0 to fit and score with it")
+    if data["offset"] in (data["features"] or []):
+        raise ConfigError(file, "data.features", f"must not contain the offset column "
+                                                 f"{data['offset']!r}")
 
 
 def versions():
@@ -340,26 +355,32 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
         model = TabularModel(encoder=FrameEncoder(numeric=None, categorical=data["categorical"],
                                                   standardize=config["model"]["standardize"],
                                                   drop=drop),
-                             estimator=estimator, target=data["target"])
+                             estimator=estimator, target=data["target"], offset=data["offset"])
         y = frame[data["target"]]
         w = frame[data["sample_weight"]] if data["sample_weight"] else None
+        o = frame[data["offset"]] if data["offset"] else None
         X = frame[features]
         with stage("encode"), data_errors("reading and encoding", source, frame,
                                            [*features, data["target"]]):
             model.encoder.fit(X)
             Xe, ye, we = model.encode(X, y, w)
-            Xe, ye, we, persist_reason = _persist(client, Xe, ye, we)
+            # The offset column on the encoded rows' chunks, as y is made.
+            oe = None if o is None else model.encode(X, o)[1]
+            Xe, ye, we, oe, persist_reason = _persist(client, Xe, ye, we, oe)
         log.info("encoded data: %s", persist_reason)
         log.info("%d rows, %d encoded features %s", model.encoder.n_rows_, Xe.shape[1],
                  list(model.encoder.feature_names_out_))
-        used = [c for c in [*features, data["target"], data["sample_weight"]] if c]
+        used = [c for c in [*features, data["target"], data["sample_weight"], data["offset"]]
+                if c]
         with stage("fit"), data_errors("fitting", source, frame, used):
-            fit_estimator(config, estimator, Xe, ye, we, checkpoint)
+            fit_estimator(config, estimator, Xe, ye, we, checkpoint, oe)
             model.feature_names_in_ = np.array(features, dtype=object)
             model.n_features_in_ = len(features)
         with stage("score"), data_errors("scoring"):
-            train_score = float(estimator.score(Xe, ye, sample_weight=we))
-            inference = inference_record(estimator, Xe, ye, we, model.encoder.feature_names_out_)
+            train_score = float(estimator.score(Xe, ye, sample_weight=we,
+                                                **({} if oe is None else {"offset": oe})))
+            inference = inference_record(estimator, Xe, ye, we, model.encoder.feature_names_out_,
+                                         offset=oe)
         folds = cv["folds"]
         cv_out = {"skipped": "cv.folds < 2"}
         report = None
@@ -414,18 +435,19 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
     }
 
 
-def fit_estimator(config, estimator, X, y, w, checkpoint):
+def fit_estimator(config, estimator, X, y, w, checkpoint, offset=None):
     """``estimator.fit``, checkpointed when ``checkpoint`` is not None.
 
     An estimator refusing the checkpoint (a one-pass solver, chosen or
     ``"auto"``, has no iterate to save) is a configuration error of
     ``[checkpoint] every``, told apart from other errors by its type.
     """
+    extra = {} if offset is None else {"offset": offset}  # only a configured offset
     if checkpoint is None:
-        estimator.fit(X, y, sample_weight=w)
+        estimator.fit(X, y, sample_weight=w, **extra)
         return
     try:
-        estimator.fit(X, y, sample_weight=w, checkpoint=checkpoint)
+        estimator.fit(X, y, sample_weight=w, checkpoint=checkpoint, **extra)
     except errors.ParameterError as exc:
         if exc.parameter != "checkpoint":
             raise
@@ -434,15 +456,16 @@ def fit_estimator(config, estimator, X, y, w, checkpoint):
     log.info("fit resumed from iteration %s", getattr(estimator, "resumed_from_", 0))
 
 
-def _persist(client, X, y, w):
-    """Hold the encoded data in cluster memory when it fits (CV and the diagnosis
-    read it many times); stream it from the source every pass when it does not."""
+def _persist(client, X, y, w, o=None):
+    """Hold the encoded data (and the offset) in cluster memory when it fits (CV and
+    the diagnosis read it many times); stream it from the source every pass when it
+    does not."""
     from ..engine.rows import persisted_once
 
-    nbytes = sum(a.nbytes for a in (X, y, w) if a is not None)
-    (X, y, w), _, reason = persisted_once((X, y, w), persist="auto", nbytes=nbytes, is_lazy=True,
-                                          client=client, expected_passes=2)
-    return X, y, w, reason
+    nbytes = sum(a.nbytes for a in (X, y, w, o) if a is not None)
+    (X, y, w, o), _, reason = persisted_once((X, y, w, o), persist="auto", nbytes=nbytes,
+                                             is_lazy=True, client=client, expected_passes=2)
+    return X, y, w, o, reason
 
 
 def _cv_summary(train, test, folds, scoring, source):

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..kernels.alignment import aligned_blocks, as_csr, rows_per_block
 from .._data import as_chunked, is_dask_collection, is_sparse, scipy_sparse
 from ..engine.rows import compute
-from ..errors import ParameterError
+from ..errors import DataError, ParameterError
 from ..model import layout
 from ._params import (Boolean, Integer, Options, RandomState, Real, Satisfies,
                       validate_parameters)
@@ -95,12 +95,13 @@ class LinearModelBase(BaseEstimator):
         validate_parameters(self)
         self._check_parameter_combinations()
 
-    def _fit(self, X, y, sample_weight, *, classifier, checkpoint=None):
+    def _fit(self, X, y, sample_weight, *, classifier, checkpoint=None, offset=None):
         self._validate_common_params()
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        data = as_chunked(self, X, y, sample_weight, reset=True, y_numeric=not classifier)
+        data = as_chunked(self, X, y, sample_weight, reset=True, y_numeric=not classifier,
+                          offset=offset)
         outcome = fit_model(data, self._fit_request(checkpoint))
         self.fit_plan_ = outcome.plan
         self._warn_unless_converged(outcome)
@@ -183,30 +184,71 @@ class LinearModelBase(BaseEstimator):
         self.intercept_ = float(intercept[0])
 
     # ------------------------------------------------------------ predict
-    def _raw_prediction(self, X):
-        """Linear predictor; NumPy in, NumPy out; Dask in, lazy Dask out."""
+    def _raw_prediction(self, X, offset=None):
+        """Linear predictor (plus ``offset``); NumPy in, NumPy out; Dask in, lazy Dask out."""
         check_is_fitted(self)
         coef = np.atleast_2d(self.coef_)  # (K, p)
         intercept = np.atleast_1d(self.intercept_)
         if is_dask_collection(X):
-            data = as_chunked(self, X, reset=False)
+            data = as_chunked(self, X, reset=False, offset=offset)
             if data.X.numblocks[1] > 1:  # whole rows per block, as the row fits merge them
                 data.X = data.X.rechunk({1: -1})
-            return data.X.map_blocks(
+            raw = data.X.map_blocks(
                 _checked_linear, coef.T, intercept,
                 chunks=(data.X.chunks[0], (coef.shape[0],)), dtype=np.float64,
                 name=f"daskfit-predict-{tokenize(data.X, coef, intercept)}",
             )
+            return raw if data.offset is None else raw + data.offset[:, None]
         # Sparse input stays sparse (CSR); its stored values are checked for finiteness.
         Xn = validate_data(self, scipy_sparse(X), reset=False, dtype=[np.float64, np.float32],
                            accept_sparse="csr", accept_large_sparse=True)
-        return np.asarray(Xn @ coef.T.astype(Xn.dtype)) + intercept
+        raw = np.asarray(Xn @ coef.T.astype(Xn.dtype)) + intercept
+        return raw if offset is None else raw + in_memory_offset(offset, Xn.shape[0])[:, None]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = True  # scipy.sparse X, never densified (kernels/chunks.py)
         return tags
+
+
+#: The estimators whose ``fit`` and ``predict`` take ``offset=``.
+OFFSET_ESTIMATORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "PoissonRegressor",
+                     "GammaRegressor", "TweedieRegressor", "LogisticRegression (binary)")
+
+
+def refuse_offset(offset, owner):
+    """A clear error for ``offset=`` given to an estimator that cannot take it."""
+    if offset is not None:
+        raise ParameterError(
+            f"{owner} does not take offset= (cross-validation fits its folds without "
+            f"one). The estimators that do: {', '.join(OFFSET_ESTIMATORS)}; choose the regularisation "
+            "of such a fit by fitting it for each candidate, or fit without offset.",
+            parameter="offset")
+
+
+def in_memory_offset(offset, n_rows):
+    """``offset`` for ``n_rows`` in-memory rows: a finite float64 vector, or a clear error."""
+    if is_dask_collection(offset):
+        raise DataError("offset is a Dask collection but X is in memory: pass both in memory "
+                         "or both as Dask collections with the same row chunks.")
+    try:
+        arr = np.asarray(offset, dtype=np.float64) if not np.isscalar(offset) else \
+            np.full(n_rows, offset, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"offset must be numeric: {exc}") from None
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise DataError(f"offset should be a 1d array, got an array of shape {arr.shape} "
+                         "instead.")
+    if arr.shape[0] != n_rows:
+        raise DataError(f"Found input variables with inconsistent numbers of samples: "
+                         f"[{n_rows}, {arr.shape[0]}] (X and offset).")
+    if not np.isfinite(arr).all():
+        kind = "NaN" if np.isnan(arr).any() else "infinity or a value too large"
+        raise DataError(f"Input offset contains {kind}.")
+    return arr
 
 
 def _rows_per_block(X):

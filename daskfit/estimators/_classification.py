@@ -158,7 +158,7 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
                                            l2=(1 - ratio) / (C * sum_weights), P1=P1, P2=P2)
 
     @placed
-    def fit(self, X, y, sample_weight=None, *, checkpoint=None):
+    def fit(self, X, y, sample_weight=None, offset=None, *, checkpoint=None):
         """Fit the model.
 
         Parameters
@@ -167,6 +167,11 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
         y : array-like of shape (n_samples,)
             Class labels; two classes give the binary model, more the multinomial one.
         sample_weight : array-like of shape (n_samples,), default=None
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            A fixed term added to the binary model's log-odds (coefficient 1),
+            as glum's and statsmodels' ``offset``; pass the same kind of offset
+            to :meth:`predict`. Refused for more than two classes, where it
+            would not change the model.
         checkpoint : str, Path or dict, default=None
             A directory to checkpoint the iterative solvers into (every 10
             iterations; ``{"directory": ..., "every": N}`` to choose). A
@@ -177,7 +182,8 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
         -------
         self : object
         """
-        return self._fit(X, y, sample_weight, classifier=True, checkpoint=checkpoint)
+        return self._fit(X, y, sample_weight, classifier=True, checkpoint=checkpoint,
+                         offset=offset)
 
     def _set_fitted(self, outcome):
         self.classes_ = outcome.classes
@@ -191,27 +197,30 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
         # scikit-learn reports one count per fitted problem: shape (1,).
         self.n_iter_ = np.array([n_iter])
 
-    def decision_function(self, X):
-        """Raw scores: shape (n_samples,) for two classes, (n_samples, n_classes) beyond."""
-        return ravel_output(self._raw_prediction(X))
+    def decision_function(self, X, offset=None):
+        """Raw scores: shape (n_samples,) for two classes, (n_samples, n_classes) beyond.
 
-    def predict_proba(self, X):
+        ``offset`` (as in :meth:`fit`) is added to the binary log-odds.
+        """
+        return ravel_output(self._raw_prediction(X, offset))
+
+    def predict_proba(self, X, offset=None):
         """Class probabilities of shape (n_samples, n_classes), columns in ``classes_`` order."""
-        raw = self._raw_prediction(X)
+        raw = self._raw_prediction(X, offset)
         if isinstance(raw, da.Array):
             return raw.map_blocks(_proba, dtype=np.float64,
                                   chunks=(raw.chunks[0], (len(self.classes_),)),
                                   name=f"daskfit-predict-proba-{tokenize(raw)}")
         return _proba(raw)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X, offset=None):
         """Logarithm of :meth:`predict_proba`."""
-        proba = self.predict_proba(X)
+        proba = self.predict_proba(X, offset)
         return da.log(proba) if isinstance(proba, da.Array) else np.log(proba)
 
-    def predict(self, X):
+    def predict(self, X, offset=None):
         """Predicted labels from ``classes_``; NumPy in, NumPy out; Dask in, lazy Dask out."""
-        raw = self._raw_prediction(X)
+        raw = self._raw_prediction(X, offset)
         classes = self.classes_
         if isinstance(raw, da.Array):
             return raw.map_blocks(_labels, classes, dtype=classes.dtype, drop_axis=1,
@@ -219,12 +228,18 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
         return _labels(raw, classes)
 
     @placed
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y, sample_weight=None, offset=None):
         """Mean accuracy, as a float (computed for Dask input)."""
         if not is_dask_collection(X):
-            return super().score(X, y, sample_weight=sample_weight)
-        data = as_chunked(self, X, y, sample_weight, reset=False, y_numeric=False)
-        correct = (self.predict(data.X) == data.y).astype(np.float64)
+            if offset is None:
+                return super().score(X, y, sample_weight=sample_weight)
+            from sklearn.metrics import accuracy_score
+
+            return float(accuracy_score(y, self.predict(X, offset),
+                                        sample_weight=sample_weight))
+        data = as_chunked(self, X, y, sample_weight, reset=False, y_numeric=False,
+                          offset=offset)
+        correct = (self.predict(data.X, data.offset) == data.y).astype(np.float64)
         return weighted_mean(correct, data.sample_weight)
 
 

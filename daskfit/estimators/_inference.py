@@ -202,7 +202,8 @@ class InferenceMixin:
     """
 
     @placed
-    def summary(self, X=None, y=None, sample_weight=None, *, cov_type="nonrobust", alpha=0.05):
+    def summary(self, X=None, y=None, sample_weight=None, offset=None, *, cov_type="nonrobust",
+                alpha=0.05):
         """Coefficient table: estimates, standard errors, tests and confidence intervals.
 
         Parameters
@@ -211,6 +212,12 @@ class InferenceMixin:
             The data the model was fitted on (any input ``fit`` takes). The
             first call needs it and makes one pass over it; later calls may
             omit it (or pass the same data: no pass either).
+        offset : array-like or Dask collection of shape (n_samples,), default=None
+            The offset given to ``fit`` (the statistics are at the fitted
+            linear predictor, offset included). With an offset the null
+            deviance is that of the intercept-only model with the offset (as
+            statsmodels'), in closed form for least squares and Poisson; NaN
+            for the logit, where that model needs a fit of its own.
         cov_type : {"nonrobust", "HC0"}, default="nonrobust"
             Model-based covariance, or White's heteroscedasticity-robust
             sandwich (statsmodels' ``cov_type="HC0"``).
@@ -253,13 +260,14 @@ class InferenceMixin:
         >>> reg.inference_.passes, reg.summary(cov_type="HC0").shape
         (1, (3, 6))
         """
-        stats_ = self._inference(X, y, sample_weight)
+        stats_ = self._inference(X, y, sample_weight, offset)
         theta, names = self._theta_and_names()
         table = stats_.table(theta, names, cov_type=cov_type, alpha=alpha)
         return table.iloc[self._summary_order()]
 
     @placed
-    def covariance(self, X=None, y=None, sample_weight=None, *, cov_type="nonrobust"):
+    def covariance(self, X=None, y=None, sample_weight=None, offset=None, *,
+                   cov_type="nonrobust"):
         """Covariance matrix of the coefficients, labelled as :meth:`summary`'s rows.
 
         Parameters and cost as :meth:`summary`.
@@ -268,7 +276,7 @@ class InferenceMixin:
         -------
         DataFrame of shape (k, k)
         """
-        stats_ = self._inference(X, y, sample_weight)
+        stats_ = self._inference(X, y, sample_weight, offset)
         _, names = self._theta_and_names()
         order = self._summary_order()
         cov = stats_.covariance(cov_type)[np.ix_(order, order)]
@@ -316,13 +324,13 @@ class InferenceMixin:
         p = np.ravel(self.coef_).size
         return ([p] if self.fit_intercept else []) + list(range(p))
 
-    def _inference(self, X, y, sample_weight):
+    def _inference(self, X, y, sample_weight, offset=None):
         check_is_fitted(self)
         loss = self._inference_loss()
         theta, _ = self._theta_and_names()
         cached = getattr(self, "inference_", None)
         if X is None:
-            if y is not None or sample_weight is not None:
+            if y is not None or sample_weight is not None or offset is not None:
                 raise ValueError("y or sample_weight was given without X: pass the training "
                                  "data X, y (and sample_weight) together.")
             if cached is None or cached.key.split(":")[0] != tokenize(theta):
@@ -331,10 +339,10 @@ class InferenceMixin:
                     "coefficients yet: pass the training data once, e.g. "
                     "summary(X, y, sample_weight), which makes one pass over it.")
             return cached
-        key = f"{tokenize(theta)}:{tokenize(X, y, sample_weight)}"
+        key = f"{tokenize(theta)}:{tokenize(X, y, sample_weight, offset)}"
         if cached is not None and cached.key == key:
             return cached
-        self.inference_ = self._inference_pass(X, y, sample_weight, loss, theta, key)
+        self.inference_ = self._inference_pass(X, y, sample_weight, loss, theta, key, offset)
         return self.inference_
 
     def _inference_loss(self):
@@ -381,11 +389,12 @@ class InferenceMixin:
                 UserWarning, stacklevel=4)
         return loss
 
-    def _inference_pass(self, X, y, sample_weight, loss, theta, key):
+    def _inference_pass(self, X, y, sample_weight, loss, theta, key, offset=None):
         if y is None:
             raise ValueError(f"{type(self).__name__}.summary needs the target y with X.")
         classifier = getattr(self, "classes_", None) is not None
-        data = as_chunked(self, X, y, sample_weight, reset=False, y_numeric=not classifier)
+        data = as_chunked(self, X, y, sample_weight, reset=False, y_numeric=not classifier,
+                          offset=offset).for_engine()
         if data.X.numblocks[1] > 1:
             data.X = data.X.rechunk({1: -1})  # whole rows per task, fused into the pass
         engine = Engine(data, split_every=self.split_every, persist=self.persist)
@@ -420,12 +429,14 @@ def _statistics(sums, loss, penalty_rule, fit_intercept, k, key, passes):
     ysums = np.asarray(sums.get("inf_ysums", np.zeros(0)))
     dispersion = pearson / df_resid if loss.dispersion == "pearson" else 1.0
     llf = loss.log_likelihood(deviance, sw, ybar, ysums, dispersion)
+    null_deviance = (loss.null_deviance_of_mean(sw, ybar, m2, ysums) if "inf_offset" not in sums
+                     else loss.null_deviance_with_offset(sw, ybar, m2, ysums, sums["inf_offset"]))
     aic = None if llf is None else -2 * llf + 2 * k
     bic = None if llf is None else -2 * llf + k * np.log(sw)
     return Inference(
         fisher=sums["inf_fisher"], meat=sums["inf_meat"], penalty=pen, family=loss.name,
         nobs=float(sw), df_model=float(k - int(fit_intercept)), df_resid=float(df_resid),
-        deviance=deviance, null_deviance=float(loss.null_deviance_of_mean(sw, ybar, m2, ysums)),
+        deviance=deviance, null_deviance=float(null_deviance),
         pearson_chi2=pearson, dispersion=float(dispersion),
         llf=None if llf is None else float(llf), aic=aic, bic=bic,
         t_test=loss.t_statistics, key=key, passes=passes, observed=sums.get("inf_observed"))
@@ -470,7 +481,7 @@ def _symmetrised(C):
     return (C + C.T) / 2
 
 
-def inference_record(estimator, X, y, sample_weight=None, names=None):
+def inference_record(estimator, X, y, sample_weight=None, names=None, offset=None):
     """The ``inference`` section of the CLI's ``metrics.json``: the table and fit statistics.
 
     One pass over ``X`` (see :meth:`InferenceMixin.summary`). A model without
@@ -487,7 +498,7 @@ def inference_record(estimator, X, y, sample_weight=None, names=None):
     if not isinstance(estimator, InferenceMixin):
         return {"skipped": f"{type(estimator).__name__} has no statistical inference"}
     try:
-        table = estimator.summary(X, y, sample_weight)
+        table = estimator.summary(X, y, sample_weight, offset)
     except ValueError as exc:  # the refusals of _inference_loss and _inverse: say why
         return {"skipped": str(exc)}
     if names is not None:

@@ -41,7 +41,7 @@ __all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "PoissonRegressor
 
 class LinearRegressorBase(RegressorMixin, InferenceMixin, LinearModelBase):
     @placed
-    def fit(self, X, y, sample_weight=None, *, checkpoint=None):
+    def fit(self, X, y, sample_weight=None, offset=None, *, checkpoint=None):
         """Fit the model.
 
         Parameters
@@ -49,6 +49,12 @@ class LinearRegressorBase(RegressorMixin, InferenceMixin, LinearModelBase):
         X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            A fixed term added to the linear predictor (its coefficient is 1),
+            as glum's and statsmodels' ``offset``: ``np.log(exposure)`` makes
+            a log-link model one of rates. For the squared loss the model of
+            ``y`` is that of ``y - offset``. Pass the same kind of offset to
+            :meth:`predict`.
         checkpoint : str, Path or dict, default=None
             A directory to checkpoint the iterative solvers into (every 10
             iterations; ``{"directory": ..., "every": N}`` to choose). A
@@ -59,24 +65,31 @@ class LinearRegressorBase(RegressorMixin, InferenceMixin, LinearModelBase):
         -------
         self : object
         """
-        return self._fit(X, y, sample_weight, classifier=False, checkpoint=checkpoint)
+        return self._fit(X, y, sample_weight, classifier=False, checkpoint=checkpoint,
+                         offset=offset)
 
-    def predict(self, X):
+    def predict(self, X, offset=None):
         """Predict targets; NumPy for in-memory input, a lazy Dask array for Dask input.
+
+        ``offset`` (as in :meth:`fit`) is added to the linear predictor.
 
         Returns
         -------
         y_pred : ndarray or dask Array of shape (n_samples,)
         """
-        return ravel_output(self._raw_prediction(X))
+        return ravel_output(self._raw_prediction(X, offset))
 
     @placed
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y, sample_weight=None, offset=None):
         """Coefficient of determination R^2, as a float (computed for Dask input)."""
         if not is_dask_collection(X):
-            return super().score(X, y, sample_weight=sample_weight)
-        data = as_chunked(self, X, y, sample_weight, reset=False)
-        y_pred = self.predict(data.X)
+            if offset is None:
+                return super().score(X, y, sample_weight=sample_weight)
+            from sklearn.metrics import r2_score
+
+            return float(r2_score(y, self.predict(X, offset), sample_weight=sample_weight))
+        data = as_chunked(self, X, y, sample_weight, reset=False, offset=offset)
+        y_pred = self.predict(data.X, data.offset)
         return r2_from_sums(data.y, y_pred, data.sample_weight)
 
 
@@ -416,21 +429,21 @@ class PoissonRegressor(LinearRegressorBase):
         alpha, P2 = float(self.alpha), self.P2
         return lambda sum_weights: Penalty(l2=alpha, P2=P2)
 
-    def predict(self, X):
-        """Predicted mean ``exp(X @ coef_ + intercept_)``."""
+    def predict(self, X, offset=None):
+        """Predicted mean ``exp(X @ coef_ + intercept_ + offset)``."""
         # The loss's inverse link; NumPy's ufunc on a Dask array stays lazy.
-        return self._make_loss().inverse_link(ravel_output(self._raw_prediction(X)))
+        return self._make_loss().inverse_link(ravel_output(self._raw_prediction(X, offset)))
 
     @placed
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y, sample_weight=None, offset=None):
         """D^2, the fraction of Poisson deviance explained (as scikit-learn's)."""
         if not is_dask_collection(X):
             from sklearn.metrics import d2_tweedie_score
 
-            return float(d2_tweedie_score(y, self.predict(X), sample_weight=sample_weight,
-                                          power=1))
-        data = as_chunked(self, X, y, sample_weight, reset=False)
-        y_, mu = data.y, self.predict(data.X)
+            return float(d2_tweedie_score(y, self.predict(X, offset),
+                                          sample_weight=sample_weight, power=1))
+        data = as_chunked(self, X, y, sample_weight, reset=False, offset=offset)
+        y_, mu = data.y, self.predict(data.X, data.offset)
         w = da.ones_like(y_, dtype=np.float64) if data.sample_weight is None else data.sample_weight
         ylogy = da.where(y_ > 0, y_ * da.log(da.where(y_ > 0, y_, 1.0)), 0.0)
         sums = compute(w.sum(), (w * y_).sum(), (w * ylogy).sum(),
@@ -456,13 +469,13 @@ class _DevianceRegressor(LinearRegressorBase):
         alpha, P2 = float(self.alpha), self.P2
         return lambda sum_weights: Penalty(l2=alpha, P2=P2)
 
-    def predict(self, X):
-        """Predicted mean: the loss's inverse link of ``X @ coef_ + intercept_``."""
+    def predict(self, X, offset=None):
+        """Predicted mean: the loss's inverse link of ``X @ coef_ + intercept_ + offset``."""
         # NumPy's ufuncs on a Dask array stay lazy.
-        return self._make_loss().inverse_link(ravel_output(self._raw_prediction(X)))
+        return self._make_loss().inverse_link(ravel_output(self._raw_prediction(X, offset)))
 
     @placed
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y, sample_weight=None, offset=None):
         """D^2, the fraction of the loss's deviance explained (as scikit-learn's ``score``).
 
         ``1 - sum w dev(y, mu) / sum w dev(y, ybar)`` with ``ybar`` the
@@ -470,13 +483,13 @@ class _DevianceRegressor(LinearRegressorBase):
         """
         loss = self._make_loss()
         if is_dask_collection(X):
-            data = as_chunked(self, X, y, sample_weight, reset=False)
+            data = as_chunked(self, X, y, sample_weight, reset=False, offset=offset)
             y_, w = data.y.astype(np.float64), data.sample_weight
-            raw = ravel_output(self._raw_prediction(data.X))
+            raw = ravel_output(self._raw_prediction(data.X, data.offset))
         else:
             y_ = np.asarray(y, dtype=np.float64)
             w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-            raw = ravel_output(self._raw_prediction(X))
+            raw = ravel_output(self._raw_prediction(X, offset))
         if w is None:
             w = da.ones_like(y_) if isinstance(y_, da.Array) else np.ones_like(y_)
         sums = compute(w.sum(), y_.min(), *loss.deviance_sums(y_, raw, w))

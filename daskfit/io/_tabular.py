@@ -322,15 +322,17 @@ def _category_array(index, column):
 
 
 @_named("daskfit-predict-partition")
-def _predict_partition(pdf, encoder, estimator, proba):
+def _predict_partition(pdf, encoder, estimator, proba, offset=None):
     X = encoder.transform_matrix(pdf)  # CSR with a sparse encoder: never densified
+    # The offset column (a name) of the partition, added to the linear predictor.
+    extra = {} if offset is None else {"offset": pdf[offset].to_numpy(dtype=np.float64)}
     out = pd.DataFrame(index=pdf.index)
     if X.shape[0] == 0:
         out["prediction"] = estimator.predict(np.zeros((1, X.shape[1])))[:0]
     else:
-        out["prediction"] = estimator.predict(X)
+        out["prediction"] = estimator.predict(X, **extra)
     if proba:
-        P = (estimator.predict_proba(X) if X.shape[0]
+        P = (estimator.predict_proba(X, **extra) if X.shape[0]
              else np.zeros((0, len(estimator.classes_))))
         for k, c in enumerate(estimator.classes_):
             out[f"proba_{c}"] = P[:, k]
@@ -353,6 +355,9 @@ class TabularModel(BaseEstimator):
         ``None``: ``daskfit.Ridge()``.
     target : str, default=None
         The target column's name, for the record (and ``daskfit predict``).
+    offset : str, default=None
+        The offset column's name (log exposure, ...): ``predict`` reads it
+        from the table and adds it to the linear predictor.
 
     Examples
     --------
@@ -365,10 +370,11 @@ class TabularModel(BaseEstimator):
     array([22.])
     """
 
-    def __init__(self, encoder=None, estimator=None, target=None):
+    def __init__(self, encoder=None, estimator=None, target=None, offset=None):
         self.encoder = encoder
         self.estimator = estimator
         self.target = target
+        self.offset = offset
 
     def _parts(self):
         from ..estimators import Ridge
@@ -380,11 +386,19 @@ class TabularModel(BaseEstimator):
         return self.encoder, self.estimator
 
     def fit(self, X, y, sample_weight=None):
-        """Fit the encoder (one pass) then the estimator on the encoded data."""
+        """Fit the encoder (one pass) then the estimator on the encoded data.
+
+        With ``offset`` (a column of ``X``) that column is no feature: it is
+        the estimator's ``offset=``.
+        """
         encoder, estimator = self._parts()
+        offset = None
+        if self.offset is not None:
+            offset, X = X[self.offset], X.drop(columns=[self.offset])
         encoder.fit(X)
         Xe, y, sample_weight = self.encode(X, y, sample_weight)
-        estimator.fit(Xe, y, sample_weight=sample_weight)
+        extra = {} if offset is None else {"offset": self.encode(X, offset)[1]}
+        estimator.fit(Xe, y, sample_weight=sample_weight, **extra)
         self.feature_names_in_ = np.array([str(c) for c in X.columns], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         return self
@@ -421,11 +435,14 @@ class TabularModel(BaseEstimator):
         """A frame with ``prediction`` (and ``proba_<class>`` columns), partition by partition."""
         if proba and not hasattr(self.estimator, "predict_proba"):
             raise ValueError(f"{type(self.estimator).__name__} has no predict_proba.")
+        if self.offset is not None and self.offset not in X.columns:
+            raise ValueError(f"The model adds the offset column {self.offset!r} to its linear "
+                             f"predictor, but the table has no such column.")
         if not is_dask_collection(X):
-            return _predict_partition(X, self.encoder, self.estimator, proba)
-        meta = _predict_partition(X._meta, self.encoder, self.estimator, proba)
+            return _predict_partition(X, self.encoder, self.estimator, proba, self.offset)
+        meta = _predict_partition(X._meta, self.encoder, self.estimator, proba, self.offset)
         return X.map_partitions(_predict_partition, self.encoder, self.estimator, proba,
-                                meta=meta)
+                                self.offset, meta=meta)
 
     def score(self, X, y, sample_weight=None):
         """The estimator's score (R^2, accuracy, D^2) on the encoded ``X``."""

@@ -22,11 +22,14 @@ dense, never a whole chunk.
 from __future__ import annotations
 
 import functools
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+from scipy.special import expit
 
+from .._data import split_row_vectors
 from .alignment import aligned, aligned_blocks, as_csr, is_sparse, rows_per_block
 
 __all__ = ["EvalSpec", "bundle_chunks", "combine", "run_batch", "evaluate_chunk", "class_stats_chunk", "moments_chunk", "qr_chunk",
@@ -92,14 +95,33 @@ def chunk_kernel(kernel):
     ``y`` and ``w`` are made aligned here (a copy only when misaligned: they
     are a small fraction of the chunk); ``X`` is realigned block by block
     inside the kernel (:func:`daskfit.kernels.alignment.aligned_blocks`).
+    The weight slot is split into the weights and the offset
+    (:func:`daskfit._data.split_row_vectors`); a kernel that adds an offset to
+    its linear predictor declares an ``offset`` keyword and gets it there,
+    and a kernel that does not is never handed one silently: the chunk
+    reports an error instead.
     """
     quiet = _quiet(kernel)
+    takes_offset = "offset" in inspect.signature(kernel).parameters
 
     @functools.wraps(kernel)
     def wrapper(index, X, y, w, spec):
         # A sparse chunk is read as CSR once per task (no copy when it is CSR).
         X = as_csr(X) if is_sparse(X) else X
-        return quiet(index, X, aligned(y), aligned(w), spec)
+        w, offset = split_row_vectors(aligned(w))
+        if offset is None:
+            return quiet(index, X, aligned(y), w, spec)
+        n = X.shape[0]
+        if offset.shape[0] != n:
+            return {"n": n, "errors": [(index, (
+                f"Row chunk {index} of X has {n} rows but the matching chunk of offset "
+                f"has {offset.shape[0]}: X and offset are not aligned. Take both from the "
+                "same Dask DataFrame, or call to_dask_array(lengths=True) on both."))]}
+        if not takes_offset:
+            return {"n": n, "errors": [(index, (
+                f"{kernel.__name__} does not add an offset to the linear predictor, so "
+                "this fit cannot take offset=; fit without it or with another solver."))]}
+        return quiet(index, X, aligned(y), w, spec, offset)
 
     return wrapper
 
@@ -218,9 +240,9 @@ def _check_lengths(index, n, y, w):
     return errors
 
 
-def diagnose_chunk(index, X, y, w):
+def diagnose_chunk(index, X, y, w, offset=None):
     """Explain a non-finite partial result: bad input, or numerical overflow."""
-    for name, v in (("X", X), ("y", y), ("sample_weight", w)):
+    for name, v in (("X", X), ("y", y), ("sample_weight", w), ("offset", offset)):
         if v is not None and is_sparse(v):
             v = as_csr(v).data  # the stored values: the implicit zeros are finite
         if v is None or v.dtype.kind not in "fc":
@@ -263,8 +285,13 @@ def _take(v, block):
 
 
 @chunk_kernel
-def evaluate_chunk(index, X, y, w, spec: EvalSpec):
-    """Loss sum, gradient sum and Hessian sum of one row chunk."""
+def evaluate_chunk(index, X, y, w, spec: EvalSpec, offset=None):
+    """Loss sum, gradient sum and Hessian sum of one row chunk.
+
+    ``offset`` (one value a row, or None) is added to the linear predictor:
+    the loss, its derivatives and the held-out scores all see ``X b + c +
+    offset``.
+    """
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
     if spec.checks and not basic_checks(index, X, y, w, out):
@@ -286,6 +313,8 @@ def evaluate_chunk(index, X, y, w, spec: EvalSpec):
     for number, block, Xb in aligned_blocks(X):
         yb, wb = yenc[block], _take(w, block)
         raw = (Xb @ coef).astype(np.float64) + intercept
+        if offset is not None:
+            raw += offset[block] if raw.ndim == 1 else offset[block, None]
         if holdout is not None:
             if val_raw is None:
                 val_raw = np.empty((n,) + raw.shape[1:])
@@ -313,7 +342,7 @@ def evaluate_chunk(index, X, y, w, spec: EvalSpec):
         out["hess_sw"] = hess_sw
     finite = np.isfinite(out["loss"]) and (spec.order == 0 or np.isfinite(out["grad"]).all())
     if not finite:
-        out["errors"] = [diagnose_chunk(index, X, y, w)]
+        out["errors"] = [diagnose_chunk(index, X, y, w, offset)]
     return out
 
 
@@ -372,12 +401,15 @@ def label_problem(y):
 
 
 @chunk_kernel
-def class_stats_chunk(index, X, y, w, spec: EvalSpec):
+def class_stats_chunk(index, X, y, w, spec: EvalSpec, offset=None):
     """Per-label weight and weighted feature sums; optionally the weighted gram.
 
     This is a classifier's first pass: it discovers the label set and carries
     everything needed for the loss, gradient and Hessian at ``theta = 0``, so
-    label discovery costs no pass of its own.
+    label discovery costs no pass of its own. With an ``offset`` the binary
+    margin at zero is the offset itself: the pass then adds, per label, the
+    sums of :func:`_offset_stats`, and its grams weigh each row by
+    ``s (1 - s)`` with ``s = expit(offset)`` (the Hessian at zero itself).
     """
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
@@ -399,21 +431,36 @@ def class_stats_chunk(index, X, y, w, spec: EvalSpec):
         val_n = np.bincount(codes[val_rows], minlength=len(labels))
         out["holdout_labels"] = {lab: (float(val_sw[i]), int(val_n[i]))
                                  for i, lab in enumerate(labels.tolist())}
+        if offset is not None:
+            # Validation weight predicted positive at zero (margin = offset > 0).
+            pos = np.bincount(codes[val_rows], weights=w_val * (offset[val_rows] > 0),
+                              minlength=len(labels))
+            out["holdout_offset_labels"] = {lab: float(pos[i])
+                                            for i, lab in enumerate(labels.tolist())}
     ww = np.ones(n) if w is None else w
+    # Row weights of the gram: the Hessian at zero is 1/4 of it without an offset.
+    dd = ww if offset is None else ww * _offset_curvature(offset)
+    ws = None if offset is None else ww * expit(offset)
+    sxs = np.zeros((X.shape[1], len(labels)))
     sx = np.zeros((X.shape[1], len(labels)))
     gram, gram_sw = 0.0, 0.0
     for number, block, Xb in aligned_blocks(X):
         onehot = np.zeros((block.stop - block.start, len(labels)), dtype=X.dtype)
         onehot[np.arange(block.stop - block.start), codes[block]] = ww[block]
         sx += (Xb.T @ onehot).astype(np.float64)  # (p, n_labels)
+        if offset is not None:
+            onehot[np.arange(block.stop - block.start), codes[block]] = ws[block]
+            sxs += (Xb.T @ onehot).astype(np.float64)  # sum w s x per label
         if spec.order >= 2 and hessian_block(index, number, spec.hessian_stride):
             if spec.class_grams:
-                _add_class_grams(out, Xb, ww[block], codes[block], labels, spec)
+                _add_class_grams(out, Xb, ww[block], dd[block], codes[block], labels, spec)
                 continue
-            gram = gram + weighted_gram(Xb, ww[block], spec.fit_intercept,
+            gram = gram + weighted_gram(Xb, dd[block], spec.fit_intercept,
                                         nonnegative=True)
             gram_sw += float(ww[block].sum())
     sw_class = np.bincount(codes, weights=ww, minlength=len(labels))
+    if offset is not None:
+        out["offset_stats"] = _offset_stats(ww, ws, sxs, offset, codes, labels)
     out["class_stats"] = {
         lab: (float(sw_class[i]), sx[:, i]) for i, lab in enumerate(labels.tolist())
     }
@@ -423,13 +470,36 @@ def class_stats_chunk(index, X, y, w, spec: EvalSpec):
         out["gram"] = gram if gram_sw else np.zeros((width, width))
         out["gram_sw"] = gram_sw
     grams = [out["gram"]] if "gram" in out else list(out.get("class_grams", {}).values())
+    grams += list(out.get("offset_stats", {}).values())
     finite = np.isfinite(sx).all() and all(np.isfinite(g).all() for g in grams)
     if not finite:
-        out["errors"] = [diagnose_chunk(index, X, None, w)]
+        out["errors"] = [diagnose_chunk(index, X, None, w, offset)]
     return out
 
 
-def _add_class_grams(out, Xb, wb, codes, labels, spec):
+def _offset_curvature(offset):
+    """``s (1 - s)``, ``s = expit(offset)``: the log-loss curvature at margin ``offset``."""
+    s = expit(offset)
+    return s * (1.0 - s)
+
+
+def _offset_stats(ww, ws, sxs, offset, codes, labels):
+    """Per label, the sums the binary log-loss at ``theta = 0`` needs with an offset.
+
+    ``[sum w o, sum w log(1 + e^o), sum w s, sum w s x]`` with ``s =
+    expit(o)``: the loss at zero is ``sum_all w log(1 + e^o) - sum_pos w o``
+    and its gradient ``sum_all w s [x, 1] - sum_pos w [x, 1]``, whichever
+    label turns out to be the positive class once the pass is merged.
+    """
+    k = len(labels)
+    wo = np.bincount(codes, weights=ww * offset, minlength=k)
+    wsoftplus = np.bincount(codes, weights=ww * np.logaddexp(0.0, offset), minlength=k)
+    wsum = np.bincount(codes, weights=ws, minlength=k)
+    return {lab: np.concatenate([[wo[i], wsoftplus[i], wsum[i]], sxs[:, i]])
+            for i, lab in enumerate(labels.tolist())}
+
+
+def _add_class_grams(out, Xb, wb, db, codes, labels, spec):
     """Add one row block's weighted gram per label to ``out["class_grams"]``.
 
     A class-weighted Hessian at zero is ``sum_c cw_c gram_c``; the class
@@ -443,14 +513,18 @@ def _add_class_grams(out, Xb, wb, codes, labels, spec):
     for i in np.unique(codes):
         rows = codes == i
         label = keys[i]
-        gram = weighted_gram(Xb[rows], wb[rows], spec.fit_intercept, nonnegative=True)
+        gram = weighted_gram(Xb[rows], db[rows], spec.fit_intercept, nonnegative=True)
         grams[label] = grams[label] + gram if label in grams else gram
         sws[label] = sws.get(label, 0.0) + float(wb[rows].sum())
 
 
 @chunk_kernel
-def moments_chunk(index, X, y, w, spec: EvalSpec):
+def moments_chunk(index, X, y, w, spec: EvalSpec, offset=None):
     """Weighted means and *centred* cross products of one chunk.
+
+    With an ``offset`` the least-squares target is ``y - offset``: the
+    squared loss of ``y`` at ``X b + c + offset`` is that of ``y - offset``
+    at ``X b + c``.
 
     See :func:`rows_moments` for how the sums stay accurate when features
     have large means (Longley- or Wampler-like data); chunks are merged with
@@ -463,11 +537,13 @@ def moments_chunk(index, X, y, w, spec: EvalSpec):
     out["sw"] = float(n if w is None else w.sum())
     if n:
         out["y_min"], out["y_max"] = float(np.min(y)), float(np.max(y))
-    y = y.astype(np.float64, copy=False)
-    out["moments"] = m = rows_moments(X, y, w, MomentsWork(X))
+    target = y.astype(np.float64, copy=False)
+    if offset is not None:
+        target = target - offset
+    out["moments"] = m = rows_moments(X, target, w, MomentsWork(X))
     if m is not None and not (np.isfinite(m[3]).all() and np.isfinite(m[4]).all()
                               and np.isfinite(m[5])):
-        out["errors"] = [diagnose_chunk(index, X, y, w)]
+        out["errors"] = [diagnose_chunk(index, X, y, w, offset)]
     return out
 
 
@@ -649,18 +725,19 @@ def take_columns(X, columns):
 
 
 @chunk_kernel
-def qr_chunk(index, X, y, w, spec: EvalSpec):
-    """R factor of the chunk-centred, weighted ``[X, y]`` (for tall-skinny QR)."""
+def qr_chunk(index, X, y, w, spec: EvalSpec, offset=None):
+    """R factor of the chunk-centred, weighted ``[X, y - offset]`` (for tall-skinny QR)."""
     n = X.shape[0]
     out = {"n": n}
     if n == 0:
         out["qr"] = None
         return out
+    target = y.astype(np.float64) if offset is None else y.astype(np.float64) - offset
     ww = np.ones(n) if w is None else w
     if is_sparse(X):
-        out["qr"] = _sparse_qr(X, y, ww)
+        out["qr"] = _sparse_qr(X, target, ww)
         return out
-    out["qr"] = _qr_of(np.column_stack([X.astype(np.float64), y.astype(np.float64)]), ww)
+    out["qr"] = _qr_of(np.column_stack([X.astype(np.float64), target]), ww)
     return out
 
 
@@ -792,6 +869,8 @@ _MERGERS = {
     "holdout_labels": _merge_class_stats,
     "class_grams": _merge_labels,
     "class_gram_sw": _merge_labels,
+    "offset_stats": _merge_labels,
+    "holdout_offset_labels": _merge_labels,
     "labels": _merge_labels,
     "by_label": _merge_labels,
     "moments": merge_moments,

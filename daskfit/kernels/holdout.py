@@ -166,17 +166,23 @@ class Holdout:
         return self.loss.score_value(sums)
 
 
-def accuracy_sums_at_zero(label_sums, classes):
+def accuracy_sums_at_zero(label_sums, classes, predicted_positive=None):
     """Validation statistics at ``theta = 0`` from per-label validation sums.
 
     Every margin is 0 there, so every row is predicted as ``classes[0]``
     (binary: ``raw > 0`` is false; multinomial: the first of equal maxima).
+    With an offset (binary) the margin at zero is the offset:
+    ``predicted_positive`` maps each label to the validation weight of its
+    rows whose offset is positive, predicted as ``classes[1]``.
     """
     out = np.zeros(N_SUMS)
     for label, (sw, count) in label_sums.items():
         out[0] += count
         out[1] += sw
     out[2] = label_sums.get(classes[0], (0.0, 0))[0]
+    if predicted_positive is not None:
+        out[2] += (predicted_positive.get(classes[1], 0.0)
+                   - predicted_positive.get(classes[0], 0.0))
     return out
 
 

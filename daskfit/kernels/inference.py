@@ -38,7 +38,11 @@ import numpy as np
 from .alignment import aligned_blocks
 from .chunks import chunk_input_errors, chunk_kernel, diagnose_chunk, unpack, weighted_gram
 
-__all__ = ["InferenceSpec", "inference_chunk"]
+__all__ = ["InferenceSpec", "OFFSET_SUMS", "inference_chunk"]
+
+#: The sums of a fit's offset ``o`` the inference pass returns as ``inf_offset``
+#: (the null model with the offset: ``Loss.null_deviance_with_offset``).
+OFFSET_SUMS = ("sum w o", "sum w o^2", "sum w y o", "sum w exp(o)")
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,13 @@ class InferenceSpec:
 
 
 @chunk_kernel
-def inference_chunk(index, X, y, w, spec: InferenceSpec):
-    """The sums of the module doc for one row chunk (errors reported, never raised)."""
+def inference_chunk(index, X, y, w, spec: InferenceSpec, offset=None):
+    """The sums of the module doc for one row chunk (errors reported, never raised).
+
+    ``offset`` (or None) is added to the linear predictor; with one the chunk
+    also returns ``inf_offset``, the sums of :data:`OFFSET_SUMS` (the null
+    model with the offset, where it has a closed form).
+    """
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
     errors = chunk_input_errors(index, n, y, w)
@@ -80,6 +89,8 @@ def inference_chunk(index, X, y, w, spec: InferenceSpec):
         yb = yenc[block]
         wb = np.ones(len(yb)) if w is None else w[block]
         raw = (Xb @ coef).astype(np.float64) + intercept
+        if offset is not None:
+            raw += offset[block]
         mu = loss.inverse_link(raw)
         v, dmu = loss.variance(mu), loss.dmu_deta(raw, mu)
         resid = yb - mu
@@ -98,6 +109,10 @@ def inference_chunk(index, X, y, w, spec: InferenceSpec):
         out["inf_observed"] = observed
     out["inf_deviance"], out["inf_pearson"] = deviance, pearson
     out["inf_ysums"] = loss.inference_y_sums(yenc, w)
+    if offset is not None:
+        wo = offset if w is None else w * offset
+        out["inf_offset"] = np.array([wo.sum(), wo @ offset, wo @ yenc,
+                                      np.exp(offset).sum() if w is None else w @ np.exp(offset)])
     sw = float(n if w is None else w.sum())
     if sw > 0:
         ww = np.ones(n) if w is None else w
@@ -107,5 +122,5 @@ def inference_chunk(index, X, y, w, spec: InferenceSpec):
               and (observed is None or np.isfinite(observed).all())
               and np.isfinite([deviance, pearson]).all() and np.isfinite(out["inf_ysums"]).all())
     if not finite:
-        out["errors"] = [diagnose_chunk(index, X, y, w)]
+        out["errors"] = [diagnose_chunk(index, X, y, w, offset)]
     return out

@@ -86,6 +86,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._data import split_row_vectors
 from ..model import layout
 from ..model.penalties import soft_threshold
 from .chunks import EvalSpec, diagnose_chunk, evaluate_chunk, whole_chunk_kernel
@@ -285,7 +286,7 @@ def default_learning_rate(standard, n, w, spec, rng, curvature, scale):
 
 # ------------------------------------------------------------------ kernel
 @whole_chunk_kernel
-def local_sgd_chunk(index, X, y, w, spec: LocalSGDSpec):
+def local_sgd_chunk(index, X, y, slot, spec: LocalSGDSpec):
     """Evaluate at ``spec.theta``, then run local SGD; return sums to merge.
 
     Returns a dict of sums for :func:`daskfit.kernels.chunks.combine`: ``n``,
@@ -296,12 +297,15 @@ def local_sgd_chunk(index, X, y, w, spec: LocalSGDSpec):
     (mini-batch steps taken); ``xsum`` and ``x2sum`` (``sum w x`` and
     ``sum w x^2``, when the spec carries no standardisation); and, on
     failure, ``errors``. Chunks with no weight return zeros: they contribute
-    nothing.
+    nothing. ``slot`` is the engine's weight slot: the weights, or records of
+    weights and an offset (:func:`daskfit._data.split_row_vectors`); the
+    offset is added to every raw prediction of the run.
     """
+    w, offset = split_row_vectors(slot)
     eval_spec = EvalSpec(loss=spec.loss, theta=spec.theta, n_features=spec.n_features,
                          n_outputs=spec.n_outputs, fit_intercept=spec.fit_intercept,
                          classes=spec.classes, order=1, checks=False)
-    out = evaluate_chunk(index, X, y, w, eval_spec)
+    out = evaluate_chunk(index, X, y, slot, eval_spec)
     out.pop("chunk_rows", None)
     n_params = len(spec.theta)
     if spec.normalise:
@@ -319,7 +323,7 @@ def local_sgd_chunk(index, X, y, w, spec: LocalSGDSpec):
         mean, scale = standardisation(sw, out["xsum"], out["x2sum"], spec.fit_intercept)
     else:
         mean, scale = spec.mean, spec.scale
-    theta_end, a, steps = _run(index, X, y, w, spec, mean, scale, sw, out["grad"])
+    theta_end, a, steps = _run(index, X, y, slot, spec, mean, scale, sw, out["grad"])
     out["steps"] = steps
     if not (np.isfinite(theta_end).all() and np.isfinite(a) and a > 0):
         out["errors"] = [diagnose_chunk(index, X, y, w)]
@@ -332,8 +336,9 @@ def local_sgd_chunk(index, X, y, w, spec: LocalSGDSpec):
     return out
 
 
-def _run(index, X, y, w, spec, mean, scale, sw, start_grad):
+def _run(index, X, y, slot, spec, mean, scale, sw, start_grad):
     """Mini-batch proximal SGD on the chunk; returns (theta_end, a_c, steps)."""
+    w, offset = split_row_vectors(slot)
     loss = spec.loss
     n = X.shape[0]
     rng = np.random.default_rng([int(s) for s in spec.seed] + [int(index)])
@@ -351,7 +356,7 @@ def _run(index, X, y, w, spec, mean, scale, sw, start_grad):
                       n_features=spec.n_features, n_outputs=spec.n_outputs,
                       fit_intercept=spec.fit_intercept, classes=spec.classes, order=1,
                       checks=False)
-        return evaluate_chunk(index, X, y, w, ev)["grad"] / sw
+        return evaluate_chunk(index, X, y, slot, ev)["grad"] / sw
 
     U, V = to_standard(spec.theta, mean, scale, spec)
     single = spec.n_outputs == 1
@@ -359,6 +364,8 @@ def _run(index, X, y, w, spec, mean, scale, sw, start_grad):
         # An unbounded second derivative (Poisson's exp): bound it where the run starts.
         raw0 = (X @ _blocks(spec.theta, spec)[:, :spec.n_features].T.astype(X.dtype)) \
             + (_blocks(spec.theta, spec)[:, -1] if spec.fit_intercept else 0.0)
+        if offset is not None:
+            raw0 = raw0 + offset[:, None]
         curvature = loss.local_curvature_bound(raw0)
     else:
         curvature = loss.curvature_bound
@@ -404,9 +411,10 @@ def _run(index, X, y, w, spec, mean, scale, sw, start_grad):
         Xb = standard(rows)
         yb = yenc[rows]
         wb = (w[rows] / w_mean) if w is not None else None
-        gu, gv = _batch_gradient(loss, Xb, yb, wb, U, V, single, spec.fit_intercept)
+        ob = None if offset is None else offset[rows]
+        gu, gv = _batch_gradient(loss, Xb, yb, wb, U, V, single, spec.fit_intercept, ob)
         if vr:
-            ru, rv = _batch_gradient(loss, Xb, yb, wb, RU, RV, single, spec.fit_intercept)
+            ru, rv = _batch_gradient(loss, Xb, yb, wb, RU, RV, single, spec.fit_intercept, ob)
             gu, gv = gu - ru + MU + DU, gv - rv + MV + DV
         eta = base * learning_rate_factor(spec.schedule, spec.epochs_done + t * share)
         # Proximal step for the penalty (exact for elastic net per coordinate,
@@ -429,12 +437,17 @@ def _run(index, X, y, w, spec, mean, scale, sw, start_grad):
     return from_standard(U, V, mean, scale, spec), moved, total
 
 
-def _batch_gradient(loss, Xb, yb, wb, U, V, single, fit_intercept):
-    """Mean (weight-scaled) loss gradient of a mini-batch in (U, V) coordinates."""
+def _batch_gradient(loss, Xb, yb, wb, U, V, single, fit_intercept, ob=None):
+    """Mean (weight-scaled) loss gradient of a mini-batch in (U, V) coordinates.
+
+    ``ob``: the batch's offset (or None), added to its raw predictions.
+    """
     if single:
         raw = (Xb @ U[0]).astype(np.float64) + V[0]
     else:
         raw = (Xb @ U.T).astype(np.float64) + V
+    if ob is not None:
+        raw = raw + (ob if single else ob[:, None])
     _, g, _ = loss.derivatives(yb, raw, hessian=False)
     if wb is not None:
         g = g * (wb if single else wb[:, None])

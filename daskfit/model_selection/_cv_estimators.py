@@ -40,6 +40,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._data import as_chunked
 from ..engine.rows import Engine
+from ..estimators._base import refuse_offset
 from ..estimators._params import (Boolean, CountOr, FeatureWeights, FiniteArray, Integer,
                                   Options, Real, cv_splits)
 from ..estimators._regression import LinearRegressorBase
@@ -235,7 +236,7 @@ class _FoldMomentsCV(LinearRegressorBase):
     """One pass for the fold moments, then a client-side search (not public)."""
 
     @placed
-    def fit(self, X, y, sample_weight=None, groups=None):
+    def fit(self, X, y, sample_weight=None, groups=None, offset=None):
         """Choose the regularisation by cross-validation and refit, in one pass.
 
         Parameters
@@ -246,12 +247,15 @@ class _FoldMomentsCV(LinearRegressorBase):
             Weights of the fits and of the validation scores.
         groups : array-like of shape (n_samples,), default=None
             Group labels for group splitters (``GroupKFold``, ...).
+        offset : None
+            Not supported (an error naming the estimators that take one).
 
         Returns
         -------
         self : object
         """
         self._validate_common_params()
+        refuse_offset(offset, type(self).__name__)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None.")

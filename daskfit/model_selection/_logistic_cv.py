@@ -23,6 +23,7 @@ from ..kernels.alignment import rows_per_block
 from ..kernels.chunks import label_problem
 from ..objective import checked_classes, penalty_mask
 from ..objective.rows import class_weight_vector
+from ..estimators._base import refuse_offset
 from ..estimators._params import (Boolean, CountOr, FiniteArray, Integer, Options, Real,
                                   Satisfies, cv_splits)
 from ..estimators._params import FeatureWeights
@@ -190,7 +191,7 @@ class LogisticRegressionCV(LogisticRegression):
 
     # --------------------------------------------------------------- fit
     @placed
-    def fit(self, X, y, sample_weight=None, groups=None):
+    def fit(self, X, y, sample_weight=None, groups=None, offset=None):
         """Choose C by cross-validation and refit, with the folds fitted together.
 
         Parameters
@@ -202,6 +203,8 @@ class LogisticRegressionCV(LogisticRegression):
             Weights of the fits and of the validation scores.
         groups : array-like of shape (n_samples,), default=None
             Group labels for group splitters.
+        offset : None
+            Not supported (an error naming the estimators that take one).
 
         Returns
         -------
@@ -209,6 +212,7 @@ class LogisticRegressionCV(LogisticRegression):
         """
         self._validate_common_params()
         Cs = self._Cs_grid()
+        refuse_offset(offset, "LogisticRegressionCV")
         if y is None:
             raise ValueError("LogisticRegressionCV requires y to be passed, but the target "
                              "y is None.")

@@ -11,6 +11,7 @@ from sklearn.metrics import check_scoring
 
 from .._data import co_partition, is_dask_collection
 from ..engine.rows import compute
+from ..estimators._base import refuse_offset
 from ._split import needs_target, resolve_splits, row_lengths, take_rows
 from ..engine.placement import placed
 
@@ -20,7 +21,7 @@ __all__ = ["cross_validate"]
 @placed
 def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
                    return_train_score=False, return_estimator=False, return_indices=False,
-                   sample_weight=None):
+                   sample_weight=None, offset=None):
     """Evaluate metrics by cross-validation, with the training data left in place.
 
     scikit-learn's ``cross_validate`` for Dask input. The splitter runs on
@@ -53,6 +54,8 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
         Passed, cut per fold, to ``fit`` and to the scorer (weighted scores):
         scikit-learn's ``cross_validate`` with metadata routing of
         ``sample_weight`` to both.
+    offset : None
+        Not supported: an error naming the estimators whose ``fit`` takes one.
 
     Returns
     -------
@@ -72,6 +75,7 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
     >>> np.round(out["test_score"], 6)
     array([1., 1., 1., 1.])
     """
+    refuse_offset(offset, "cross_validate")
     X, y, sample_weight, groups = co_partition(X, y, sample_weight, groups)
     lazy = any(is_dask_collection(v) for v in (X, y, sample_weight, groups))
     if not lazy and sample_weight is None:

@@ -30,6 +30,7 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 
+from .._data import split_row_vectors
 from ..engine.rows import DataError
 from ..kernels.holdout import N_SUMS, accuracy_sums_at_zero
 from ..kernels.chunks import (UNKNOWN_LABEL_TYPE, EvalSpec, MomentsWork, class_stats_chunk,
@@ -126,8 +127,11 @@ def gram_columns_chunk(index, X, y, w, spec):
     The same accurate (shifted where needed) accumulation as the normal
     equations' pass, on a copy of the chosen columns only (fresh, aligned).
     """
+    w, offset = split_row_vectors(w)  # least squares with an offset: of y - offset
     Xw = take_columns(X, spec.columns)  # dense copy, or sparse columns kept sparse
     yy = np.asarray(y, dtype=np.float64)
+    if offset is not None:
+        yy = yy - offset
     return {"moments": rows_moments(Xw, yy, w, MomentsWork(Xw))}
 
 
@@ -231,7 +235,8 @@ class Objective(EngineCosts):
             self._set_classes(result)
             if self.holdout is not None:
                 labels = result["holdout_labels"]
-                self._check_holdout(result, accuracy_sums_at_zero(labels, self.classes))
+                self._check_holdout(result, accuracy_sums_at_zero(
+                    labels, self.classes, result.get("holdout_offset_labels")))
                 self._check_training_classes(result, labels)
             self._apply_class_weights(result, order)
             self._finish_checks(result)
@@ -328,6 +333,12 @@ class Objective(EngineCosts):
         classes = checked_classes(result.get("class_stats", {}))
         self.classes = classes
         self.n_outputs = 1 if len(classes) == 2 else len(classes)
+        if self.n_outputs > 1 and "offset_stats" in result:
+            # The softmax is unchanged by a term added to every class's score.
+            raise DataError(
+                f"offset= applies to binary logistic regression (and the other GLMs), but y "
+                f"has {len(classes)} classes: an offset added to every class's linear "
+                "predictor does not change a multinomial model. Fit without offset.")
         # Binary log-loss becomes multinomial beyond two classes (the loss decides).
         self.loss = self.loss.for_classes(len(classes))
 
@@ -349,6 +360,8 @@ class Objective(EngineCosts):
         self.class_weights = cw
         keys = self.classes.tolist()
         result["class_stats"] = {c: (k * stats[c][0], k * stats[c][1]) for c, k in zip(keys, cw)}
+        if "offset_stats" in result:  # every sum of it is weighted by the row's class
+            result["offset_stats"] = {c: k * result["offset_stats"][c] for c, k in zip(keys, cw)}
         raw_sw = result["sw"]
         result["sw"] = float(sum(k * stats[c][0] for c, k in zip(keys, cw)))
         if raw_sw > 0 and not result["sw"] > 0:
@@ -375,6 +388,9 @@ class Objective(EngineCosts):
         width = p + int(fi)
         theta0 = np.zeros(self.n_params)
         sx_all = sum(stats[c][1] for c in self.classes)
+        if "offset_stats" in result:
+            self._store(theta0, order, self._binary_at_offset(result, order))
+            return
         if K == 1:
             sw_pos, sx_pos = stats[self.classes[1]]
             grad = 0.5 * sx_all - sx_pos
@@ -401,6 +417,30 @@ class Objective(EngineCosts):
                 out["hess"] = np.kron(np.diag(pk) - np.outer(pk, pk), gram)
             out["hess_sw"] = sw
         self._store(theta0, order, out)
+
+    def _binary_at_offset(self, result, order):
+        """Binary log-loss, gradient and Hessian at ``theta = 0`` with an offset.
+
+        At zero the margin is the offset ``o``: from the per-label sums of
+        ``class_stats_chunk`` (``[sum w o, sum w log(1 + e^o), sum w s, sum
+        w s x]``, ``s = expit(o)``), the loss is ``sum w log(1 + e^o) -
+        sum_pos w o`` and the gradient ``sum w s [x, 1] - sum_pos w [x,
+        1]``; the pass's gram already weighs rows by ``s (1 - s)``.
+        """
+        offset_stats, stats = result["offset_stats"], result["class_stats"]
+        p, fi, sw = self.n_features, self.fit_intercept, result["sw"]
+        total = sum(offset_stats[c] for c in self.classes.tolist())
+        positive = self.classes.tolist()[1]
+        sw_pos, sx_pos = stats[positive]
+        zero = np.zeros(3 + p)
+        grad = total[3:] - sx_pos
+        grad_b = total[2] - sw_pos
+        out = {"loss": float(total[1] - offset_stats.get(positive, zero)[0]),
+               "grad": np.concatenate([grad, [grad_b]]) if fi else grad, "sw": sw}
+        if order >= 2:
+            out["hess"] = result["gram"] * (sw / result["gram_sw"])
+            out["hess_sw"] = sw
+        return out
 
     # ------------------------------------------------------------- layout
     @property

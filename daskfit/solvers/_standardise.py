@@ -30,6 +30,7 @@ import functools
 
 import numpy as np
 
+from .._data import split_row_vectors
 from ..model.penalties import soft_threshold
 from ._steps import StopHook, met_tol_while_refining
 
@@ -96,6 +97,7 @@ class ColumnMoments:
 
 
 def _column_moments_of(index, X, w, spec):
+    w = split_row_vectors(w)[0]  # the weights of a slot that also holds an offset
     holdout = getattr(spec, "holdout", None)
     if holdout is not None:
         w = holdout.split(index, X.shape[0], w)[0]  # training rows only

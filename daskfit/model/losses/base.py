@@ -189,6 +189,14 @@ class Loss:
         """The log-likelihood at the fit (dispersion ``scale``), or None where undefined."""
         return None
 
+    def null_deviance_with_offset(self, sw, ybar, m2, ysums, offset_sums):
+        """Deviance of the intercept-only model *with* a fit's offset ``o``, or NaN.
+
+        ``offset_sums`` is ``[sum w o, sum w o^2, sum w y o, sum w e^o]``.
+        NaN where that model has no closed form (statsmodels fits it anew).
+        """
+        return float("nan")
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 

@@ -87,6 +87,14 @@ class PoissonLoss(DevianceScore, Loss):
     def null_deviance_of_mean(self, sw, ybar, m2, ysums):
         return 2.0 * self.null_deviance(sw, sw * ybar, ysums[0])
 
+    def null_deviance_with_offset(self, sw, ybar, m2, ysums, offset_sums):
+        # mu_i = exp(c + o_i), c = log(sum w y / sum w e^o), so sum w mu = sum w y and
+        # 2 sum w (y log y - y (c + o) - y + mu) = 2 (sum w y log y - c sum w y - sum w y o).
+        _, _, swyo, swexp = offset_sums
+        swy = sw * ybar
+        c = np.log(swy / swexp) if swy > 0 else 0.0
+        return float(2.0 * (ysums[0] - c * swy - swyo))
+
     def log_likelihood(self, deviance, sw, ybar, ysums, scale):
         # sum w (y log mu - mu - log y!) = -deviance / 2 + sum w (y log y - y - log y!)
         return poisson_log_likelihood(deviance, sw * ybar, ysums[0], ysums[1])

@@ -57,6 +57,11 @@ class SquaredLoss(R2Score, Loss):
     def null_deviance_of_mean(self, sw, ybar, m2, ysums):
         return m2
 
+    def null_deviance_with_offset(self, sw, ybar, m2, ysums, offset_sums):
+        # sum w (y - o - c)^2 at c = the weighted mean of y - o: S(y) - 2 S(y, o) + S(o).
+        swo, swoo, swyo, _ = offset_sums
+        return float(m2 - 2.0 * (swyo - ybar * swo) + (swoo - swo * swo / sw))
+
     def log_likelihood(self, deviance, sw, ybar, ysums, scale):
         # Concentrated (profile) likelihood, the variance at its MLE deviance / n,
         # not ``scale``: statsmodels' OLS llf and GLM(Gaussian).llf. A perfect
