@@ -27,7 +27,7 @@ from ..kernels.holdout import SCORE_OF_LOSS, EarlyStopping, Holdout, offset_runs
 from ..planner import plan_for, replan_for_classes
 from ..model.losses import LOSSES
 from ..objective import Objective
-from ..solvers import SOLVERS, STANDARDISED, fit_sharded, hessian_stride, solve
+from ..solvers import SOLVERS, STANDARDISED, fit_sharded, hessian_stride, solve, warm_start
 
 __all__ = ["LinearModelBase", "check_param"]
 
@@ -165,16 +165,19 @@ class LinearModelBase(BaseEstimator):
             if objective.hessian_stride > 1:
                 reason += (f"; Hessian from 1 row block in {objective.hessian_stride} "
                            "(sub-sampled Newton: the gradient still uses every row)")
+        # Newton starts from a fit to a sample of rows (no pass; see _warm_start).
+        warm = (warm_start(engine, loss, penalty_rule, self.fit_intercept)
+                if name == "newton" and holdout is None and checkpoint is None else None)
         objective.start(SOLVERS[name].needs,
                         column_moments=name in STANDARDISED and
-                        (self.solver_options or {}).get("standardise", True))
+                        (self.solver_options or {}).get("standardise", True), warm=warm)
         if self.solver == "auto" and objective.n_outputs > 1:
             # Only the first pass reveals the number of classes.
             name, reason = replan_for_classes(
                 plan, loss_name=objective.loss.name, penalty_kind=penalty_kind, n_features=p,
                 n_params=objective.n_params, n_outputs=objective.n_outputs,
                 early_stopping=self.early_stopping)
-        theta0 = np.zeros(objective.n_params)
+        theta0 = objective.start_theta
         options = self._solver_options(name)
         saver, resumed = self._open_checkpoint(checkpoint, data, name, objective)
         if resumed is not None:

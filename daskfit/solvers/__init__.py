@@ -19,9 +19,10 @@ from ._newton import hessian_stride, solve_newton
 from ._normal import solve_normal
 from ._result import FitResult
 from ._sharded import fit_sharded
+from ._warm_start import warm_start
 
 __all__ = ["GRAM_MAX_FEATURES", "NEWTON_MAX_PARAMS", "SOLVERS", "STANDARDISED", "FitResult", "SolverInfo",
-           "choose_solver", "fit_sharded", "hessian_stride", "solve"]
+           "choose_solver", "fit_sharded", "hessian_stride", "solve", "warm_start"]
 
 
 @dataclass(frozen=True)
