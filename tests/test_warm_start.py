@@ -19,7 +19,7 @@ import daskfit.estimators._base as base
 from daskfit.kernels.chunks import EvalSpec, _labels_and_codes, class_stats_chunk, evaluate_chunk
 from daskfit.model.losses import LOSSES
 
-N, P, CHUNK = 160_000, 4, 20_000  # 8 chunks; 16 x the 2 x 2,500 sampled rows
+N, P, CHUNK = 128_000, 3, 16_000  # 8 chunks; 16 x the 2 x 4,000 sampled rows
 
 
 def _problem(kind, seed=0):
@@ -130,7 +130,7 @@ def test_labels_pass_at_a_warm_point_is_the_evaluation_there():
     X, y = _problem("binary")
     X, y = X[:5000], np.where(y[:5000] == 1, "yes", "no").astype(object)
     w = np.random.default_rng(1).uniform(0, 2, 5000)
-    spec = EvalSpec(loss=LOSSES["logistic"], theta=np.array([0.2, -0.1, 0.3, 0.0, 0.05]),
+    spec = EvalSpec(loss=LOSSES["logistic"], theta=np.array([0.2, -0.1, 0.3, 0.05]),
                     n_features=P, n_outputs=1, fit_intercept=True,
                     classes=np.array(["no", "yes"], dtype=object), order=2, checks=True)
     both = class_stats_chunk(3, X, y, w, spec)

@@ -4,7 +4,9 @@ Each evaluation returns loss, gradient and Hessian from one reduction. A full
 Newton step is tried first and accepted under the Armijo condition; the
 evaluation at the accepted point is reused as the next iteration's, so a fit
 whose steps are all accepted costs exactly ``n_iter + 1`` passes (the ``+1``
-is the first, validating pass at the starting point).
+is the first, validating pass at the starting point: zero, or for binary
+logistic and Poisson fits on many rows a fit to a sample of rows, see
+``_warm_start``; there a label outside the sample adds one pass).
 """
 
 from __future__ import annotations
@@ -85,7 +87,11 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100, stop=None):
     2.2e-5). Near the optimum Newton converges quadratically, so once the
     rule is met the Newton step already computed is taken as a final step
     (:func:`_final_step`, one pass) unless it is negligible: the error then
-    drops to about its square. ``stop(iteration, theta)`` (called at the
+    drops to about its square. With a sub-sampled Hessian the final step
+    is never taken with the sparsest one: when the rule is met on such a
+    Hessian, one more step is taken first, its pass computing the Hessian
+    from ``DENSER_HESSIAN`` times the rows (see :data:`NEAR_THE_END`).
+    ``stop(iteration, theta)`` (called at the
     start and after every accepted step, e.g. early stopping) ends the run
     early with its reason.
     """
