@@ -110,6 +110,7 @@ class Objective:
         self._holdout_sums = OrderedDict()  # theta bytes -> validation statistics
         self.holdout_counts = None  # n and weight of the training / validation rows
         self.start_theta = None  # the point the first pass evaluated (see start)
+        self.start_hessian_stride = None  # its Hessian's stride, when not hessian_stride
 
     # ----------------------------------------------------------- first pass
     def start(self, needs, column_moments=False, warm=None):
@@ -144,6 +145,7 @@ class Objective:
         theta = np.asarray(warm.theta, dtype=np.float64)
         # Near the optimum already: the Hessian from as many rows as a fit's last passes.
         stride = max(1, self.hessian_stride // warm.hessian_density)
+        self.start_hessian_stride = stride
         if self.loss.is_classification:
             spec = replace(self._spec(theta, order, checks=True), classes=warm.classes,
                            hessian_stride=stride)

@@ -102,7 +102,11 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100, stop=None):
     converged, message = False, "max_iter reached"
     n_iter = 0
     gradient_improved = True
-    dense = getattr(objective, "hessian_stride", 1) <= 1  # H from every row block
+    # Whether H is the densest this fit uses: every row block, or a warm
+    # start's first pass (``Objective.start_hessian_stride``).
+    stride = getattr(objective, "hessian_stride", 1)
+    first_stride = getattr(objective, "start_hessian_stride", None) or stride
+    dense = stride <= 1 or first_stride < stride
     reason = stop(0, theta) if stop is not None else None
     while reason is None:
         d = newton_direction(H, g, objective.hessian_null_basis())
@@ -136,7 +140,7 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100, stop=None):
             converged, message = True, "gradient stalled at machine precision"
             break
         step = 1.0
-        with _denser_hessian_near_the_end(objective, g, tol, force_dense) as dense:
+        with _denser_hessian_near_the_end(objective, g, tol, force_dense, dense) as dense:
             for _ in range(MAX_BACKTRACKS):
                 trial = theta + step * d
                 out = evaluate_trial(objective.value_grad_hess, trial)
@@ -174,14 +178,20 @@ DENSER_HESSIAN = 8
 
 
 @contextmanager
-def _denser_hessian_near_the_end(objective, g, tol, force=False):
+def _denser_hessian_near_the_end(objective, g, tol, force=False, dense_now=False):
     """Compute the trial's Hessian from more rows near the end; yields whether
-    that Hessian is the densest this fit uses."""
+    that Hessian is the densest this fit uses.
+
+    A step made with the denser Hessian (``dense_now``) shrinks the gradient
+    by that Hessian's smaller error, ``sqrt(DENSER_HESSIAN)`` times more
+    (a warm start's first pass): the end is that much further away.
+    """
     stride = getattr(objective, "hessian_stride", 1)
     if stride <= 1:
         yield True
         return
-    if not force and np.abs(g).max() > NEAR_THE_END * tol:
+    near = NEAR_THE_END * (DENSER_HESSIAN ** 0.5 if dense_now else 1.0)
+    if not force and np.abs(g).max() > near * tol:
         yield False
         return
     objective.hessian_stride = max(1, stride // DENSER_HESSIAN)
