@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..engine.rows import cluster_workers
+from ..engine.rows import TRANSIENT_RETRIES, cluster_workers
 from ..kernels.chunks import EvalSpec, evaluate_chunk
 from ._newton import ARMIJO_C, BACKTRACK, DENSER_HESSIAN, MAX_BACKTRACKS, newton_direction
 
@@ -162,7 +162,9 @@ def _compute(engine, graph):
     if engine.client is not None:
         from .._cluster import wait_result
 
-        return wait_result(engine.client, engine.client.compute(graph))
+        # Retried like a pass (a worker lost mid-task), and bounded the same way.
+        return wait_result(engine.client,
+                           engine.client.compute(graph, retries=TRANSIENT_RETRIES))
     return dask.compute(graph, scheduler="sync")[0]
 
 
