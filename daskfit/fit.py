@@ -51,7 +51,7 @@ from .kernels.alignment import rows_per_block
 from .kernels.holdout import EarlyStopping, Holdout, offset_runs
 from .objective import ColumnObjective, Objective
 from .planner import NO_PENALTY_WEIGHTS, plan_for, replan_for_classes
-from .solvers import SOLVERS, STANDARDISED, hessian_stride, solve
+from .solvers import SOLVERS, STANDARDISED, hessian_stride, solve, warm_start
 
 __all__ = ["CheckpointRequest", "EarlyStoppingRequest", "FitOutcome", "FitRequest",
            "fit_model"]
@@ -205,8 +205,12 @@ def _fit_rows(data, request, loss, plan, penalty_kind):
             reason += (f"; Hessian from 1 row block in {objective.hessian_stride} "
                        "(sub-sampled Newton: the gradient still uses every row)")
     options = dict(request.solver_options)
+    # Newton starts from a fit to a sample of rows (no pass; see solvers._warm_start).
+    warm = (warm_start(engine, loss, request.penalty_rule, request.fit_intercept)
+            if _warm_startable(name, request, data, holdout) else None)
     objective.start(SOLVERS[name].needs,
-                    column_moments=name in STANDARDISED and options.get("standardise", True))
+                    column_moments=name in STANDARDISED and options.get("standardise", True),
+                    warm=warm)
     if request.solver == "auto" and objective.n_outputs > 1:
         # Only the first pass reveals the number of classes.
         name, reason = replan_for_classes(
@@ -215,7 +219,7 @@ def _fit_rows(data, request, loss, plan, penalty_kind):
             n_outputs=objective.n_outputs, early_stopping=holdout is not None)
         options = dict(request.solver_options)
     saver, resumed = _open_checkpoint(request.checkpoint, data, name, objective)
-    theta0 = np.zeros(objective.n_params) if resumed is None else resumed.theta
+    theta0 = objective.start_theta if resumed is None else resumed.theta
     monitor = None
     if holdout is not None:
         monitor = EarlyStopping(objective, n_iter_no_change=request.early_stopping.n_iter_no_change,
@@ -282,6 +286,18 @@ def _fit_columns(data, request, loss, plan):
         # records the fraction of X each round read.
         pass_log=[(entry[0], entry[-1]) for entry in result.pass_log],
         classes=None if result.classes is None else np.asarray(result.classes))
+
+
+def _warm_startable(solver, request, data, holdout):
+    """Newton from a sample's fit: a plain start at zero is all it replaces.
+
+    Not with early stopping or a checkpoint (their iterations count from
+    zero), nor with class weights, an offset or sparse chunks (the sample's
+    fit weighs none of them; the full fit would still be right, from a
+    worse start).
+    """
+    return (solver == "newton" and holdout is None and request.checkpoint is None
+            and request.class_weight is None and data.offset is None and not data.sparse)
 
 
 def _holdout(early_stopping, loss, data):

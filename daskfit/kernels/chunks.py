@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.linalg
@@ -410,6 +410,12 @@ def class_stats_chunk(index, X, y, w, spec: EvalSpec, offset=None):
     margin at zero is the offset itself: the pass then adds, per label, the
     sums of :func:`_offset_stats`, and its grams weigh each row by
     ``s (1 - s)`` with ``s = expit(offset)`` (the Hessian at zero itself).
+
+    With ``spec.theta`` set (a warm start, see
+    ``daskfit.solvers._warm_start``), the pass evaluates at ``theta`` instead,
+    encoding the labels by ``spec.classes`` (the labels the warm start saw):
+    the per-label weights still come back, so the client can check that the
+    data holds no other label before it uses the evaluation.
     """
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
@@ -420,10 +426,12 @@ def class_stats_chunk(index, X, y, w, spec: EvalSpec, offset=None):
         out["errors"] = [(index, problem)]
         return out
     try:
-        labels, codes = np.unique(y, return_inverse=True)
+        labels, codes = _labels_and_codes(y)
     except TypeError:
         out["errors"] = [(index, UNKNOWN_LABEL_TYPE.format(kind="unknown"))]
         return out
+    if spec.theta is not None and spec.holdout is None:
+        return _labels_and_evaluation(index, X, y, w, spec, labels, codes, out)
     if spec.holdout is not None:
         # Label sums over the training rows; per-label validation weight and count.
         w, val_rows, w_val = spec.holdout.split(index, n, w)
@@ -516,6 +524,63 @@ def _add_class_grams(out, Xb, wb, db, codes, labels, spec):
         gram = weighted_gram(Xb[rows], db[rows], spec.fit_intercept, nonnegative=True)
         grams[label] = grams[label] + gram if label in grams else gram
         sws[label] = sws.get(label, 0.0) + float(wb[rows].sum())
+
+
+#: Integer-valued labels spanning fewer values than this are counted with
+#: ``np.bincount`` instead of sorted by ``np.unique``.
+SMALL_LABEL_RANGE = 1 << 16
+
+
+def _labels_and_codes(y):
+    """``np.unique(y, return_inverse=True)``, without the sort for small integer labels.
+
+    Sorting a 250,000-row chunk's labels costs several milliseconds per pass;
+    labels that are integers in a small range (0/1, class numbers, also as
+    integer-valued floats) are counted instead: the labels present are the
+    nonzero counts, the code of a row its label's rank among them. Raises
+    ``TypeError`` for labels that cannot be ordered (as ``np.unique`` does).
+    """
+    if y.dtype.kind not in "iubf" or not y.size:
+        return np.unique(y, return_inverse=True)
+    low, high = y.min(), y.max()
+    if y.dtype.kind == "f" and not (float(low).is_integer() and float(high).is_integer()
+                                    and -2**52 < low and high < 2**52):
+        return np.unique(y, return_inverse=True)
+    span = int(high) - int(low)
+    if span >= SMALL_LABEL_RANGE:
+        return np.unique(y, return_inverse=True)
+    if span <= 1:
+        # Two labels at most (0/1 targets): one comparison gives the codes.
+        upper = y == high
+        n_upper = np.count_nonzero(upper)
+        if n_upper == y.size:
+            return np.array([high], dtype=y.dtype), np.zeros(y.size, np.int8)
+        if n_upper + np.count_nonzero(y == low) == y.size:
+            return np.array([low, high], dtype=y.dtype), upper.view(np.int8)
+        return np.unique(y, return_inverse=True)  # not integer-valued
+    shifted = y - low if y.dtype.kind == "f" else y.astype(np.int64) - int(low)
+    as_int = shifted.astype(np.int32)
+    if y.dtype.kind == "f" and not np.array_equal(as_int, shifted):
+        return np.unique(y, return_inverse=True)  # not integer-valued
+    present = np.bincount(as_int) > 0
+    values = np.flatnonzero(present)
+    labels = values.astype(y.dtype) + low
+    if len(values) == len(present):  # every value in the range is present
+        return labels, as_int
+    rank = np.cumsum(present) - 1
+    return labels, rank[as_int]
+
+
+def _labels_and_evaluation(index, X, y, w, spec, labels, codes, out):
+    """Per-label weights (no feature sums) and the evaluation at ``spec.theta``."""
+    sw_class = np.bincount(codes, weights=w, minlength=len(labels))
+    out["class_stats"] = {lab: (float(sw_class[i]), 0.0)
+                          for i, lab in enumerate(labels.tolist())}
+    evaluation = evaluate_chunk(index, X, y, w, replace(spec, checks=False))
+    for key in ("sw", "loss", "grad", "hess", "hess_sw", "errors"):
+        if key in evaluation:
+            out[key] = evaluation[key]
+    return out
 
 
 @chunk_kernel

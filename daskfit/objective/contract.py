@@ -88,6 +88,10 @@ class SolverObjective(Protocol):
     def hessian_stride(self):
         """Rows of one block in this many feed the Hessian (1: all). Settable."""
 
+    @property
+    def start_hessian_stride(self):
+        """The first pass's Hessian stride when it differs (a warm start's denser one), else None."""
+
     # ---------------------------------------------------------------- costs
     @property
     def passes(self):

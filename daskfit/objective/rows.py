@@ -191,9 +191,11 @@ class Objective(EngineCosts):
         self.holdout_counts = None  # n and weight of the training / validation rows
         self.class_weight = class_weight
         self.class_weights = None  # one per class, from the first pass
+        self.start_theta = None  # the point the first pass evaluated (see start)
+        self.start_hessian_stride = None  # its Hessian's stride, when not hessian_stride
 
     # ----------------------------------------------------------- first pass
-    def start(self, needs, column_moments=False):
+    def start(self, needs, column_moments=False, warm=None):
         """Run the first pass: validate the data and evaluate at ``theta = 0``.
 
         Parameters
@@ -206,10 +208,51 @@ class Objective(EngineCosts):
             Also compute the feature means and scales (of the training rows)
             in this pass, for solvers that work in standardised coordinates
             (see ``daskfit.solvers._standardise``).
+        warm : daskfit.solvers._warm_start.WarmStart, optional
+            Evaluate at ``warm.theta`` instead of zero (same pass, same
+            checks). A classifier's evaluation is kept only when the data's
+            labels are the warm start's two classes; otherwise one more pass
+            evaluates at zero. :attr:`start_theta` is the point evaluated.
         """
+        self.start_theta = None
         if column_moments and needs != "moments":
             return self._start(needs, with_column_moments)
+        if warm is not None and needs != "moments" and self.holdout is None:
+            return self._start_warm(needs, warm)
         return self._start(needs, None)
+
+    def _start_warm(self, needs, warm):
+        """The first pass at a warm start's point (see :meth:`start`)."""
+        order = _ORDER[needs]
+        theta = np.asarray(warm.theta, dtype=np.float64)
+        # Near the optimum already: the Hessian from as many rows as a fit's last passes.
+        stride = max(1, self.hessian_stride // warm.hessian_density)
+        self.start_hessian_stride = stride
+        if self.loss.is_classification:
+            spec = replace(self._spec(theta, order, checks=True), classes=warm.classes,
+                           hessian_stride=stride)
+            result = self.engine.reduce(class_stats_chunk, spec, "labels")
+            self._check_not_empty(result)
+            self._set_classes(result)
+            self._finish_checks(result)
+            if self.n_outputs == 1 and np.array_equal(self.classes, warm.classes):
+                self._store(theta, order, result)
+                self.start_theta = theta
+            else:  # labels the sample did not hold: encoded wrongly, start at zero
+                self.start_theta = np.zeros(self.n_params)
+                self._evaluate(self.start_theta, order)
+            return self
+        try:
+            result = self.engine.reduce(
+                evaluate_chunk, replace(self._spec(theta, order, True), hessian_stride=stride),
+                "gradient")
+        except FloatingPointError:
+            # Overflow at the sample's optimum (a Poisson outlier): zero is safe.
+            return self._start(needs, None)
+        self._finish_checks(result)
+        self._store(theta, order, result)
+        self.start_theta = theta
+        return self
 
     def _start(self, needs, wrap):
         def kernel(k):
@@ -224,6 +267,7 @@ class Objective(EngineCosts):
             result = self.engine.reduce(moments_chunk, None, "gram")
             self._finish_checks(result)
             self._moments = result["moments"]
+            self.start_theta = np.zeros(self.n_params)
             return self
         order = _ORDER[needs]
         if self.loss.is_classification:
@@ -241,6 +285,7 @@ class Objective(EngineCosts):
             self._apply_class_weights(result, order)
             self._finish_checks(result)
             self._cache_at_zero(result, order)
+            self.start_theta = np.zeros(self.n_params)
         else:
             theta0 = np.zeros(self.n_params)
             result = self.engine.reduce(kernel(evaluate_chunk), self._spec(theta0, order, True),
@@ -251,6 +296,7 @@ class Objective(EngineCosts):
                 self._check_holdout(result, result["holdout"] + np.zeros(N_SUMS))
             self._finish_checks(result)
             self._store(theta0, order, result)
+            self.start_theta = theta0
             if self.holdout is not None and "y_min" in result:
                 # Centre y by its mid-range in later passes: R^2's total sum
                 # of squares then does not cancel for a target far from 0.

@@ -49,9 +49,10 @@ from ._newton import hessian_stride, solve_newton
 from ._normal import solve_normal
 from ._result import FitResult, check_options
 from ._sharded import solve_bcd, solve_sharded_gd
+from ._warm_start import warm_start
 
 __all__ = ["GRAM_MAX_FEATURES", "NEWTON_MAX_PARAMS", "SOLVERS", "STANDARDISED", "STRATEGIES", "FitResult", "SolverInfo",
-           "choose_solver", "hessian_stride", "solve"]
+           "choose_solver", "hessian_stride", "solve", "warm_start"]
 
 
 #: The parallel strategies a solver can run (see ``daskfit.planner``).

@@ -1,0 +1,141 @@
+"""Newton's warm start from a sample (daskfit.solvers._warm_start).
+
+A default binary logistic or Poisson fit on many rows starts the full Newton
+at a fit to a few thousand sampled rows, and evaluates there in the pass that
+also discovers the labels: 3 passes instead of 6 or 7, at least as accurate.
+"""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import sklearn.linear_model as sk
+from dataclasses import replace
+from scipy.special import expit
+
+import daskfit
+import daskfit.fit as base  # where the fit wiring calls warm_start
+from daskfit.kernels.chunks import EvalSpec, _labels_and_codes, class_stats_chunk, evaluate_chunk
+from daskfit.model.losses import LOSSES
+
+N, P, CHUNK = 128_000, 3, 16_000  # 8 chunks; 16 x the 2 x 4,000 sampled rows
+
+
+def _problem(kind, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, P))
+    z = X @ np.linspace(-1.0, 1.0, P) + 0.3
+    if kind == "binary":
+        y = (rng.uniform(size=N) < expit(z)).astype(np.int64)
+    else:
+        y = rng.poisson(np.exp(0.5 * z)).astype(np.float64)
+    return X, y
+
+
+def _dask(X, y):
+    return da.from_array(X, chunks=(CHUNK, P)), da.from_array(y, chunks=CHUNK)
+
+
+def _theta(est):
+    return np.r_[np.ravel(est.coef_), np.ravel(est.intercept_)]
+
+
+def _relative_error(theta, reference):
+    return np.abs(theta - reference).max() / np.abs(reference).max()
+
+
+@pytest.mark.parametrize("kind", ["binary", "counts"])
+def test_default_glm_fit_makes_three_passes_from_a_sample(kind, client, count_reductions):
+    """The pass count of a default binary logistic / Poisson fit is 3, and
+    cannot silently grow: the labels (or validating) pass evaluates at the
+    sample's fit, then one Newton step and the final step."""
+    X, y = _problem(kind)
+    make = daskfit.LogisticRegression if kind == "binary" else daskfit.PoissonRegressor
+    est = make().fit(*_dask(X, y))
+    first = "labels" if kind == "binary" else "gradient"
+    assert count_reductions == [first, "hessian", "hessian"]
+    assert est.n_passes_ == 3 and est.solver_ == "newton"
+    assert est.pass_log_[0][0] == "warm start" and len(est.pass_log_) == 4
+    # Accuracy: no worse than scikit-learn's default, against a tight reference.
+    if kind == "binary":
+        tight = sk.LogisticRegression(solver="newton-cholesky", tol=1e-14, max_iter=100)
+        default = sk.LogisticRegression()
+    else:
+        tight = sk.PoissonRegressor(solver="newton-cholesky", tol=1e-14, max_iter=100)
+        default = sk.PoissonRegressor()
+    reference = _theta(tight.fit(X, y))
+    ours = _relative_error(_theta(est), reference)
+    assert ours <= _relative_error(_theta(default.fit(X, y)), reference)
+    assert ours < 1e-6
+    # The sample is chosen by chunk index, not placement: the same fit again.
+    again = make().fit(*_dask(X, y))
+    np.testing.assert_array_equal(_theta(again), _theta(est))
+
+
+def test_a_label_the_sample_did_not_see_costs_one_pass_not_accuracy(count_reductions):
+    """A third class only in the last rows: the labels pass finds it, the
+    evaluation at the (binary) warm start is dropped, and the multinomial fit
+    starts at zero with one more pass; the coefficients are those of a fit
+    without the warm start."""
+    X, y = _problem("binary")
+    y[-50:] = 2
+    est = daskfit.LogisticRegression().fit(*_dask(X, y))
+    assert est.pass_log_[0][0] == "warm start" and list(est.classes_) == [0, 1, 2]
+    n_iter = int(np.ravel(est.n_iter_)[0])
+    assert count_reductions[0] == "labels" and est.n_passes_ == n_iter + 2
+    count_reductions.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(base, "warm_start", lambda *args: None)
+        cold = daskfit.LogisticRegression().fit(*_dask(X, y))
+    assert cold.n_passes_ == est.n_passes_ - 1
+    np.testing.assert_allclose(_theta(est), _theta(cold), rtol=0, atol=1e-12)
+
+
+def test_sorted_labels_turn_the_warm_start_off():
+    """Rows sorted by label: a sampled chunk holds one class, so there is no
+    warm start (no pass is wasted) and the fit is the usual one."""
+    X, y = _problem("binary")
+    order = np.argsort(y, kind="stable")
+    est = daskfit.LogisticRegression().fit(*_dask(X[order], y[order]))
+    assert "warm start" in [label for label, _ in est.pass_log_]
+    assert est.n_passes_ == int(np.ravel(est.n_iter_)[0]) + 1
+    reference = _theta(sk.LogisticRegression(solver="newton-cholesky", tol=1e-14).fit(X, y))
+    assert _relative_error(_theta(est), reference) < 1e-6
+
+
+def test_small_data_is_not_warm_started(count_reductions):
+    X, y = _problem("binary")
+    est = daskfit.LogisticRegression().fit(X[:20_000], y[:20_000])
+    assert "warm start" not in [label for label, _ in est.pass_log_]
+
+
+@pytest.mark.parametrize("y", [
+    np.array([0.0, 1.0, 1.0, 0.0]), np.array([1, 1, 1]), np.array([-3, 4, 0, 4]),
+    np.array([True, False, True]), np.array([2.0, 0.0, 5.0], dtype=np.float32),
+    np.array([0.5, 1.5, 0.5]), np.array([0.1, 1.1]), np.array([2**40, 2**40 + 3], np.int64),
+    np.array([0, 2], np.uint64), np.array(["b", "a", "b"]), np.array([], dtype=np.float64),
+], ids=lambda y: f"{y.dtype}{y[:2].tolist()}")
+def test_label_codes_without_sorting_match_unique(y):
+    labels, codes = _labels_and_codes(y)
+    expected_labels, expected_codes = np.unique(y, return_inverse=True)
+    assert labels.dtype == expected_labels.dtype
+    np.testing.assert_array_equal(labels, expected_labels)
+    np.testing.assert_array_equal(codes, np.ravel(expected_codes))
+
+
+def test_labels_pass_at_a_warm_point_is_the_evaluation_there():
+    """``class_stats_chunk`` with a theta: per-label weights plus exactly
+    what ``evaluate_chunk`` returns at that theta."""
+    X, y = _problem("binary")
+    X, y = X[:5000], np.where(y[:5000] == 1, "yes", "no").astype(object)
+    w = np.random.default_rng(1).uniform(0, 2, 5000)
+    spec = EvalSpec(loss=LOSSES["logistic"], theta=np.array([0.2, -0.1, 0.3, 0.05]),
+                    n_features=P, n_outputs=1, fit_intercept=True,
+                    classes=np.array(["no", "yes"], dtype=object), order=2, checks=True)
+    both = class_stats_chunk(3, X, y, w, spec)
+    alone = evaluate_chunk(3, X, y, w, replace(spec, checks=False))
+    for key in ("loss", "grad", "hess", "hess_sw", "sw"):
+        np.testing.assert_array_equal(both[key], alone[key])
+    assert {lab: sw for lab, (sw, _) in both["class_stats"].items()} == pytest.approx(
+        {"no": w[y == "no"].sum(), "yes": w[y == "yes"].sum()})
