@@ -25,7 +25,7 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from .errors import DataError
 
-__all__ = ["ChunkedData", "ROW_VECTORS", "as_chunked", "co_partition", "is_dask_collection",
+__all__ = ["ChunkedData", "ROW_VECTORS", "ShardedData", "as_chunked", "co_partition", "is_dask_collection",
            "is_sparse", "scipy_sparse", "split_row_vectors", "target_chunks"]
 
 # A NumPy input is cut into chunks of about this many bytes when it goes to a
@@ -725,3 +725,84 @@ def _record_features(estimator, n_features, names, reset):
             "The feature names should match those that were passed during fit. "
             f"Fitted with {list(fitted)}, got {list(names)}."
         )
+
+
+# ----------------------------------------------- column-chunked (model parallel)
+
+
+@dataclass
+class ShardedData:
+    """Row- and column-chunked ``X`` with ``y`` and weights on its row chunks.
+
+    The model-parallel fits' container (the row fits' is :class:`ChunkedData`):
+    chunk sizes must be known, so ``y`` and the weights can be cut to X's row
+    chunks before the first pass.
+    """
+
+    X: object
+    y: object
+    sample_weight: object
+
+    @classmethod
+    def from_arrays(cls, X, y, sample_weight=None):
+        import dask.array as da
+
+        if not isinstance(X, da.Array) or X.ndim != 2:
+            raise ValueError(f"X must be a 2-D Dask array, got {type(X).__name__}"
+                             f"{' of shape ' + str(X.shape) if hasattr(X, 'shape') else ''}.")
+        rows = X.chunks[0]
+        if any(np.isnan(c) for c in rows) or any(np.isnan(c) for c in X.chunks[1]):
+            raise ValueError(
+                f"Model-parallel solvers need known chunk sizes, but X has chunks {X.chunks}. "
+                "Call X.compute_chunk_sizes() (or to_dask_array(lengths=True) on a Dask "
+                "DataFrame) first.")
+        if X.dtype.kind != "f":
+            X = X.astype(np.float64)
+        return cls(X, _as_row_vector(y, rows, "y"), _as_row_vector(sample_weight, rows,
+                                                                   "sample_weight"))
+
+    @property
+    def row_chunks(self):
+        return tuple(int(c) for c in self.X.chunks[0])
+
+    @property
+    def col_chunks(self):
+        return tuple(int(c) for c in self.X.chunks[1])
+
+    @property
+    def n_row_chunks(self):
+        return len(self.X.chunks[0])
+
+    @property
+    def n_blocks(self):
+        return len(self.X.chunks[1])
+
+    @property
+    def n_features(self):
+        return int(self.X.shape[1])
+
+
+def _as_row_vector(v, rows, name):
+    import dask.array as da
+
+    if v is None:
+        return None
+    if not isinstance(v, da.Array):
+        v = np.asarray(v)
+        if v.ndim != 1 or v.shape[0] != sum(rows):
+            raise ValueError(f"{name} should be a 1-D array of length {sum(rows)}, got shape "
+                             f"{v.shape}.")
+        return da.from_array(v, chunks=(rows,))
+    if v.ndim != 1:
+        raise ValueError(f"{name} should be a 1-D array, got shape {v.shape}.")
+    if v.chunks[0] == tuple(rows):
+        return v
+    if any(np.isnan(c) for c in v.chunks[0]):
+        raise ValueError(
+            f"{name} has unknown chunk sizes ({v.chunks[0]}), so it cannot be aligned with "
+            f"the row chunks of X ({tuple(rows)}). Call {name}.compute_chunk_sizes() or "
+            "to_dask_array(lengths=True) first.")
+    if v.shape[0] != sum(rows):
+        raise ValueError(f"Found input variables with inconsistent numbers of samples: "
+                         f"[{sum(rows)}, {v.shape[0]}] (X and {name}).")
+    return v.rechunk((tuple(rows),))

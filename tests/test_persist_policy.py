@@ -6,7 +6,8 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from daskfit.engine.columns import ShardedData, ShardedEngine
+from daskfit._data import ShardedData
+from daskfit.engine.columns import ShardedEngine
 from daskfit.engine.rows import persisted_once, released_on_error
 
 

@@ -66,7 +66,7 @@ from .placement import local_scheduler
 from ..kernels.chunks import (UNKNOWN_LABEL_TYPE, label_problem, chunk_input_errors, combine,
                        combine_arrays, diagnose_chunk, weighted_gram, whole_chunk_kernel)
 
-__all__ = ["COLUMN_SPACE", "IDX", "OBSERVERS", "W", "Y", "Each", "Round", "ShardedData",
+__all__ = ["COLUMN_SPACE", "IDX", "OBSERVERS", "W", "Y", "Each", "Round",
            "ShardedEngine", "Start", "Vec", "validating_pass"]
 
 #: Test hooks: ``observer(event, payload)`` for ``"graph"`` and ``"fetch"``.
@@ -82,77 +82,8 @@ _FLOAT = 8  # bytes per float64
 # ---------------------------------------------------------------- data
 
 
-@dataclass
-class ShardedData:
-    """Row- and column-chunked ``X`` with ``y`` and weights on its row chunks."""
-
-    X: object
-    y: object
-    sample_weight: object
-
-    @classmethod
-    def from_arrays(cls, X, y, sample_weight=None):
-        import dask.array as da
-
-        if not isinstance(X, da.Array) or X.ndim != 2:
-            raise ValueError(f"X must be a 2-D Dask array, got {type(X).__name__}"
-                             f"{' of shape ' + str(X.shape) if hasattr(X, 'shape') else ''}.")
-        rows = X.chunks[0]
-        if any(np.isnan(c) for c in rows) or any(np.isnan(c) for c in X.chunks[1]):
-            raise ValueError(
-                f"Model-parallel solvers need known chunk sizes, but X has chunks {X.chunks}. "
-                "Call X.compute_chunk_sizes() (or to_dask_array(lengths=True) on a Dask "
-                "DataFrame) first.")
-        if X.dtype.kind != "f":
-            X = X.astype(np.float64)
-        return cls(X, _as_row_vector(y, rows, "y"), _as_row_vector(sample_weight, rows,
-                                                                   "sample_weight"))
-
-    @property
-    def row_chunks(self):
-        return tuple(int(c) for c in self.X.chunks[0])
-
-    @property
-    def col_chunks(self):
-        return tuple(int(c) for c in self.X.chunks[1])
-
-    @property
-    def n_row_chunks(self):
-        return len(self.X.chunks[0])
-
-    @property
-    def n_blocks(self):
-        return len(self.X.chunks[1])
-
-    @property
-    def n_features(self):
-        return int(self.X.shape[1])
-
-
-def _as_row_vector(v, rows, name):
-    import dask.array as da
-
-    if v is None:
-        return None
-    if not isinstance(v, da.Array):
-        v = np.asarray(v)
-        if v.ndim != 1 or v.shape[0] != sum(rows):
-            raise ValueError(f"{name} should be a 1-D array of length {sum(rows)}, got shape "
-                             f"{v.shape}.")
-        return da.from_array(v, chunks=(rows,))
-    if v.ndim != 1:
-        raise ValueError(f"{name} should be a 1-D array, got shape {v.shape}.")
-    if v.chunks[0] == tuple(rows):
-        return v
-    if any(np.isnan(c) for c in v.chunks[0]):
-        raise ValueError(
-            f"{name} has unknown chunk sizes ({v.chunks[0]}), so it cannot be aligned with "
-            f"the row chunks of X ({tuple(rows)}). Call {name}.compute_chunk_sizes() or "
-            "to_dask_array(lengths=True) first.")
-    if v.shape[0] != sum(rows):
-        raise ValueError(f"Found input variables with inconsistent numbers of samples: "
-                         f"[{sum(rows)}, {v.shape[0]}] (X and {name}).")
-    return v.rechunk((tuple(rows),))
+# ``ShardedData`` (the column-chunked container) lives with the row one in
+# ``daskfit._data``: every metadata check of the input is there.
 
 
 # ---------------------------------------------------------------- graph pieces
@@ -391,7 +322,7 @@ class ShardedEngine:
 
     Parameters
     ----------
-    data : ShardedData
+    data : daskfit._data.ShardedData
     split_every : int, default=8
         Fan-in of every reduction tree.
     persist : {"auto", True, False}, default="auto"

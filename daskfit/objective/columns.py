@@ -15,7 +15,8 @@ import uuid
 
 import numpy as np
 
-from ..engine.columns import DEFAULT_SPLIT_EVERY, ShardedData, ShardedEngine, validating_pass
+from .._data import ShardedData
+from ..engine.columns import DEFAULT_SPLIT_EVERY, ShardedEngine, validating_pass
 from ._costs import EngineCosts
 
 __all__ = ["ColumnObjective", "MODEL_PARALLEL_LOSSES"]

@@ -198,7 +198,7 @@ class ColumnSolverObjective(Protocol):
 
     @property
     def data(self):
-        """The :class:`~daskfit.engine.columns.ShardedData` (``n_blocks``, chunk sizes)."""
+        """The :class:`~daskfit._data.ShardedData` (``n_blocks``, chunk sizes)."""
 
     def round(self, label):
         """A new :class:`~daskfit.engine.columns.Round`; each ``run`` of it reads
