@@ -16,7 +16,7 @@ from ..errors import ParameterError
 from ._split import needs_target, resolve_splits, row_lengths, take_rows
 from ..engine.placement import placed
 
-__all__ = ["cross_validate"]
+__all__ = ["BoundPredictions", "check_takes_offset", "cross_validate"]
 
 
 @placed
@@ -85,7 +85,7 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
     >>> np.round(out["test_score"], 6)
     array([1., 1., 1., 1.])
     """
-    _check_takes_offset(estimator, offset)
+    check_takes_offset(estimator, offset)
     X, y, sample_weight, groups, offset = co_partition(X, y, sample_weight, groups, offset)
     lazy = any(is_dask_collection(v) for v in (X, y, sample_weight, groups, offset))
     if not lazy and sample_weight is None and offset is None:
@@ -104,6 +104,8 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
     n = int(sum(lengths)) if lengths is not None else _n_rows(X)
     groups = _numpy(groups)
     splits = resolve_splits(cv, n, y_values, groups, classifier=classifier)
+    if offset is not None and np.ndim(offset) == 0:  # one offset for every row
+        offset = np.full(n, float(offset))
     scorer = check_scoring(estimator, scoring=scoring)
     multimetric = not (scoring is None or isinstance(scoring, str) or callable(scoring))
     passthrough = scoring is None
@@ -141,7 +143,7 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
     return out
 
 
-def _check_takes_offset(estimator, offset):
+def check_takes_offset(estimator, offset, owner="cross_validate"):
     """A clear error, before any fit, for an offset the estimator's ``fit`` cannot take."""
     if offset is None:
         return
@@ -152,7 +154,7 @@ def _check_takes_offset(estimator, offset):
         return
     if not takes:
         raise ParameterError(
-            f"cross_validate got offset= but {type(estimator).__name__}.fit does not take "
+            f"{owner} got offset= but {type(estimator).__name__}.fit does not take "
             "an offset. Use an estimator whose fit and predict take offset= (daskfit's "
             "GLMs), or cross-validate without it.", parameter="offset")
 
@@ -181,7 +183,7 @@ def _score(scorer, estimator, X, y, sample_weight, offset, passthrough):
         return float(estimator.score(X, y, **_present(sample_weight=sample_weight,
                                                        offset=offset)))
     if lazy or offset is not None:
-        estimator = _BoundPredictions(estimator, offset, numpy=lazy)
+        estimator = BoundPredictions(estimator, offset, numpy=lazy)
         y, sample_weight = _numpy(y), _numpy(sample_weight)
     kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
     result = scorer(estimator, X, y, **kwargs)
@@ -197,7 +199,7 @@ def _numpy(v):
     return np.asarray(v)
 
 
-class _BoundPredictions:
+class BoundPredictions:
     """A fitted estimator seen by a scorer: the fold's offset bound to its predictions.
 
     With ``numpy`` (Dask input) the predictions come back as NumPy.
