@@ -163,14 +163,10 @@ def input_columns(config, frame):
 
 
 def _check_offset_config(config):
-    """An offset column needs a fit that takes it (no folds) and is no feature."""
+    """An offset column is no feature (it enters the fit, the folds and the scores)."""
     data, file = config["data"], config["_file"]
     if data["offset"] is None:
         return
-    if config["cv"]["folds"] >= 2:
-        raise ConfigError(file, "data.offset", "cross-validation and the overfitting "
-                                               "diagnosis do not take an offset yet; set "
-                                               "[cv] folds = 0 to fit and score with it")
     if data["offset"] in (data["features"] or []):
         raise ConfigError(file, "data.features", f"must not contain the offset column "
                                                  f"{data['offset']!r}")
@@ -388,16 +384,16 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
             if folds >= 2 and over["enabled"]:
                 # The diagnosis scores the same folds (same splitter, seed and
                 # scoring): its per-fold scores ARE the cross-validation.
-                report = _diagnosis(config, estimator, Xe, ye, we)
+                report = _diagnosis(config, estimator, Xe, ye, we, oe)
                 cv_out = _cv_summary(report.folds["train"], report.folds["validation"],
                                      folds, cv["scoring"], "overfitting diagnosis")
             elif folds >= 2:
-                cv_out = _cross_validate(estimator, Xe, ye, we, folds, cv)
+                cv_out = _cross_validate(estimator, Xe, ye, we, folds, cv, oe)
         over_out = {"skipped": "overfitting.enabled = false" if not over["enabled"]
                     else "cv.folds < 2"}
         with stage("overfitting"), data_errors("diagnosing overfitting"):
             if report is not None:
-                over_out = _write_diagnosis(report, tmp)
+                over_out = _write_diagnosis(report, tmp, inference)
         with stage("write"):
             save(model, tmp / "model")
     finally:
@@ -476,7 +472,7 @@ def _cv_summary(train, test, folds, scoring, source):
             "mean_train_score": float(np.mean(train))}
 
 
-def _cross_validate(estimator, X, y, w, folds, cv):
+def _cross_validate(estimator, X, y, w, folds, cv, offset=None):
     """Per-fold scores without a diagnosis: the fold-moments pass where the estimator
     has one (one pass, fold codes made on the workers), else ``cross_validate``."""
     from ..overfitting._folds import make_splits
@@ -486,7 +482,7 @@ def _cross_validate(estimator, X, y, w, folds, cv):
     splits = make_splits(folds, len(y_values), y_values, None, _is_classifier(estimator),
                          cv["random_state"])
     train, test = (a[0] for a in score_grid(estimator, None, None, X, y, w, splits,
-                                            cv["scoring"]))
+                                            cv["scoring"], offset))
     return _cv_summary(train, test, folds, cv["scoring"], "cross-validation")
 
 
@@ -502,7 +498,7 @@ def _is_classifier(estimator):
     return is_classifier(estimator)
 
 
-def _diagnosis(config, estimator, X, y, w):
+def _diagnosis(config, estimator, X, y, w, offset=None):
     from sklearn.base import clone
 
     from ..overfitting import diagnose
@@ -515,7 +511,7 @@ def _diagnosis(config, estimator, X, y, w):
         report = diagnose(clone(estimator), X, y, cv=cv["folds"], scoring=cv["scoring"],
                           sample_weight=w, param_name=over["param_name"],
                           param_range=over["param_range"], random_state=cv["random_state"],
-                          **kwargs)
+                          offset=offset, **kwargs)
     except errors.ParameterError as exc:
         key = overfitting_key(exc, over["param_name"])
         if key is None:
@@ -535,7 +531,9 @@ def overfitting_key(exc, param_name):
     return None
 
 
-def _write_diagnosis(report, tmp):
+def _write_diagnosis(report, tmp, inference=None):
+    """The HTML report (with the fit's coefficient table, or why there is none) and figure."""
+    report.inference = inference
     report.to_html(tmp / "overfitting.html")
     report.plot().savefig(tmp / "overfitting.png", dpi=100)
     log.info("overfitting verdict: %s (%s)", report.verdict, report.rule)
