@@ -33,7 +33,7 @@ from ._input import explain_csv_error, explain_csv_nan, find_input, read_table
 from ._config import TLS_FILES, load_config, resolve_path
 from ._checks import check_before_work
 from ._redact import RedactFilter, redact, redacted_config_text
-from ._report import Report
+from ._report import Report, run_report_html
 
 __all__ = ["run", "run_id", "connect_cluster", "build_model"]
 
@@ -288,6 +288,7 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
                                   scheduler, bar, echo, checkpoint, report)
         with output_errors(out_dir):
             _write_json(tmp / "metrics.json", metrics)
+            _write_text(tmp / "report.html", run_report_html(metrics))
             log.info("run %s complete", rid)
             detach()   # run.log is final before its checksum goes into the manifest
             write_manifest(tmp)
@@ -393,7 +394,7 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
                     else "cv.folds < 2"}
         with stage("overfitting"), data_errors("diagnosing overfitting"):
             if report is not None:
-                over_out = _write_diagnosis(report, tmp, inference)
+                over_out = _write_diagnosis(report, tmp)
         with stage("write"):
             save(model, tmp / "model")
     finally:
@@ -531,9 +532,7 @@ def overfitting_key(exc, param_name):
     return None
 
 
-def _write_diagnosis(report, tmp, inference=None):
-    """The HTML report (with the fit's coefficient table, or why there is none) and figure."""
-    report.inference = inference
+def _write_diagnosis(report, tmp):
     report.to_html(tmp / "overfitting.html")
     report.plot().savefig(tmp / "overfitting.png", dpi=100)
     log.info("overfitting verdict: %s (%s)", report.verdict, report.rule)
@@ -586,6 +585,11 @@ def _default_client():
 
 
 def _write_json(path, obj):
+    _write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+def _write_text(path, text):
+    """Write ``text`` (redacted) to ``path`` atomically: a temporary file, then a rename."""
     tmp = path.with_name("." + path.name + ".tmp")
-    tmp.write_text(redact(json.dumps(obj, indent=2, allow_nan=False)) + "\n")
+    tmp.write_text(redact(text))
     os.replace(tmp, path)
