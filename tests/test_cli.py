@@ -29,7 +29,7 @@ from daskfit.cli import (BAD_CONFIG, BAD_DATA, CLUSTER_UNREACHABLE, INTERNAL_ERR
 
 SCRIPT = Path(sys.executable).parent / "daskfit"
 RUN_FILES = ["config.toml", "manifest.json", "metrics.json", "model", "overfitting.html",
-             "overfitting.png", "run.log"]
+             "overfitting.png", "report.html", "run.log"]
 
 
 def command(*args):

@@ -290,14 +290,7 @@ def test_offset_refused_where_it_means_nothing_or_is_not_supported():
     Xd = da.from_array(X, chunks=(100, 2))
     with pytest.raises(ValueError, match="offset.*model-parallel"):
         daskfit.PoissonRegressor(solver="bcd").fit(Xd, y, offset=np.log(exposure))
-    with pytest.raises(ValueError, match="offset"):
-        daskfit.RidgeCV().fit(X, y, offset=np.log(exposure))
-    with pytest.raises(ValueError, match="offset"):
-        daskfit.LogisticRegressionCV().fit(X, (y > 1).astype(int), offset=np.log(exposure))
-    from daskfit.model_selection import cross_validate
-
-    with pytest.raises(ValueError, match="offset"):
-        cross_validate(daskfit.PoissonRegressor(), X, y, offset=np.log(exposure))
+    # The CV estimators, cross_validate and diagnose take it: tests/test_cv_offset.py.
 
 
 def test_offset_on_a_cluster_persisted_with_the_data(client):
@@ -343,7 +336,7 @@ def test_cli_offset_column_in_run_and_predict(tmp_path, cluster):
                                                  + np.log(exposure)), rtol=1e-6)
 
 
-def test_cli_offset_column_is_no_feature_and_refuses_folds(tmp_path):
+def test_cli_offset_column_is_no_feature_and_goes_to_the_folds(tmp_path):
     from daskfit.cli._config import load_config
     from daskfit.cli._exit import ConfigError
     from daskfit.cli._run import input_columns
@@ -352,10 +345,12 @@ def test_cli_offset_column_is_no_feature_and_refuses_folds(tmp_path):
     config.write_text('[data]\npath = "data"\ntarget = "y"\noffset = "off"\n'
                       '[model]\nestimator = "PoissonRegressor"\n')
     frame = pd.DataFrame({"x": [1.0], "y": [1.0], "off": [0.0]})
-    with pytest.raises(ConfigError, match="data.offset"):
-        input_columns(load_config(config), frame)
-    config.write_text(config.read_text() + "[cv]\nfolds = 0\n")
+    # Cross-validation and the diagnosis take the offset (default [cv] folds = 5).
     assert input_columns(load_config(config), frame) == ["x"]  # the offset is no feature
+    config.write_text(config.read_text().replace('offset = "off"',
+                                                 'offset = "off"\nfeatures = ["x", "off"]'))
+    with pytest.raises(ConfigError, match="data.features"):
+        input_columns(load_config(config), frame)
 
 
 # --------------------------------------------------------------- inference

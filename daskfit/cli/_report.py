@@ -8,16 +8,23 @@ scores, overfitting verdict. ``--json`` makes stdout exactly one JSON
 object (also for a failed run, with its exit code), and sends everything
 else, the dashboard link included, to stderr; ``-q`` prints errors only;
 ``-v`` adds the run log's INFO lines to stderr.
+
+Every run directory also holds ``report.html`` (:func:`run_report_html`):
+one self-contained page with the run's scores, the overfitting verdict (and
+a link to ``overfitting.html`` when the diagnosis ran) and the fit's
+coefficient table from ``metrics.json``'s ``inference`` section (coef,
+std_err, z or t, p_value, CI), or why there is none.
 """
 
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import json
 import sys
 
-__all__ = ["Report"]
+__all__ = ["Report", "inference_html", "run_report_html"]
 
 
 class Report:
@@ -116,3 +123,63 @@ class _StageLines:
 def failure_json(code, message):
     """The ``--json`` summary of a run that failed with exit ``code``."""
     return json.dumps({"status": "failed", "exit_code": code, "error": message})
+
+
+# ------------------------------------------------------------------ report.html
+
+#: Fit statistics shown under the coefficient table, when the record has them.
+_INFERENCE_FACTS = ("nobs", "df_resid", "deviance", "null_deviance", "dispersion", "aic", "bic")
+
+
+def inference_html(record):
+    """The coefficient table of ``metrics.json``'s ``inference`` section as HTML.
+
+    pandas' ``DataFrame.to_html`` with escaping on (row names are the
+    user's column names), numbers to 6 significant digits, missing values
+    (JSON ``null``: a non-finite statistic) as ``NaN``. A record without a
+    table (an L1 penalty, the multinomial model, a singular design) gives
+    its ``skipped`` reason instead.
+    """
+    if not record:
+        return ""
+    if "table" not in record:
+        reason = record.get("skipped", "no coefficient table was computed")
+        return (f"<h2>Coefficients</h2><p class='daskfit-inference-skipped'>No coefficient "
+                f"table: {html.escape(str(reason))}</p>")
+    import pandas as pd
+
+    table = pd.DataFrame.from_dict(record["table"], orient="index").astype(float)
+    body = table.to_html(escape=True, float_format=lambda v: f"{v:.6g}", na_rep="NaN",
+                         classes="daskfit-inference", border=0)
+    level = 100 * (1 - float(record.get("alpha", 0.05)))
+    facts = ", ".join(f"{name} {record[name]:.6g}" for name in _INFERENCE_FACTS
+                      if isinstance(record.get(name), (int, float)))
+    return (f"<h2>Coefficients</h2><p>{html.escape(str(record.get('cov_type', '')))} "
+            f"covariance, {level:g}% confidence intervals, {record.get('passes', 'n/a')} "
+            f"extra pass(es).</p>{body}<p><small>{html.escape(facts)}</small></p>")
+
+
+def run_report_html(metrics):
+    """``report.html`` of a run: scores, verdict and the coefficient table, from ``metrics``."""
+    scores, model = metrics.get("scores", {}), metrics.get("model", {})
+    over = metrics.get("overfitting", {})
+    name = html.escape(str(metrics.get("name", "")))
+    if "verdict" in over:
+        verdict = (f"<b>{html.escape(str(over['verdict']))}</b> &mdash; "
+                   f"{html.escape(str(over.get('rule', '')))} "
+                   "(<a href='overfitting.html'>overfitting diagnosis</a>)")
+    else:
+        verdict = f"not diagnosed ({html.escape(str(over.get('skipped', 'n/a')))})"
+    rows = [("estimator", model.get("estimator")), ("solver", model.get("solver")),
+            ("passes over the data", model.get("n_passes")),
+            ("rows", metrics.get("input", {}).get("rows")),
+            ("train score", _fmt(scores.get("train"))),
+            ("mean cross-validation score", _fmt(scores.get("cv_test_mean")))]
+    summary = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+                      for k, v in rows)
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            f"<title>daskfit run {name}</title></head><body>"
+            f"<h1>daskfit run {name} ({html.escape(str(metrics.get('run_id', '')))})</h1>"
+            f"<table class='daskfit-run'>{summary}</table>"
+            f"<p>Overfitting: {verdict}</p>"
+            f"{inference_html(metrics.get('inference'))}</body></html>\n")

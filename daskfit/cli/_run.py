@@ -33,7 +33,7 @@ from ._input import explain_csv_error, explain_csv_nan, find_input, read_table
 from ._config import TLS_FILES, load_config, resolve_path
 from ._checks import check_before_work
 from ._redact import RedactFilter, redact, redacted_config_text
-from ._report import Report
+from ._report import Report, run_report_html
 
 __all__ = ["run", "run_id", "connect_cluster", "build_model"]
 
@@ -163,14 +163,10 @@ def input_columns(config, frame):
 
 
 def _check_offset_config(config):
-    """An offset column needs a fit that takes it (no folds) and is no feature."""
+    """An offset column is no feature (it enters the fit, the folds and the scores)."""
     data, file = config["data"], config["_file"]
     if data["offset"] is None:
         return
-    if config["cv"]["folds"] >= 2:
-        raise ConfigError(file, "data.offset", "cross-validation and the overfitting "
-                                               "diagnosis do not take an offset yet; set "
-                                               "[cv] folds = 0 to fit and score with it")
     if data["offset"] in (data["features"] or []):
         raise ConfigError(file, "data.features", f"must not contain the offset column "
                                                  f"{data['offset']!r}")
@@ -292,6 +288,7 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
                                   scheduler, bar, echo, checkpoint, report)
         with output_errors(out_dir):
             _write_json(tmp / "metrics.json", metrics)
+            _write_text(tmp / "report.html", run_report_html(metrics))
             log.info("run %s complete", rid)
             detach()   # run.log is final before its checksum goes into the manifest
             write_manifest(tmp)
@@ -388,11 +385,11 @@ def _run_stages(config, estimator, source, frame, features, rid, tmp, scheduler,
             if folds >= 2 and over["enabled"]:
                 # The diagnosis scores the same folds (same splitter, seed and
                 # scoring): its per-fold scores ARE the cross-validation.
-                report = _diagnosis(config, estimator, Xe, ye, we)
+                report = _diagnosis(config, estimator, Xe, ye, we, oe)
                 cv_out = _cv_summary(report.folds["train"], report.folds["validation"],
                                      folds, cv["scoring"], "overfitting diagnosis")
             elif folds >= 2:
-                cv_out = _cross_validate(estimator, Xe, ye, we, folds, cv)
+                cv_out = _cross_validate(estimator, Xe, ye, we, folds, cv, oe)
         over_out = {"skipped": "overfitting.enabled = false" if not over["enabled"]
                     else "cv.folds < 2"}
         with stage("overfitting"), data_errors("diagnosing overfitting"):
@@ -476,7 +473,7 @@ def _cv_summary(train, test, folds, scoring, source):
             "mean_train_score": float(np.mean(train))}
 
 
-def _cross_validate(estimator, X, y, w, folds, cv):
+def _cross_validate(estimator, X, y, w, folds, cv, offset=None):
     """Per-fold scores without a diagnosis: the fold-moments pass where the estimator
     has one (one pass, fold codes made on the workers), else ``cross_validate``."""
     from ..overfitting._folds import make_splits
@@ -486,7 +483,7 @@ def _cross_validate(estimator, X, y, w, folds, cv):
     splits = make_splits(folds, len(y_values), y_values, None, _is_classifier(estimator),
                          cv["random_state"])
     train, test = (a[0] for a in score_grid(estimator, None, None, X, y, w, splits,
-                                            cv["scoring"]))
+                                            cv["scoring"], offset))
     return _cv_summary(train, test, folds, cv["scoring"], "cross-validation")
 
 
@@ -502,7 +499,7 @@ def _is_classifier(estimator):
     return is_classifier(estimator)
 
 
-def _diagnosis(config, estimator, X, y, w):
+def _diagnosis(config, estimator, X, y, w, offset=None):
     from sklearn.base import clone
 
     from ..overfitting import diagnose
@@ -515,7 +512,7 @@ def _diagnosis(config, estimator, X, y, w):
         report = diagnose(clone(estimator), X, y, cv=cv["folds"], scoring=cv["scoring"],
                           sample_weight=w, param_name=over["param_name"],
                           param_range=over["param_range"], random_state=cv["random_state"],
-                          **kwargs)
+                          offset=offset, **kwargs)
     except errors.ParameterError as exc:
         key = overfitting_key(exc, over["param_name"])
         if key is None:
@@ -588,6 +585,11 @@ def _default_client():
 
 
 def _write_json(path, obj):
+    _write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+def _write_text(path, text):
+    """Write ``text`` (redacted) to ``path`` atomically: a temporary file, then a rename."""
     tmp = path.with_name("." + path.name + ".tmp")
-    tmp.write_text(redact(json.dumps(obj, indent=2, allow_nan=False)) + "\n")
+    tmp.write_text(redact(text))
     os.replace(tmp, path)

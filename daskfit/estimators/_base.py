@@ -212,21 +212,6 @@ class LinearModelBase(BaseEstimator):
         return tags
 
 
-#: The estimators whose ``fit`` and ``predict`` take ``offset=``.
-OFFSET_ESTIMATORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "PoissonRegressor",
-                     "GammaRegressor", "TweedieRegressor", "LogisticRegression (binary)")
-
-
-def refuse_offset(offset, owner):
-    """A clear error for ``offset=`` given to an estimator that cannot take it."""
-    if offset is not None:
-        raise ParameterError(
-            f"{owner} does not take offset= (cross-validation fits its folds without "
-            f"one). The estimators that do: {', '.join(OFFSET_ESTIMATORS)}; choose the regularisation "
-            "of such a fit by fitting it for each candidate, or fit without offset.",
-            parameter="offset")
-
-
 def in_memory_offset(offset, n_rows):
     """``offset`` for ``n_rows`` in-memory rows: a finite float64 vector, or a clear error."""
     if is_dask_collection(offset):

@@ -26,6 +26,16 @@ same weights as :class:`daskfit.Lasso` / :class:`daskfit.Ridge` take). With
 (scikit-learn's ``LassoCV``, and ``GridSearchCV`` / ``RidgeCV`` with metadata
 routing of ``sample_weight`` to the scorer enabled; scikit-learn's
 ``RidgeCV(cv=k)`` without routing ignores the weights when scoring).
+
+With an ``offset`` every fit is of ``y - offset`` (least squares with a
+fixed term in the linear predictor) and every validation score is of ``y``
+against ``X b + b0 + offset``, as :meth:`daskfit.Ridge.score` with
+``offset=`` scores it: the squared errors are those of ``y - offset``, but
+R^2 and the explained variance divide by the spread of ``y`` itself (the
+pass returns the moments of ``y`` next to those of ``y - offset``). So the
+mean squared errors, the coefficients and the choice by MSE equal those of
+the same estimator fitted on ``y - offset``; R^2 values differ from that
+fit's by their denominators.
 """
 
 from __future__ import annotations
@@ -40,7 +50,6 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._data import as_chunked
 from ..engine.rows import Engine
-from ..estimators._base import refuse_offset
 from ..estimators._params import (Boolean, CountOr, FeatureWeights, FiniteArray, Integer,
                                   Options, Real, cv_splits)
 from ..estimators._regression import LinearRegressorBase
@@ -77,28 +86,36 @@ def _ratio_score(numerator, denominator):
     return 1.0 - numerator / denominator
 
 
-def _r2(moments, B, b0):
+def _spread(moments, target):
+    """``Syy`` of the scored ``y``: the target's own moments when fitted with an offset."""
+    return (moments if target is None else target)[5]
+
+
+def _r2(moments, B, b0, target=None):
     sse, _, _ = _residual_sums(moments, B, b0)
-    return _ratio_score(sse, moments[5])
+    return _ratio_score(sse, _spread(moments, target))
 
 
-def _neg_mse(moments, B, b0):
+def _neg_mse(moments, B, b0, target=None):
     sse, sw, _ = _residual_sums(moments, B, b0)
     return -sse / sw
 
 
-def _neg_rmse(moments, B, b0):
+def _neg_rmse(moments, B, b0, target=None):
     return -np.sqrt(-_neg_mse(moments, B, b0))
 
 
-def _explained_variance(moments, B, b0):
+def _explained_variance(moments, B, b0, target=None):
     sse, sw, d = _residual_sums(moments, B, b0)
-    return _ratio_score(np.maximum(sse - sw * d**2, 0.0), moments[5])
+    return _ratio_score(np.maximum(sse - sw * d**2, 0.0), _spread(moments, target))
 
 
 #: Scorers that are exact functions of a validation fold's moments (weighted
 #: when sample_weight is given). Others need per-row predictions: use
-#: GridSearchCV with the daskfit estimator instead.
+#: GridSearchCV with the daskfit estimator instead. Each is ``score(moments,
+#: B, b0, target=None)``: ``moments`` those of the fitted target (``y -
+#: offset`` with an offset), ``target`` the moments of ``y`` itself when they
+#: differ (the residuals are the same; R^2's spread is of ``y``).
 MOMENT_SCORERS = {
     "r2": _r2,
     "neg_mean_squared_error": _neg_mse,
@@ -247,19 +264,22 @@ class _FoldMomentsCV(LinearRegressorBase):
             Weights of the fits and of the validation scores.
         groups : array-like of shape (n_samples,), default=None
             Group labels for group splitters (``GroupKFold``, ...).
-        offset : None
-            Not supported (an error naming the estimators that take one).
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            A fixed term of the linear predictor (as :meth:`daskfit.Ridge.fit`'s):
+            every fold and the refit fit ``y - offset``, and every fold is
+            scored on ``y`` against ``X b + b0 + offset`` (see the module's
+            docstring). Pass the same offset to :meth:`predict` and
+            :meth:`score`. It travels with the weights: still one pass.
 
         Returns
         -------
         self : object
         """
         self._validate_common_params()
-        refuse_offset(offset, type(self).__name__)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        data = as_chunked(self, X, y, sample_weight, reset=True)
+        data = as_chunked(self, X, y, sample_weight, reset=True, offset=offset)
         _check_weights_for(self, data.n_features)
         if data.X.numblocks[1] > 1:
             data.X = data.X.rechunk({1: -1})
@@ -268,7 +288,10 @@ class _FoldMomentsCV(LinearRegressorBase):
         engine.prepare(expected_passes=1)
         result = engine.reduce(fold_moments_chunk, FoldSpec(layout.n_codes), "cv-moments")
         train, test, total = layout.assemble(result["fold_moments"].parts)
-        self._search(train, test, total)
+        targets = None
+        if "target_moments" in result:  # fitted with an offset: the scores' y spread
+            targets = layout.assemble(result["target_moments"].parts)[:2]
+        self._search(train, test, total, targets)
         self.n_passes_ = engine.passes
         self.target_passes_ = target_passes
         self.pass_log_ = list(engine.pass_log)
@@ -380,15 +403,15 @@ class RidgeCV(_FoldMomentsCV):
         "P2": FeatureWeights(),
     }
 
-    def _search(self, train, test, total):
+    def _search(self, train, test, total, targets=None):
         alphas = _alphas(self.alphas)
         score = MOMENT_SCORERS[self.scoring or "r2"]
         scores = np.empty((len(train), len(alphas)))
         train_scores = np.empty_like(scores)
         for s, (tr, te) in enumerate(zip(train, test)):
             B, b0 = ridge_path(tr, alphas, self.fit_intercept, self.P2)
-            scores[s] = score(te, B, b0)
-            train_scores[s] = score(tr, B, b0)  # the training set's own moments
+            scores[s] = score(te, B, b0, _target(targets, 1, s))
+            train_scores[s] = score(tr, B, b0, _target(targets, 0, s))  # its own moments
         mean = scores.mean(axis=0)
         results = {"params": [{"alpha": a} for a in np.asarray(self.alphas).ravel().tolist()],
                    "param_alpha": alphas.copy()}
@@ -409,6 +432,14 @@ class RidgeCV(_FoldMomentsCV):
         B, b0 = ridge_path(total, np.array([self.alpha_]), self.fit_intercept, self.P2)
         self._set_coef(B[:, 0], b0[0])
         self.n_iter_ = 1
+
+
+def _target(targets, which, split):
+    """Moments of ``y`` itself for split ``split``'s training (0) or validation (1) rows.
+
+    None without an offset (the fitted moments are of ``y`` then).
+    """
+    return None if targets is None else targets[which][split]
 
 
 def _rank(mean):
@@ -509,7 +540,7 @@ class ElasticNetCV(_FoldMomentsCV):
         """``(P1, P2)``; LassoCV has no L2 part, hence no ``P2``."""
         return self.P1, getattr(self, "P2", None)
 
-    def _search(self, train, test, total):
+    def _search(self, train, test, total, targets=None):
         ratios = self._l1_ratios()
         auto = isinstance(self.alphas, numbers.Integral)
         if auto:
@@ -594,8 +625,8 @@ class LassoCV(ElasticNetCV):
     def _l1_ratios(self):
         return np.array([1.0])
 
-    def _search(self, train, test, total):
-        super()._search(train, test, total)
+    def _search(self, train, test, total, targets=None):
+        super()._search(train, test, total, targets)
         del self.l1_ratio_
 
 
@@ -637,7 +668,7 @@ class ElasticNetFoldScores(_FoldMomentsCV):
         "scoring": Options(MOMENT_SCORERS, allow_none=True),
     }
 
-    def _search(self, train, test, total):
+    def _search(self, train, test, total, targets=None):
         alphas = _alphas(self.alphas)
         order = np.argsort(-alphas, kind="stable")
         score = MOMENT_SCORERS[self.scoring or "r2"]
@@ -649,8 +680,8 @@ class ElasticNetFoldScores(_FoldMomentsCV):
                                      self.fit_intercept, self.tol, self.max_iter, self.P1,
                                      self.P2)
             converged &= ok
-            train_scores[order, s] = score(tr, B, b0)
-            test_scores[order, s] = score(te, B, b0)
+            train_scores[order, s] = score(tr, B, b0, _target(targets, 0, s))
+            test_scores[order, s] = score(te, B, b0, _target(targets, 1, s))
         if not converged:
             warnings.warn(
                 f"Coordinate descent did not converge for some folds and alphas in "

@@ -14,6 +14,13 @@ per grouping). The codes of a chunk are a literal only in that chunk's task,
 never in the others, and a compact one (runs of equal codes where that is
 smaller: K-fold ships a few bytes per chunk); :func:`pack_codes` expands it
 next to the target chunk.
+
+With an offset (it rides in the weight slot, see
+:func:`daskfit._data.split_row_vectors`) the moments are those of
+``y - offset``: least squares with an offset fits ``y - offset``. The pass
+then also returns, per grouping and code, the moments of ``y`` itself
+(``target_moments``, with no features): the denominators of the scores of
+``y`` (R^2, explained variance) against ``X b + b0 + offset``.
 """
 
 from __future__ import annotations
@@ -134,8 +141,22 @@ def _gather_pieces(n_rows, n_features):
     return [slice(a, min(a + rows, n_rows)) for a in range(0, n_rows, rows)]
 
 
+def _target_moments(y, w):
+    """``(sw, [], mean_y, 0x0, [], Syy)``: centred moments of ``y`` alone, or None."""
+    if y.shape[0] == 0:
+        return None
+    sw = float(y.shape[0]) if w is None else float(w.sum())
+    if sw == 0:
+        return None
+    mean = float(np.average(y, weights=w))
+    r = y - mean
+    syy = float(r @ r) if w is None else float((w * r) @ r)
+    empty = np.zeros(0)
+    return (sw, empty, mean, np.zeros((0, 0)), empty, syy)
+
+
 @chunk_kernel
-def fold_moments_chunk(index, X, yc, w, spec: FoldSpec):
+def fold_moments_chunk(index, X, yc, w, spec: FoldSpec, offset=None):
     """Centred weighted moments of the rows of each code, in one read of X.
 
     Sorted codes (K-fold without shuffling, time-series splits: a chunk holds
@@ -147,6 +168,9 @@ def fold_moments_chunk(index, X, yc, w, spec: FoldSpec):
     codes) took 14x one moments pass: thousands of tiny products, each
     paying the call and merge overhead; 4 MiB pieces take 6x (1.2x per
     grouping). Larger pieces are slower again (the gather leaves the cache).
+
+    An ``offset`` makes these the moments of ``y - offset``, and adds
+    ``target_moments``, those of ``y`` (see the module's docstring).
     """
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
@@ -156,7 +180,11 @@ def fold_moments_chunk(index, X, yc, w, spec: FoldSpec):
     codes = yc["codes"]
     out["sw"] = float(n if w is None else w.sum())
     y = np.ascontiguousarray(y, dtype=np.float64)
+    raw_y = y
+    if offset is not None:
+        y = y - offset
     parts = [[None] * k for k in spec.n_codes]
+    targets = None if offset is None else [[None] * k for k in spec.n_codes]
     work = MomentsWork(X)
     for g, n_codes in enumerate(spec.n_codes):
         column = codes[:, g]
@@ -174,10 +202,15 @@ def fold_moments_chunk(index, X, yc, w, spec: FoldSpec):
             for code, rows in _runs(column[piece]):
                 m = rows_moments(Xp[rows], yp[rows], None if wp is None else wp[rows], work)
                 parts[g][code] = merge_moments([parts[g][code], m])
+                if targets is not None:
+                    t = _target_moments(raw_y[piece][rows], None if wp is None else wp[rows])
+                    targets[g][code] = merge_moments([targets[g][code], t])
     out["fold_moments"] = FoldMoments(parts)
+    if targets is not None:
+        out["target_moments"] = FoldMoments(targets)
     finite = all(m is None or (np.isfinite(m[3]).all() and np.isfinite(m[4]).all()
                                and np.isfinite(m[5]))
                  for group in parts for m in group)
     if not finite:
-        out["errors"] = [diagnose_chunk(index, X, y, w)]
+        out["errors"] = [diagnose_chunk(index, X, raw_y, w, offset)]
     return out

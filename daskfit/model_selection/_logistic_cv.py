@@ -16,14 +16,13 @@ import dask
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._data import as_chunked
+from .._data import as_chunked, split_row_vectors
 from ..engine.rows import Engine, compute
-from ..errors import DataError
+from ..errors import DataError, ParameterError
 from ..kernels.alignment import rows_per_block
 from ..kernels.chunks import label_problem
 from ..objective import checked_classes, penalty_mask
 from ..objective.rows import class_weight_vector
-from ..estimators._base import refuse_offset
 from ..estimators._params import (Boolean, CountOr, FiniteArray, Integer, Options, Real,
                                   Satisfies, cv_splits)
 from ..estimators._params import FeatureWeights
@@ -203,8 +202,14 @@ class LogisticRegressionCV(LogisticRegression):
             Weights of the fits and of the validation scores.
         groups : array-like of shape (n_samples,), default=None
             Group labels for group splitters.
-        offset : None
-            Not supported (an error naming the estimators that take one).
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            A fixed term added to the log-odds (binary labels only, as
+            :meth:`daskfit.LogisticRegression.fit`'s), for every fold model
+            and the refit, and to the predictions their validation (and
+            training) scores are computed from, as
+            :meth:`~daskfit.LogisticRegression.score` with ``offset=``
+            scores. It travels with the weights: no extra pass. Pass the
+            same offset to :meth:`predict`.
 
         Returns
         -------
@@ -212,11 +217,11 @@ class LogisticRegressionCV(LogisticRegression):
         """
         self._validate_common_params()
         Cs = self._Cs_grid()
-        refuse_offset(offset, "LogisticRegressionCV")
         if y is None:
             raise ValueError("LogisticRegressionCV requires y to be passed, but the target "
                              "y is None.")
-        data = as_chunked(self, X, y, sample_weight, reset=True, y_numeric=False)
+        data = as_chunked(self, X, y, sample_weight, reset=True, y_numeric=False,
+                          offset=offset)
         if data.X.numblocks[1] > 1:
             data.X = data.X.rechunk({1: -1})
         balanced = isinstance(self.class_weight, str)
@@ -228,6 +233,11 @@ class LogisticRegressionCV(LogisticRegression):
             data, _cv_or_default(self.cv), groups, classifier=True)
         S = layout.n_splits
         K = 1 if len(classes) == 2 else len(classes)
+        if K > 1 and offset is not None:
+            raise ParameterError(
+                f"offset= applies to binary logistic regression, but y has {len(classes)} "
+                "classes: an offset added to every class's linear predictor does not change "
+                "a multinomial model. Fit without offset.", parameter="offset")
         p = data.n_features
         n_params = K * (p + int(self.fit_intercept))
         check_feature_weights("P2", self.P2, p)
@@ -348,6 +358,8 @@ def _unique_or_nan(block, w=None, counts=False):
         return arr, None
     if not counts:
         return labels, None
+    # With an offset the slot holds (weight, offset) records: the weights alone.
+    w = None if w is None else split_row_vectors(np.asarray(w))[0]
     weights = None if w is None else np.asarray(w, dtype=np.float64)
     return labels, np.bincount(codes.ravel(), weights=weights, minlength=len(labels))
 

@@ -13,7 +13,9 @@ extra either.
 Rows carry their fold codes in the ``y`` slot (see
 :func:`daskfit.model_selection._split.fold_pass_data`); ``y`` itself is the
 class index as a float. ``roles`` tables turn codes into 0 (unused by the
-split), 1 (trains) or 2 (validates), per split.
+split), 1 (trains) or 2 (validates), per split. A binary fit's ``offset``
+(in the weight slot, see :func:`daskfit._data.split_row_vectors`) is added
+to every model's log-odds, for its fit and for its scores alike.
 """
 
 from __future__ import annotations
@@ -99,9 +101,13 @@ def _coefficients(spec, dtype):
 
 
 @chunk_kernel
-def path_chunk(index, X, yc, w, spec: PathSpec):
+def path_chunk(index, X, yc, w, spec: PathSpec, offset=None):
     """Per model: loss, gradient (and Hessian) sums on its training rows; per
-    fold model: loss and correct counts on its validation rows."""
+    fold model: loss and correct counts on its validation rows.
+
+    ``offset`` (binary models only: the caller refuses it for more classes)
+    is added to every model's linear predictor ``X b + b0``.
+    """
     n = X.shape[0]
     out = {"n": n, "chunk_rows": {index: n}}
     y = yc["y"]
@@ -134,6 +140,8 @@ def path_chunk(index, X, yc, w, spec: PathSpec):
         Wr = _model_weights(roles, wb, spec.models, S)  # for the training scores
         Wt = Wr if row_cw is None else Wr * row_cw[block, None]  # for the fit
         raw = (Xb @ coef).astype(np.float64) + intercept  # (nb, M*K)
+        if offset is not None:
+            raw += offset[block, None]
         if K == 1:
             lv, g, h, correct = loss.path_terms(raw, yb)
             wg = (g * Wt)[:, :, None]
@@ -171,5 +179,5 @@ def path_chunk(index, X, yc, w, spec: PathSpec):
     for j in spec.hessian:
         out[f"hess{j}"] = hess[j] if np.ndim(hess[j]) else np.zeros((K * width,) * 2)
     if not (np.isfinite(loss_sum).all() and np.isfinite(grad).all()):
-        out["errors"] = [diagnose_chunk(index, X, y, w)]
+        out["errors"] = [diagnose_chunk(index, X, y, w, offset)]
     return out

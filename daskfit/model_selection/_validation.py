@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 
 import numpy as np
@@ -11,11 +12,11 @@ from sklearn.metrics import check_scoring
 
 from .._data import co_partition, is_dask_collection
 from ..engine.rows import compute
-from ..estimators._base import refuse_offset
+from ..errors import ParameterError
 from ._split import needs_target, resolve_splits, row_lengths, take_rows
 from ..engine.placement import placed
 
-__all__ = ["cross_validate"]
+__all__ = ["BoundPredictions", "check_takes_offset", "cross_validate"]
 
 
 @placed
@@ -54,8 +55,17 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
         Passed, cut per fold, to ``fit`` and to the scorer (weighted scores):
         scikit-learn's ``cross_validate`` with metadata routing of
         ``sample_weight`` to both.
-    offset : None
-        Not supported: an error naming the estimators whose ``fit`` takes one.
+    offset : array-like or Dask collection of shape (n_samples,), default=None
+        A fixed term of the linear predictor (``log(exposure)``), cut per
+        fold like the weights. It goes to ``fit`` and to every prediction a
+        score is made from: ``scoring=None`` calls ``estimator.score(X, y,
+        offset=...)``, and a named or callable scorer sees ``predict``,
+        ``predict_proba``, ``decision_function`` with the fold's offset
+        bound. So each score is of the model with its offset, as the
+        estimator's own ``score(X, y, offset=...)`` computes it.
+        (scikit-learn's ``cross_validate(..., params={"offset": o})`` routes
+        it to ``fit`` only, and would score predictions without the offset.)
+        The estimator's ``fit`` must take ``offset`` (daskfit's GLMs do).
 
     Returns
     -------
@@ -75,10 +85,10 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
     >>> np.round(out["test_score"], 6)
     array([1., 1., 1., 1.])
     """
-    refuse_offset(offset, "cross_validate")
-    X, y, sample_weight, groups = co_partition(X, y, sample_weight, groups)
-    lazy = any(is_dask_collection(v) for v in (X, y, sample_weight, groups))
-    if not lazy and sample_weight is None:
+    check_takes_offset(estimator, offset)
+    X, y, sample_weight, groups, offset = co_partition(X, y, sample_weight, groups, offset)
+    lazy = any(is_dask_collection(v) for v in (X, y, sample_weight, groups, offset))
+    if not lazy and sample_weight is None and offset is None:
         from sklearn.model_selection import cross_validate as sk_cross_validate
 
         return sk_cross_validate(estimator, X, y, groups=groups, cv=cv, scoring=scoring,
@@ -87,12 +97,15 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
                                  return_indices=return_indices)
     if not is_dask_collection(X):
         # In-memory X: the vectors that came as Dask are n values each.
-        y, sample_weight, groups = (_numpy(v) for v in (y, sample_weight, groups))
+        y, sample_weight, groups, offset = (_numpy(v) for v in (y, sample_weight, groups,
+                                                                 offset))
     classifier = is_classifier(estimator)
     lengths, y_values, _ = row_lengths(X, y, needs_target(cv, classifier))
     n = int(sum(lengths)) if lengths is not None else _n_rows(X)
     groups = _numpy(groups)
     splits = resolve_splits(cv, n, y_values, groups, classifier=classifier)
+    if offset is not None and np.ndim(offset) == 0:  # one offset for every row
+        offset = np.full(n, float(offset))
     scorer = check_scoring(estimator, scoring=scoring)
     multimetric = not (scoring is None or isinstance(scoring, str) or callable(scoring))
     passthrough = scoring is None
@@ -100,19 +113,18 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
     for train, test in splits:
         train, test = np.sort(train), np.sort(test)
         est = clone(estimator)
-        Xtr, ytr, wtr = (take_rows(v, train, lengths) for v in (X, y, sample_weight))
+        Xtr, ytr, wtr, otr = (take_rows(v, train, lengths)
+                              for v in (X, y, sample_weight, offset))
         started = time.perf_counter()
-        if wtr is None:
-            est.fit(Xtr, ytr)
-        else:
-            est.fit(Xtr, ytr, sample_weight=wtr)
+        est.fit(Xtr, ytr, **_present(sample_weight=wtr, offset=otr))
         fit_times.append(time.perf_counter() - started)
         started = time.perf_counter()
         tests.append(_score(scorer, est, *(take_rows(v, test, lengths)
-                                           for v in (X, y, sample_weight)), passthrough))
+                                           for v in (X, y, sample_weight, offset)),
+                            passthrough))
         score_times.append(time.perf_counter() - started)
         if return_train_score:
-            trains.append(_score(scorer, est, Xtr, ytr, wtr, passthrough))
+            trains.append(_score(scorer, est, Xtr, ytr, wtr, otr, passthrough))
         if return_estimator:
             estimators.append(est)
     out = {"fit_time": np.array(fit_times), "score_time": np.array(score_times)}
@@ -131,21 +143,47 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
     return out
 
 
+def check_takes_offset(estimator, offset, owner="cross_validate"):
+    """A clear error, before any fit, for an offset the estimator's ``fit`` cannot take."""
+    if offset is None:
+        return
+    fit = getattr(estimator, "fit", None)
+    try:
+        takes = fit is not None and "offset" in inspect.signature(fit).parameters
+    except (TypeError, ValueError):  # no signature to read: let fit decide
+        return
+    if not takes:
+        raise ParameterError(
+            f"{owner} got offset= but {type(estimator).__name__}.fit does not take "
+            "an offset. Use an estimator whose fit and predict take offset= (daskfit's "
+            "GLMs), or cross-validate without it.", parameter="offset")
+
+
+def _present(**kwargs):
+    """The keyword arguments that are not None (fit without them otherwise)."""
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
 def _n_rows(X):
     return int(X.shape[0]) if hasattr(X, "shape") else len(X)
 
 
-def _score(scorer, estimator, X, y, sample_weight, passthrough):
+def _score(scorer, estimator, X, y, sample_weight, offset, passthrough):
     """One score (or dict of scores).
 
     ``estimator.score`` (``scoring=None``) gets the Dask pieces: daskfit
-    estimators compute it on the cluster. Other scorers get ``y``, the
-    weights and the predictions as NumPy (``n`` values each; never ``X``),
-    since scikit-learn's metrics need lengths that Dask may not know.
+    estimators compute it on the cluster; an offset goes to it as
+    ``offset=``. Other scorers get ``y``, the weights and the predictions
+    as NumPy (``n`` values each; never ``X``), since scikit-learn's metrics
+    need lengths that Dask may not know; an offset is bound to every
+    prediction method they call.
     """
-    lazy = any(is_dask_collection(v) for v in (X, y, sample_weight))
-    if lazy and not passthrough:
-        estimator = _NumpyPredictions(estimator)
+    lazy = any(is_dask_collection(v) for v in (X, y, sample_weight, offset))
+    if passthrough:
+        return float(estimator.score(X, y, **_present(sample_weight=sample_weight,
+                                                       offset=offset)))
+    if lazy or offset is not None:
+        estimator = BoundPredictions(estimator, offset, numpy=lazy)
         y, sample_weight = _numpy(y), _numpy(sample_weight)
     kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
     result = scorer(estimator, X, y, **kwargs)
@@ -161,21 +199,28 @@ def _numpy(v):
     return np.asarray(v)
 
 
-class _NumpyPredictions:
-    """A fitted estimator whose predictions on Dask input come back as NumPy."""
+class BoundPredictions:
+    """A fitted estimator seen by a scorer: the fold's offset bound to its predictions.
+
+    With ``numpy`` (Dask input) the predictions come back as NumPy.
+    """
 
     _METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 
-    def __init__(self, estimator):
+    def __init__(self, estimator, offset=None, numpy=True):
         self._estimator = estimator
+        self._offset = offset
+        self._as_numpy = numpy
 
     def __getattr__(self, name):
         attr = getattr(self._estimator, name)
         if name not in self._METHODS:
             return attr
+        kwargs = _present(offset=self._offset)
+        finish = _numpy if self._as_numpy else (lambda v: v)
 
         @functools.wraps(attr)
         def computed(X):
-            return _numpy(attr(X))
+            return finish(attr(X, **kwargs))
 
         return computed

@@ -6,8 +6,9 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 
 from .._data import co_partition
+from ..model_selection._validation import check_takes_offset
 from ._folds import (client_vectors, known_lengths, learning_curve_splits, make_splits,
-                     translate_train_sizes)
+                     offset_values, translate_train_sizes)
 from ._params import resolve_regularisation
 from ._report import DiagnosisReport
 from ._scores import baseline_scores, one_pass_scores, score_grid, scoring_info
@@ -20,7 +21,7 @@ __all__ = ["diagnose"]
 @placed
 def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=None,
              param_name=None, param_range=None, train_sizes=(0.1, 0.325, 0.55, 0.775, 1.0),
-             random_state=0):
+             random_state=0, offset=None):
     """Diagnose over- or underfitting by cross-validation, and recommend a strength.
 
     Runs, on the same folds: the estimator's per-fold train and validation
@@ -74,6 +75,15 @@ def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=
     random_state : int, RandomState or None, default=0
         Seeds the folds of an int ``cv`` and the order in which the learning
         curve takes training rows.
+    offset : array-like or Dask collection of shape (n_samples,), default=None
+        A fixed term of the linear predictor (``log(exposure)``), for
+        estimators whose ``fit`` takes ``offset`` (daskfit's GLMs). It goes
+        to every fit and every score, as in
+        :func:`daskfit.model_selection.cross_validate`: scores are of the
+        model with its offset, as ``estimator.score(X, y, offset=...)``.
+        The constant model becomes the offset model's null model (an
+        intercept plus the offset, R's ``glm`` null model), fitted by the
+        estimator on the client (``n`` values: ``y``, weights, offset).
 
     Returns
     -------
@@ -101,20 +111,23 @@ def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=
     score_name, best_possible, explicit_scorer = scoring_info(estimator, scoring)
     reg = resolve_regularisation(estimator, param_name, param_range)
     # Columns of one multi-file Dask DataFrame: one partitioning for all of them.
-    X, y, sample_weight, groups = co_partition(X, y, sample_weight, groups)
+    check_takes_offset(estimator, offset, "diagnose")
+    X, y, sample_weight, groups, offset = co_partition(X, y, sample_weight, groups, offset)
     n, y_values, w_values, group_values, lengths = client_vectors(X, y, sample_weight, groups)
-    X, y, sample_weight = known_lengths(lengths, X, y, sample_weight)
+    o_values = offset_values(offset, n)
+    X, y, sample_weight, offset = known_lengths(lengths, X, y, sample_weight, offset)
     splits = make_splits(cv, n, y_values, group_values, classifier, random_state)
     sizes = translate_train_sizes(train_sizes, len(splits[0][0]))
 
     merged = one_pass_scores(estimator, reg, X, y, sample_weight, splits, sizes, random_state,
-                             scoring, n)
+                             scoring, n, offset)
     if merged is not None:   # the moments estimators: everything from one pass
         fold_train, fold_test, lc_train, lc_test, vc_train, vc_test = merged
     else:
         fold_train, fold_test, lc_train, lc_test, vc_train, vc_test = _three_grids(
-            estimator, reg, X, y, sample_weight, splits, sizes, random_state, scoring)
-    baseline = baseline_scores(classifier, explicit_scorer, y_values, w_values, splits)
+            estimator, reg, X, y, sample_weight, splits, sizes, random_state, scoring, offset)
+    baseline = baseline_scores(classifier, explicit_scorer, y_values, w_values, splits,
+                               o_values, estimator)
 
     best = _best_index(vc_test.mean(axis=1), reg.direction)
     best_value = float(reg.param_range[best])
@@ -141,7 +154,8 @@ def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=
         folds={"train": fold_train, "validation": fold_test, "gap": fold_train - fold_test,
                "train_size": np.array([len(tr) for tr, _ in splits]),
                "validation_size": np.array([len(te) for _, te in splits])},
-        baseline={"strategy": "prior" if classifier else "mean",
+        baseline={"strategy": ("intercept + offset" if offset is not None else
+                               "prior" if classifier else "mean"),
                   "validation_scores": baseline, "validation_score": float(baseline.mean())},
         learning_curve={"train_sizes": sizes, "train_scores": lc_train,
                         "validation_scores": lc_test},
@@ -155,18 +169,19 @@ def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=
     )
 
 
-def _three_grids(estimator, reg, X, y, sample_weight, splits, sizes, random_state, scoring):
+def _three_grids(estimator, reg, X, y, sample_weight, splits, sizes, random_state, scoring,
+                 offset=None):
     """Per-fold scores, learning curve and validation curve as three score grids."""
     k = len(splits)
     # The estimator as given: per-fold scores.
     fold_train, fold_test = (a[0] for a in score_grid(estimator, None, None, X, y,
-                                                      sample_weight, splits, scoring))
+                                                      sample_weight, splits, scoring, offset))
     # Learning curve: one (subset, test) split per size and fold.
     lc_splits = learning_curve_splits(splits, sizes, random_state)
     lc_train, lc_test = (a[0].reshape(len(sizes), k) for a in score_grid(
-        estimator, None, None, X, y, sample_weight, lc_splits, scoring))
+        estimator, None, None, X, y, sample_weight, lc_splits, scoring, offset))
     vc_train, vc_test = score_grid(reg.estimator, reg.param_name, reg.param_range, X, y,
-                                   sample_weight, splits, scoring)
+                                   sample_weight, splits, scoring, offset)
     return fold_train, fold_test, lc_train, lc_test, vc_train, vc_test
 
 

@@ -21,7 +21,7 @@ from .._data import is_dask_collection
 from ..model_selection._split import SeededSplits, recipe_for, resolve_splits, row_lengths
 
 __all__ = ["client_vectors", "known_lengths", "learning_curve_splits", "make_splits",
-           "translate_train_sizes"]
+           "offset_values", "translate_train_sizes"]
 
 
 def _numpy(v):
@@ -54,6 +54,18 @@ def client_vectors(X, y, sample_weight, groups):
         sizes = [n, len(y_values)] + ([] if w is None else [len(w)])
         raise ValueError(f"Found input variables with inconsistent numbers of samples: {sizes}.")
     return n, y_values, (None if w is None else w.ravel()), _numpy(groups), lengths
+
+
+def offset_values(offset, n):
+    """The offset as ``n`` float64 values on the client (for the null model), or None."""
+    if offset is None:
+        return None
+    values = _numpy(offset)
+    values = np.full(n, float(values)) if values.ndim == 0 else values.ravel()
+    if len(values) != n:
+        raise ValueError(f"Found input variables with inconsistent numbers of samples: "
+                         f"[{n}, {len(values)}] (X and offset).")
+    return values.astype(np.float64)
 
 
 def known_lengths(lengths, *collections):

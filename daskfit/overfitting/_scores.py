@@ -30,11 +30,13 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import check_scoring, make_scorer
 
 from ..model_selection import cross_validate
+from ..model_selection._validation import BoundPredictions
 
 __all__ = ["FAST_PATHS", "baseline_scores", "one_pass_scores", "score_grid", "scoring_info"]
 
 
-def _generic(estimator, param_name, values, X, y, sample_weight, splits, scoring):
+def _generic(estimator, param_name, values, X, y, sample_weight, splits, scoring,
+             offset=None):
     train = np.empty((len(values), len(splits)))
     test = np.empty_like(train)
     for i, value in enumerate(values):
@@ -42,12 +44,13 @@ def _generic(estimator, param_name, values, X, y, sample_weight, splits, scoring
         if param_name is not None:
             est.set_params(**{param_name: value})
         out = cross_validate(est, X, y, cv=splits, scoring=scoring, return_train_score=True,
-                             sample_weight=sample_weight)
+                             sample_weight=sample_weight, offset=offset)
         train[i], test[i] = out["train_score"], out["test_score"]
     return train, test
 
 
-def _ridge_fast_path(estimator, param_name, values, X, y, sample_weight, splits, scoring):
+def _ridge_fast_path(estimator, param_name, values, X, y, sample_weight, splits, scoring,
+                     offset=None):
     """Every split at every alpha from one pass over the data (fold moments)."""
     from ..model_selection._cv_estimators import MOMENT_SCORERS, RidgeCV
 
@@ -63,14 +66,15 @@ def _ridge_fast_path(estimator, param_name, values, X, y, sample_weight, splits,
     cv = RidgeCV(alphas=alphas, fit_intercept=params["fit_intercept"], cv=splits,
                  scoring=scoring, split_every=params["split_every"], return_train_score=True,
                  P2=params.get("P2"))  # Ridge's per-feature weights (LinearRegression: none)
-    cv.fit(X, y, sample_weight=sample_weight)
+    cv.fit(X, y, sample_weight=sample_weight, offset=offset)
     res = cv.cv_results_
     train = np.column_stack([res[f"split{s}_train_score"] for s in range(len(splits))])
     test = np.column_stack([res[f"split{s}_test_score"] for s in range(len(splits))])
     return train, test
 
 
-def _enet_fast_path(estimator, param_name, values, X, y, sample_weight, splits, scoring):
+def _enet_fast_path(estimator, param_name, values, X, y, sample_weight, splits, scoring,
+                    offset=None):
     """Lasso / ElasticNet: every split at every alpha from one pass (paths on the client)."""
     from ..model_selection._cv_estimators import MOMENT_SCORERS, ElasticNetFoldScores
 
@@ -87,11 +91,12 @@ def _enet_fast_path(estimator, param_name, values, X, y, sample_weight, splits, 
         alphas, l1_ratio=float(estimator.l1_ratio), fit_intercept=params["fit_intercept"],
         cv=splits, scoring=scoring, tol=params["tol"], max_iter=params["max_iter"],
         split_every=params["split_every"], P1=params.get("P1"), P2=params.get("P2"))
-    scores.fit(X, y, sample_weight=sample_weight)
+    scores.fit(X, y, sample_weight=sample_weight, offset=offset)
     return scores.train_scores_, scores.test_scores_
 
 
-def _logistic_fast_path(estimator, param_name, values, X, y, sample_weight, splits, scoring):
+def _logistic_fast_path(estimator, param_name, values, X, y, sample_weight, splits, scoring,
+                        offset=None):
     """LogisticRegression (L2): every split along C in the passes of one path fit."""
     from ..model_selection._logistic_cv import PATH_SCORERS, LogisticRegressionCV
 
@@ -111,7 +116,7 @@ def _logistic_fast_path(estimator, param_name, values, X, y, sample_weight, spli
                               fit_intercept=params["fit_intercept"], tol=params["tol"],
                               max_iter=params["max_iter"], split_every=params["split_every"],
                               P2=params.get("P2"))
-    cv.fit(X, y, sample_weight=sample_weight)
+    cv.fit(X, y, sample_weight=sample_weight, offset=offset)
     return cv.train_scores_[:, 0, :].T, cv.scores_[:, 0, :].T
 
 
@@ -127,23 +132,25 @@ def _fast_paths():
 FAST_PATHS = _fast_paths()
 
 
-def score_grid(estimator, param_name, values, X, y, sample_weight, splits, scoring):
+def score_grid(estimator, param_name, values, X, y, sample_weight, splits, scoring,
+               offset=None):
     """Train and validation scores, each of shape (n_values, n_splits).
 
     ``param_name=None`` scores the estimator as it is (``values`` of length 1
-    is then only a placeholder).
+    is then only a placeholder). An ``offset`` goes to every fit and score
+    (see :func:`daskfit.model_selection.cross_validate`).
     """
     values = [None] if param_name is None else list(values)
     fast = FAST_PATHS.get(type(estimator))
     if fast is not None:
-        out = fast(estimator, param_name, values, X, y, sample_weight, splits, scoring)
+        out = fast(estimator, param_name, values, X, y, sample_weight, splits, scoring, offset)
         if out is not None:
             return out
-    return _generic(estimator, param_name, values, X, y, sample_weight, splits, scoring)
+    return _generic(estimator, param_name, values, X, y, sample_weight, splits, scoring, offset)
 
 
 def one_pass_scores(estimator, reg, X, y, sample_weight, splits, sizes, random_state,
-                    scoring, n_samples):
+                    scoring, n_samples, offset=None):
     """Per-fold scores, learning curve and validation curve from ONE fold pass.
 
     For the moments estimators (Ridge, LinearRegression, Lasso, ElasticNet)
@@ -166,7 +173,8 @@ def one_pass_scores(estimator, reg, X, y, sample_weight, splits, sizes, random_s
     k, m = len(splits), len(sizes)
     values = [float(v) for v in reg.param_range] + [float(reg.current)]
     planned = DiagnosisSplits(splits, sizes, random_state, n_samples)
-    train, test = fast(reg.estimator, "alpha", values, X, y, sample_weight, planned, scoring)
+    train, test = fast(reg.estimator, "alpha", values, X, y, sample_weight, planned, scoring,
+                       offset)
     v = len(values) - 1   # the current value's row
     return (train[v, :k], test[v, :k], train[v, k:].reshape(m, k), test[v, k:].reshape(m, k),
             train[:v, :k], test[:v, :k])
@@ -237,19 +245,43 @@ def scoring_info(estimator, scoring):
     return name, best, scorer
 
 
-def baseline_scores(classifier, scorer, y, sample_weight, splits):
+def baseline_scores(classifier, scorer, y, sample_weight, splits, offset=None,
+                    estimator=None):
     """Validation scores of the constant model on each split.
 
     The constant is the weighted training mean (regression) or the class
     prior (classification): scikit-learn's ``DummyRegressor(strategy="mean")``
     and ``DummyClassifier(strategy="prior")``. It needs ``y`` (and the weights)
     only, never ``X``: a zero-width stand-in of the right length is scored.
+
+    With an ``offset`` (NumPy, ``n`` values) the constant model is the
+    offset model's null model, as R's ``glm`` defines its null deviance:
+    an intercept plus the offset, fitted by ``estimator`` itself (a clone,
+    on one all-zero column, so the loss, link and weights are the
+    estimator's) and scored with the offset, as the folds are.
     """
     scores = np.empty(len(splits))
     for s, (train, test) in enumerate(splits):
-        dummy = DummyClassifier(strategy="prior") if classifier else DummyRegressor()
         w_train = None if sample_weight is None else sample_weight[train]
-        dummy.fit(np.zeros((len(train), 1)), y[train], sample_weight=w_train)
         kwargs = {} if sample_weight is None else {"sample_weight": sample_weight[test]}
-        scores[s] = scorer(dummy, np.zeros((len(test), 1)), y[test], **kwargs)
+        if offset is None:
+            model = DummyClassifier(strategy="prior") if classifier else DummyRegressor()
+            model.fit(np.zeros((len(train), 1)), y[train], sample_weight=w_train)
+        else:
+            model = BoundPredictions(
+                _intercept_only(estimator).fit(np.zeros((len(train), 1)), y[train],
+                                               sample_weight=w_train, offset=offset[train]),
+                offset[test], numpy=False)
+        scores[s] = scorer(model, np.zeros((len(test), 1)), y[test], **kwargs)
     return scores
+
+
+def _intercept_only(estimator):
+    """A clone of ``estimator`` for the one-zero-column null model.
+
+    Per-feature penalty weights are of the real features: dropped (the zero
+    column's coefficient stays 0 with or without a penalty).
+    """
+    model = clone(estimator)
+    params = model.get_params()
+    return model.set_params(**{name: None for name in ("P1", "P2") if name in params})
