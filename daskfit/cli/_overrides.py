@@ -163,7 +163,7 @@ def _canonical(document, key, parameters=()):
         names = list(table) if isinstance(table, dict) else []
         if out == ["model", "params"]:
             known = dict.fromkeys(parameters)
-        names += [n for n in (known or {}) if n not in names]
+        names += [n for n in known if n not in names] if isinstance(known, dict) else []
         same = [n for n in names if n.lower() == part.lower()]
         part = part if part in names or len(same) != 1 else same[0]
         out.append(part)

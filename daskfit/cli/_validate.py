@@ -281,7 +281,7 @@ def describe(checked, file):
         + (f", weights {data['sample_weight']!r}" if data["sample_weight"] else "")
         + (f", offset {data['offset']!r}" if data["offset"] else ""),
         f"  run:       {'; '.join(work)}",
-        f"  cluster:   " + (f"attach to {cluster['address']}" if cluster["address"]
+        "  cluster:   " + (f"attach to {cluster['address']}" if cluster["address"]
                             else "a loopback LocalCluster"),
         f"  output:    {config['output']['dir']}/{name}-RUNID",
     ]
