@@ -1,7 +1,9 @@
-"""The ``daskfit`` command line: ``run``, ``predict``, ``make-data``, ``plan``.
+"""The ``daskfit`` command line: ``run``, ``check``, ``schema``, ``predict``, ``make-data``,
+``plan``.
 
 Modules: ``_exit`` (exit codes), ``_config`` (the TOML schema, checked key by
-key), ``_input`` (finding, fingerprinting and reading data), ``_run`` (the
+key), ``_validate`` (every problem of a file at once, with its line: ``_toml_lines``),
+``_overrides`` (``DASKFIT_*`` and ``--set``), ``_schema`` (the JSON Schema), ``_input`` (finding, fingerprinting and reading data), ``_run`` (the
 pipeline and its run directory), ``_predict`` (batch scoring and planning),
 ``_make_data`` (synthetic data with known coefficients), ``_main`` (click).
 """

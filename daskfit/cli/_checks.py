@@ -4,9 +4,12 @@
 keys); the checks here need the estimator built from ``[model]``: is the
 scorer one that exists and that this estimator can be scored with, are the
 ``solver_options`` keys ones its solver takes, does every value of the
-validation curve make a valid estimator. A scheduled job that would fail
-after half a minute of reading and fitting fails here, in milliseconds,
-with ``BAD_CONFIG`` and the key to fix.
+validation curve make a valid estimator, does the estimator checkpoint,
+does an offset fit the rest. A scheduled job that would fail after half a
+minute of reading and fitting fails here, in milliseconds, with
+``BAD_CONFIG`` and the key to fix. Each check raises its own
+:class:`ConfigError`; :func:`daskfit.cli._validate.check_config` runs them
+all and reports every one.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import inspect
 from .. import errors
 from ._exit import ConfigError
 
-__all__ = ["auto_candidates", "check_before_work", "check_scoring", "check_solver_options",
-           "check_validation_curve", "solver_option_names"]
+__all__ = ["auto_candidates", "check_before_work", "check_checkpoint", "check_offset",
+           "check_scoring", "check_solver_options", "check_validation_curve",
+           "solver_option_names"]
 
 #: Arguments every row-chunk solver gets from the estimator itself, never from solver_options.
 _SET_BY_FIT = frozenset({"objective", "coef0", "tol", "max_iter", "stop"})
@@ -33,11 +37,32 @@ def check_before_work(config, estimator):
     ConfigError
         Naming the file and the key (exit code ``BAD_CONFIG``).
     """
+    check_checkpoint(config, estimator)
+    check_offset(config)
     check_solver_options(config, estimator)
     if config["cv"]["folds"] >= 2:   # folds < 2: neither CV nor diagnosis score anything
         check_scoring(config, estimator)
         if config["overfitting"]["enabled"]:
             check_validation_curve(config, estimator)
+
+
+def check_checkpoint(config, estimator):
+    """``[checkpoint] every`` needs an estimator whose ``fit`` takes a checkpoint."""
+    if config["checkpoint"]["every"] and "checkpoint" not in inspect.signature(
+            estimator.fit).parameters:
+        raise ConfigError(config["_file"], "checkpoint.every",
+                          f"{type(estimator).__name__} does not checkpoint its fit; set "
+                          "every = 0")
+
+
+def check_offset(config):
+    """An offset column is no feature (it enters the fit, the folds and the scores)."""
+    data, file = config["data"], config["_file"]
+    if data["offset"] is None:
+        return
+    if data["offset"] in (data["features"] or []):
+        raise ConfigError(file, "data.features", f"must not contain the offset column "
+                                                 f"{data['offset']!r}")
 
 
 def solver_option_names(solver):

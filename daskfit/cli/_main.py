@@ -1,4 +1,4 @@
-"""The ``daskfit`` command (click): run, predict, make-data, plan."""
+"""The ``daskfit`` command (click): run, check, schema, predict, make-data, plan."""
 
 from __future__ import annotations
 
@@ -17,7 +17,12 @@ from ._exit import (INTERNAL_ERROR, INTERRUPTED, TERMINATED, CliError, Environme
 
 __all__ = ["cli", "main"]
 
-
+#: ``--set`` of ``run`` and ``check`` (the environment's ``DASKFIT_*`` overrides come first).
+_set_option = click.option(
+    "--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
+    help="Override a key of CONFIG (repeatable), e.g. --set model.params.alpha=0.5; the value "
+         "is read as TOML, else as a string. Precedence: the file < DASKFIT_SECTION__KEY "
+         "environment variables (__ for each dot) < --set.")
 
 
 @click.group(epilog="\b\n" + "Exit codes:\n" + exit_codes_help(),
@@ -28,6 +33,7 @@ def cli():
 
     \b
     daskfit make-data data/reg --rows 1000000      synthetic Parquet, known coefficients
+    daskfit check pipelines/regression.toml        every problem of the file at once
     daskfit run pipelines/regression.toml          fit, cross-validate, diagnose, save
     daskfit predict runs/NAME-ID --input data/reg --output preds.parquet
     daskfit plan pipelines/regression.toml         the planner's choice, no fitting
@@ -53,7 +59,8 @@ def cli():
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Also print the run log's INFO lines (stages, cluster, solver) on stderr.")
-def run(config, scheduler, force, resume, progress, as_json, quiet, verbose):
+@_set_option
+def run(config, scheduler, force, resume, progress, as_json, quiet, verbose, sets):
     """Fit the pipeline of CONFIG (TOML) and write a run directory.
 
     Reads the data, one-hot encodes and standardises it, fits the estimator,
@@ -63,9 +70,11 @@ def run(config, scheduler, force, resume, progress, as_json, quiet, verbose):
     input files' names, sizes and stamps: an unchanged run is not repeated.
     The Dask dashboard link is printed.
     """
+    from ._overrides import Overrides
     from ._report import Report
     from ._run import run as run_pipeline
 
+    overrides = Overrides.collect(sets)
     if quiet and verbose:
         raise click.UsageError("Give -q or -v, not both.")
     _STATE["json"] = as_json
@@ -73,7 +82,34 @@ def run(config, scheduler, force, resume, progress, as_json, quiet, verbose):
                     as_json=as_json)
     with _info_on_stderr(verbose):
         run_pipeline(config, scheduler=scheduler, force=force, progress=progress,
-                     echo=click.echo, resume=resume, report=report)
+                     echo=click.echo, resume=resume, report=report, overrides=overrides)
+
+
+@cli.command(epilog="\b\nExit codes:\n  0  the configuration is valid\n  2  it is not (every "
+             "problem is listed, each as FILE:LINE: [key] message)")
+@click.argument("config", type=click.Path(dir_okay=False))
+@_set_option
+def check(config, sets):
+    """Check CONFIG (TOML) as `daskfit run` would, reporting every problem at once.
+
+    Unknown sections and keys, types, ranges, conflicting keys, the
+    estimator and each of its parameters, solver options, the scorer and the
+    validation curve: each problem with its file, line and key. Reads no
+    data and starts no cluster. Prints what the run would do when valid.
+    """
+    from ._overrides import Overrides
+    from ._validate import check_config, describe
+
+    checked = check_config(config, Overrides.collect(sets))
+    click.echo(describe(checked, config))
+
+
+@cli.command()
+def schema():
+    """Print the JSON Schema of a pipeline file (for editors; daskfit/cli/pipeline.schema.json)."""
+    from ._schema import schema_text
+
+    click.echo(schema_text(), nl=False)
 
 
 @cli.command()

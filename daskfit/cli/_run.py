@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -30,8 +29,9 @@ import numpy as np
 from .. import errors
 from ._exit import ConfigError, Unreachable, as_cli_error, output_errors
 from ._input import explain_csv_error, explain_csv_nan, find_input, read_table
-from ._config import TLS_FILES, load_config, resolve_path
-from ._checks import check_before_work
+from ._config import TLS_FILES, resolve_path
+from ._checks import check_offset
+from ._validate import build_model, check_config, estimator_classes  # noqa: F401 (API)
 from ._redact import RedactFilter, redact, redacted_config_text
 from ._report import Report, run_report_html
 
@@ -48,44 +48,6 @@ def run_id(config, fingerprint):
     what["output"] = {"name": config["output"]["name"]}
     blob = json.dumps([what, fingerprint], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def estimator_classes():
-    """Estimators a configuration may name: daskfit's own."""
-    from ..io._persistence import allowed_classes
-
-    return {k: v for k, v in allowed_classes().items()
-            if k not in ("FrameEncoder", "TabularModel")}
-
-
-def build_model(config):
-    """The unfitted estimator of ``[model]``, its parameters checked (errors name the key)."""
-    file, model = config["_file"], config["model"]
-    classes = estimator_classes()
-    name = model["estimator"]
-    if name not in classes:
-        raise ConfigError(file, "model.estimator",
-                          f"{name!r} is not a daskfit estimator; choose one of {sorted(classes)}")
-    cls = classes[name]
-    known = cls().get_params(deep=False)
-    unknown = sorted(set(model["params"]) - set(known))
-    if unknown:
-        raise ConfigError(file, f"model.params.{unknown[0]}",
-                          f"{name} has no parameter {unknown[0]!r}; its parameters are "
-                          f"{sorted(known)}")
-    params = {k: (float("inf") if v == "inf" else v) for k, v in model["params"].items()}
-    est = cls(**params)
-    # Every estimator checks its own table of parameter constraints.
-    validate = getattr(est, "_validate_common_params", None)
-    if validate is not None:
-        try:
-            validate()
-        except errors.ParameterError as exc:   # names its parameter: the key to fix
-            key = f"model.params.{exc.parameter}" if exc.parameter in known else "model.params"
-            raise ConfigError(file, key, str(exc)) from None
-        except (ValueError, TypeError) as exc:   # an untyped check: no key to name
-            raise ConfigError(file, "model.params", str(exc)) from None
-    return est
 
 
 def connect_cluster(config, scheduler=None):
@@ -147,7 +109,7 @@ def input_columns(config, frame):
         if data[key] is not None and data[key] not in columns:
             raise ConfigError(file, f"data.{key}", f"{data[key]!r} is not a column of "
                                                    f"{data['path']}; its columns are {columns}")
-    _check_offset_config(config)
+    check_offset(config)
     skip = {data["target"], data["sample_weight"], data["offset"]}
     features = data["features"] or [c for c in columns if c not in skip]
     for key, names in (("features", features), ("categorical", data["categorical"] or [])):
@@ -160,16 +122,6 @@ def input_columns(config, frame):
     if data["target"] in features:
         raise ConfigError(file, "data.features", "must not contain the target column")
     return features
-
-
-def _check_offset_config(config):
-    """An offset column is no feature (it enters the fit, the folds and the scores)."""
-    data, file = config["data"], config["_file"]
-    if data["offset"] is None:
-        return
-    if data["offset"] in (data["features"] or []):
-        raise ConfigError(file, "data.features", f"must not contain the offset column "
-                                                 f"{data['offset']!r}")
 
 
 def versions():
@@ -212,7 +164,7 @@ def checkpoint_dir(out_dir, run_name):
 
 
 def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, resume=False,
-        report=None):
+        report=None, overrides=None):
     """Run one pipeline; return the run directory (existing or new).
 
     With ``resume`` a run killed mid-fit continues from its last checkpoint
@@ -222,7 +174,10 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
     directory counts as complete only if its manifest's checksums verify;
     otherwise it is run again. Raises the errors of :mod:`daskfit.cli._exit`
     (each with its exit code); on any failure, also Ctrl-C or SIGTERM, the
-    log is kept as ``NAME-RUNID.failed.log`` and nothing else is left.
+    log is kept as ``NAME-RUNID.failed.log`` and nothing else is left. ``overrides``
+    (environment and ``--set``) replace keys of the file; every problem of the
+    result is reported at once before any work (:func:`check_config`), and the
+    applied overrides are recorded in metrics.json.
     """
     import click
 
@@ -232,16 +187,10 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
 
     echo = echo or click.echo
     report = report or Report(echo, progress=progress)
-    config = load_config(config_path)
+    checked = check_config(config_path, overrides)   # every problem, before any work
+    config, estimator = checked.config, checked.estimator
     name = config["output"]["name"] or config["_file"].stem
     config["output"]["name"] = name
-    estimator = build_model(config)
-    if config["checkpoint"]["every"] and "checkpoint" not in inspect.signature(
-            estimator.fit).parameters:
-        raise ConfigError(config["_file"], "checkpoint.every",
-                          f"{type(estimator).__name__} does not checkpoint its fit; set "
-                          "every = 0")
-    check_before_work(config, estimator)
     source = find_input(config)
     frame = read_table(config, source)          # metadata only
     features = input_columns(config, frame)
@@ -286,6 +235,7 @@ def run(config_path, *, scheduler=None, force=False, progress=True, echo=None, r
         with report.stages(STAGES) as bar:
             metrics = _run_stages(config, estimator, source, frame, features, rid, tmp,
                                   scheduler, bar, echo, checkpoint, report)
+            metrics["overrides"] = checked.overrides.record()
         with output_errors(out_dir):
             _write_json(tmp / "metrics.json", metrics)
             _write_text(tmp / "report.html", run_report_html(metrics))
