@@ -14,6 +14,7 @@ from ..engine.rows import compute
 from ..estimators._base import refuse_offset
 from ._split import needs_target, resolve_splits, row_lengths, take_rows
 from ..engine.placement import placed
+from .._progress import reporting, say
 
 __all__ = ["cross_validate"]
 
@@ -21,7 +22,7 @@ __all__ = ["cross_validate"]
 @placed
 def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
                    return_train_score=False, return_estimator=False, return_indices=False,
-                   sample_weight=None, offset=None):
+                   sample_weight=None, offset=None, verbose=0):
     """Evaluate metrics by cross-validation, with the training data left in place.
 
     scikit-learn's ``cross_validate`` for Dask input. The splitter runs on
@@ -56,6 +57,11 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
         ``sample_weight`` to both.
     offset : None
         Not supported: an error naming the estimators whose ``fit`` takes one.
+    verbose : int, default=0
+        1: a line per fold (fit and score seconds, passes, scores) on stdout;
+        2: also every pass of each fold's fit (see ``daskfit._progress``).
+        In-memory input without weights is scikit-learn's ``cross_validate``,
+        which gets ``verbose`` and prints as scikit-learn does.
 
     Returns
     -------
@@ -76,6 +82,13 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
     array([1., 1., 1., 1.])
     """
     refuse_offset(offset, "cross_validate")
+    with reporting(verbose, "cross_validate"):
+        return _cross_validate(estimator, X, y, groups, cv, scoring, return_train_score,
+                               return_estimator, return_indices, sample_weight, verbose)
+
+
+def _cross_validate(estimator, X, y, groups, cv, scoring, return_train_score,
+                    return_estimator, return_indices, sample_weight, verbose):
     X, y, sample_weight, groups = co_partition(X, y, sample_weight, groups)
     lazy = any(is_dask_collection(v) for v in (X, y, sample_weight, groups))
     if not lazy and sample_weight is None:
@@ -84,7 +97,7 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
         return sk_cross_validate(estimator, X, y, groups=groups, cv=cv, scoring=scoring,
                                  return_train_score=return_train_score,
                                  return_estimator=return_estimator,
-                                 return_indices=return_indices)
+                                 return_indices=return_indices, verbose=verbose)
     if not is_dask_collection(X):
         # In-memory X: the vectors that came as Dask are n values each.
         y, sample_weight, groups = (_numpy(v) for v in (y, sample_weight, groups))
@@ -97,7 +110,7 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
     multimetric = not (scoring is None or isinstance(scoring, str) or callable(scoring))
     passthrough = scoring is None
     fit_times, score_times, tests, trains, estimators = [], [], [], [], []
-    for train, test in splits:
+    for fold, (train, test) in enumerate(splits):
         train, test = np.sort(train), np.sort(test)
         est = clone(estimator)
         Xtr, ytr, wtr = (take_rows(v, train, lengths) for v in (X, y, sample_weight))
@@ -113,6 +126,8 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
         score_times.append(time.perf_counter() - started)
         if return_train_score:
             trains.append(_score(scorer, est, Xtr, ytr, wtr, passthrough))
+        say(_fold_line(fold, len(splits), est, fit_times[-1], score_times[-1], tests[-1],
+                       trains[-1] if return_train_score else None))
         if return_estimator:
             estimators.append(est)
     out = {"fit_time": np.array(fit_times), "score_time": np.array(score_times)}
@@ -129,6 +144,18 @@ def cross_validate(estimator, X, y=None, *, groups=None, cv=5, scoring=None,
         else:
             out[f"{prefix}_score"] = np.array(values)
     return out
+
+
+def _fold_line(fold, n_folds, estimator, fit_time, score_time, test, train):
+    """``fold 2/5: fit 1.20 s (6 passes), score 0.10 s, test_score 0.913``."""
+    passes = getattr(estimator, "n_passes_", None)
+    cost = f" ({passes:g} passes)" if passes is not None else ""
+    scores = [("test", test)] + ([("train", train)] if train is not None else [])
+    shown = ", ".join(f"{prefix}_{name} {value:.4g}" for prefix, values in scores
+                      for name, value in (values.items() if isinstance(values, dict)
+                                          else [("score", values)]))
+    return (f"cross_validate fold {fold + 1}/{n_folds}: fit {fit_time:.2f} s{cost}, "
+            f"score {score_time:.2f} s, {shown}")
 
 
 def _n_rows(X):
