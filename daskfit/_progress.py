@@ -52,6 +52,10 @@ __all__ = ["Reporter", "check_verbose", "in_notebook", "iteration_done", "make_b
 
 log = logging.getLogger("daskfit.progress")
 
+#: Seconds between redraws of the notebook bar: passes of a small fit finish faster than
+#: a notebook can render, and every redraw of the text bar is an output kept in the file.
+BAR_INTERVAL = 0.5
+
 _CURRENT = contextvars.ContextVar("daskfit_progress", default=None)
 
 
@@ -80,11 +84,12 @@ def make_bar(owner):
     if importlib.util.find_spec("ipywidgets") is not None:
         from tqdm.notebook import tqdm
 
-        return tqdm(desc=owner, unit=" pass")
+        return tqdm(desc=owner, unit=" pass", mininterval=BAR_INTERVAL)
     from tqdm.std import tqdm
 
     # stdout, not tqdm's stderr: Jupyter shows stderr as an alarm.
-    return tqdm(desc=owner, unit=" pass", file=sys.stdout, dynamic_ncols=True)
+    return tqdm(desc=owner, unit=" pass", file=sys.stdout, dynamic_ncols=True,
+                mininterval=BAR_INTERVAL)
 
 
 class Reporter:
@@ -111,7 +116,7 @@ class Reporter:
         self._pending = (self.passes, label, float(seconds))
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix_str(f"{label} {seconds:.2f} s", refresh=True)
+            self.bar.set_postfix_str(f"{label} {seconds:.2f} s", refresh=False)
 
     def on_iteration(self, entry):
         """A solver's history entry: it completes the pending pass's line, or is a line."""
