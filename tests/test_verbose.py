@@ -89,9 +89,9 @@ def test_verbose_1_prints_one_line_per_pass_with_its_label_objective_and_gradien
 def test_verbose_in_process_under_a_client_and_on_the_cluster(client, capsys):
     """NumPy under a Client computes in-process (placement); Dask input on the workers:
     either way the pass lines are the fit's passes."""
-    X, y = binary()
-    for data in ((X, y), (da.from_array(X, chunks=300), da.from_array(y, chunks=300))):
-        est = daskfit.LogisticRegression(solver="lbfgs", verbose=1).fit(*data)
+    X, y = binary(400)
+    for data in ((X, y), (da.from_array(X, chunks=200), da.from_array(y, chunks=200))):
+        est = daskfit.LogisticRegression(solver="newton", verbose=1).fit(*data)
         lines = pass_lines(capsys.readouterr().out)
         assert len(lines) == est.n_passes_
         assert [m["label"] for m in lines] == [label for label, _ in est.pass_log_]
