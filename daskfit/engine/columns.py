@@ -63,6 +63,7 @@ from dask.highlevelgraph import HighLevelGraph
 from .rows import (DEFAULT_SPLIT_EVERY, DataError, current_client, known_nbytes, payload_bytes,
                    persisted_once, reduction_tree)
 from .placement import local_scheduler
+from .._progress import PassLog
 from ..kernels.chunks import (UNKNOWN_LABEL_TYPE, label_problem, chunk_input_errors, combine,
                        combine_arrays, diagnose_chunk, weighted_gram, whole_chunk_kernel)
 
@@ -351,7 +352,7 @@ class ShardedEngine:
         self.passes = 0.0
         self.bytes_communicated = 0
         self.rounds = 0
-        self.pass_log = []  # (label, passes, seconds) per round
+        self.pass_log = PassLog()  # (label, passes, seconds) per round, reported as run
 
     def round(self, label):
         return Round(self, label)

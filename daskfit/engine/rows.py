@@ -27,6 +27,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 # DataError is defined with the other typed errors; importable from here as before.
 from ..errors import DaskfitError, DataError
+from .._progress import PassLog
 from ..kernels.chunks import bundle_chunks, combine, run_batch
 from .placement import client_override, local_scheduler, placement_note, usable_cores
 from .streaming import plan_streamed_batches, streamed_batch_task
@@ -387,7 +388,9 @@ class Engine:
         self.persist = persist
         self.passes = 0
         self.bytes_communicated = 0
-        self.pass_log = []  # (label, seconds) per pass, for reports and tuning
+        # (label, seconds) per pass, for reports and tuning; each pass is reported
+        # to the call's progress (verbose lines, the notebook bar) as it is logged.
+        self.pass_log = PassLog()
         self.persisted = False
         self.persist_reason = "not decided yet"
         self.chunk_rows = None

@@ -24,7 +24,8 @@ from ..engine.rows import compute
 from ..errors import DataError, ParameterError
 from ..model import layout
 from ._params import (Boolean, Integer, Options, RandomState, Real, Satisfies,
-                      validate_parameters)
+                      validate_parameters, verbosity)
+from .._progress import reporting, say
 from ..model.losses import LOSSES
 from ..fit import CheckpointRequest, EarlyStoppingRequest, FitRequest, fit_model
 from ..solvers import SOLVERS
@@ -60,6 +61,7 @@ class LinearModelBase(BaseEstimator):
         "validation_fraction": Real(low=0, high=1, low_open=True, high_open=True),
         "n_iter_no_change": Integer(low=1),
         "random_state": RandomState(),
+        "verbose": verbosity(),
     }
 
     # ------------------------------------------------------------ subclass API
@@ -100,12 +102,24 @@ class LinearModelBase(BaseEstimator):
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        data = as_chunked(self, X, y, sample_weight, reset=True, y_numeric=not classifier,
-                          offset=offset)
-        outcome = fit_model(data, self._fit_request(checkpoint))
-        self.fit_plan_ = outcome.plan
-        self._warn_unless_converged(outcome)
-        self._set_fitted(outcome)
+        # Every pass and iteration of the fit reports to this (``verbose``; see _progress).
+        # A ``with`` block, not a helper: the ConvergenceWarning's stacklevel counts frames.
+        with reporting(self.verbose, type(self).__name__):
+            data = as_chunked(self, X, y, sample_weight, reset=True, y_numeric=not classifier,
+                              offset=offset)
+            outcome = fit_model(data, self._fit_request(checkpoint))
+            self.fit_plan_ = outcome.plan
+            self._warn_unless_converged(outcome)
+            self._set_fitted(outcome)
+            self._set_outcome(outcome)
+            say(f"{type(self).__name__}: solver {outcome.solver} ({outcome.reason}); "
+                f"{self.n_passes_:g} passes, {outcome.result.n_iter} iterations, "
+                f"{'converged' if outcome.result.converged else 'not converged'} "
+                f"({outcome.result.message})", detail=True)
+        return self
+
+    def _set_outcome(self, outcome):
+        """The fitted attributes that describe how the fit went."""
         self.resumed_from_ = outcome.resumed_from
         self.validation_scores_ = outcome.validation_scores
         self.best_validation_score_ = outcome.best_validation_score
@@ -117,7 +131,6 @@ class LinearModelBase(BaseEstimator):
         self.pass_log_ = outcome.pass_log
         if outcome.chunk_rows is not None:
             self.chunk_rows_ = outcome.chunk_rows
-        return self
 
     def _fit_request(self, checkpoint):
         """This estimator's model and settings as a :class:`~daskfit.fit.FitRequest`."""

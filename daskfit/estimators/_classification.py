@@ -82,6 +82,12 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
         Early stopping scores its held-out rows by ``sample_weight`` alone.
         Not with the ``"averaging"``, ``"async-sgd"``, ``"sharded-gd"`` or
         ``"bcd"`` solvers.
+    verbose : int, default=0
+        0 prints nothing; 1 prints a line per pass over the data (its label,
+        seconds, and the objective and gradient norm of the iteration it
+        completed) on stdout, and in a Jupyter notebook also shows a bar
+        counting passes; 2 adds a summary of the fit. The lines also go to
+        the ``"daskfit.progress"`` logger at INFO. Never changes the result.
 
     Attributes
     ----------
@@ -113,7 +119,7 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
     def __init__(self, *, C=1.0, l1_ratio=0.0, fit_intercept=True, solver="auto",
                  max_iter=100, tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None, class_weight=None, P1=None, P2=None):
+                 random_state=None, class_weight=None, P1=None, P2=None, verbose=0):
         self.C = C
         self.l1_ratio = l1_ratio
         self.P1 = P1
@@ -130,6 +136,7 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.class_weight = class_weight
+        self.verbose = verbose
 
     _parameter_constraints = {**LinearModelBase._parameter_constraints,
                               "C": Real(low=0, low_open=True, allow_inf=True),

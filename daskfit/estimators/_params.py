@@ -22,10 +22,11 @@ import numbers
 import numpy as np
 
 from ..errors import ParameterError
+from .._progress import valid_verbose
 from ..model.penalties import check_feature_weights
 
 __all__ = ["Boolean", "Constraint", "CountOr", "FeatureWeights", "FiniteArray", "Integer", "Options",
-           "RandomState", "Real", "Satisfies", "cv_splits", "validate_parameters"]
+           "RandomState", "Real", "Satisfies", "cv_splits", "validate_parameters", "verbosity"]
 
 
 class Constraint:
@@ -251,6 +252,11 @@ def cv_splits():
     return Satisfies(lambda v: not (_is_int(v) and v < 2),
                      "an int >= 2, a cross-validation splitter, an iterable of (train, test) "
                      "splits or None")
+
+
+def verbosity():
+    """scikit-learn's ``verbose``: an int >= 0 (a bool counts), see ``daskfit._progress``."""
+    return Satisfies(valid_verbose, "an int >= 0 (0: silent, 1: a line per pass, 2: more)")
 
 
 def validate_parameters(estimator):

@@ -149,6 +149,12 @@ class LinearRegression(LinearRegressorBase):
     n_iter_no_change : int >= 1, default=5
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split; an int gives the same split every fit.
+    verbose : int, default=0
+        0 prints nothing; 1 prints a line per pass over the data (its label,
+        seconds, and the objective and gradient norm of the iteration it
+        completed) on stdout, and in a Jupyter notebook also shows a bar
+        counting passes; 2 adds a summary of the fit. The lines also go to
+        the ``"daskfit.progress"`` logger at INFO. Never changes the result.
 
     Attributes
     ----------
@@ -198,7 +204,7 @@ class LinearRegression(LinearRegressorBase):
     def __init__(self, *, fit_intercept=True, solver="auto", max_iter=1000, tol=1e-4,
                  persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None):
+                 random_state=None, verbose=0):
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.max_iter = max_iter
@@ -210,6 +216,7 @@ class LinearRegression(LinearRegressorBase):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
+        self.verbose = verbose
 
     def _penalty_rule(self):
         return lambda sum_weights: Penalty()
@@ -242,7 +249,7 @@ class Ridge(LinearRegressorBase):
     def __init__(self, alpha=1.0, *, fit_intercept=True, solver="auto", max_iter=1000,
                  tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None, P2=None):
+                 random_state=None, P2=None, verbose=0):
         self.alpha = alpha
         self.P2 = P2
         self.fit_intercept = fit_intercept
@@ -256,6 +263,7 @@ class Ridge(LinearRegressorBase):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
+        self.verbose = verbose
 
     _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0),
                               "P2": FeatureWeights()}
@@ -286,7 +294,7 @@ class ElasticNet(LinearRegressorBase):
         A vector only (glum's matrix ``P2`` is refused).
     fit_intercept, solver, max_iter, tol, persist, split_every, solver_options
         As :class:`LinearRegression`.
-    early_stopping, validation_fraction, n_iter_no_change, random_state
+    early_stopping, validation_fraction, n_iter_no_change, random_state, verbose
         As :class:`LinearRegression`.
 
     Examples
@@ -303,7 +311,7 @@ class ElasticNet(LinearRegressorBase):
     def __init__(self, alpha=1.0, *, l1_ratio=0.5, fit_intercept=True, solver="auto",
                  max_iter=1000, tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None, P1=None, P2=None):
+                 random_state=None, P1=None, P2=None, verbose=0):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
         self.P1 = P1
@@ -319,6 +327,7 @@ class ElasticNet(LinearRegressorBase):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
+        self.verbose = verbose
 
     _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0),
                               "l1_ratio": Real(low=0, high=1),
@@ -351,7 +360,7 @@ class Lasso(ElasticNet):
     def __init__(self, alpha=1.0, *, fit_intercept=True, solver="auto", max_iter=1000,
                  tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None, P1=None):
+                 random_state=None, P1=None, verbose=0):
         self.alpha = alpha
         self.P1 = P1
         self.fit_intercept = fit_intercept
@@ -365,6 +374,7 @@ class Lasso(ElasticNet):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
+        self.verbose = verbose
 
     # l1_ratio is fixed at 1 (a property, not a parameter).
     _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0),
@@ -389,7 +399,7 @@ class PoissonRegressor(LinearRegressorBase):
         A vector only (glum's matrix ``P2`` is refused).
     fit_intercept, solver, max_iter, tol, persist, split_every, solver_options
         As :class:`LinearRegression` (``max_iter`` defaults to 100).
-    early_stopping, validation_fraction, n_iter_no_change, random_state
+    early_stopping, validation_fraction, n_iter_no_change, random_state, verbose
         As :class:`LinearRegression`; the validation score is D^2.
 
     Examples
@@ -406,7 +416,7 @@ class PoissonRegressor(LinearRegressorBase):
     def __init__(self, *, alpha=1.0, fit_intercept=True, solver="auto", max_iter=100,
                  tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None, P2=None):
+                 random_state=None, P2=None, verbose=0):
         self.alpha = alpha
         self.P2 = P2
         self.fit_intercept = fit_intercept
@@ -420,6 +430,7 @@ class PoissonRegressor(LinearRegressorBase):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
+        self.verbose = verbose
 
     _loss_name = "poisson"
     _parameter_constraints = {**LinearModelBase._parameter_constraints, "alpha": Real(low=0),
@@ -528,7 +539,7 @@ class GammaRegressor(_DevianceRegressor):
         As :class:`LinearRegression` (``max_iter`` defaults to 100); the
         solvers are the exact row-parallel ones (``"newton"``, ``"lbfgs"``,
         ``"gd"``, ``"proximal"``).
-    early_stopping, validation_fraction, n_iter_no_change, random_state
+    early_stopping, validation_fraction, n_iter_no_change, random_state, verbose
         As :class:`LinearRegression`; the validation score is D^2.
 
     Examples
@@ -545,7 +556,7 @@ class GammaRegressor(_DevianceRegressor):
     def __init__(self, *, alpha=1.0, fit_intercept=True, solver="auto", max_iter=100,
                  tol=1e-4, persist="auto", split_every=8, solver_options=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 random_state=None, P2=None):
+                 random_state=None, P2=None, verbose=0):
         self.alpha = alpha
         self.P2 = P2
         self.fit_intercept = fit_intercept
@@ -559,6 +570,7 @@ class GammaRegressor(_DevianceRegressor):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
+        self.verbose = verbose
 
     _loss_name = "gamma"
 
@@ -590,7 +602,7 @@ class TweedieRegressor(_DevianceRegressor):
         other powers; daskfit raises a ``ValueError`` naming ``link``).
     solver, max_iter, tol, persist, split_every, solver_options
         As :class:`GammaRegressor`.
-    early_stopping, validation_fraction, n_iter_no_change, random_state
+    early_stopping, validation_fraction, n_iter_no_change, random_state, verbose
         As :class:`LinearRegression`; the validation score is D^2.
 
     Examples
@@ -607,7 +619,7 @@ class TweedieRegressor(_DevianceRegressor):
     def __init__(self, *, power=0.0, alpha=1.0, fit_intercept=True, link="auto",
                  solver="auto", max_iter=100, tol=1e-4, persist="auto", split_every=8,
                  solver_options=None, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=5, random_state=None, P2=None):
+                 n_iter_no_change=5, random_state=None, P2=None, verbose=0):
         self.power = power
         self.alpha = alpha
         self.P2 = P2
@@ -623,6 +635,7 @@ class TweedieRegressor(_DevianceRegressor):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
+        self.verbose = verbose
 
     _loss_name = "tweedie"
 

@@ -58,6 +58,8 @@ from ..model.penalties import Penalty, check_feature_weights
 from ._fold_kernels import FoldSpec, fold_moments_chunk
 from ._split import fold_pass_data
 from ..engine.placement import placed
+from .._progress import reported
+from ..estimators._params import verbosity
 
 __all__ = ["RidgeCV", "LassoCV", "ElasticNetCV", "MOMENT_SCORERS"]
 
@@ -253,6 +255,7 @@ class _FoldMomentsCV(LinearRegressorBase):
     """One pass for the fold moments, then a client-side search (not public)."""
 
     @placed
+    @reported  # verbose: a line per pass (see daskfit._progress)
     def fit(self, X, y, sample_weight=None, groups=None, offset=None):
         """Choose the regularisation by cross-validation and refit, in one pass.
 
@@ -301,7 +304,7 @@ class _FoldMomentsCV(LinearRegressorBase):
 
     #: The parameters every fold-moments estimator has; each class adds its own.
     _parameter_constraints = {"fit_intercept": Boolean(), "split_every": Integer(low=2),
-                              "cv": cv_splits()}
+                              "cv": cv_splits(), "verbose": verbosity()}
 
     def _check_parameter_combinations(self):
         """None: each parameter is checked on its own (the table)."""
@@ -349,6 +352,9 @@ class RidgeCV(_FoldMomentsCV):
     P2 : array-like of shape (n_features,), default=None
         Per-feature weights of the L2 penalty at every alpha, as
         :class:`daskfit.Ridge`'s ``P2``.
+    verbose : int, default=0
+        0 prints nothing; 1 a line per pass over the data (a bar in a
+        notebook), as :class:`~daskfit.LinearRegression`'s ``verbose``.
 
     Attributes
     ----------
@@ -384,7 +390,7 @@ class RidgeCV(_FoldMomentsCV):
     """
 
     def __init__(self, alphas=(0.1, 1.0, 10.0), *, fit_intercept=True, cv=5, scoring=None,
-                 split_every=8, return_train_score=False, P2=None):
+                 split_every=8, return_train_score=False, P2=None, verbose=0):
         self.alphas = alphas
         self.P2 = P2
         self.fit_intercept = fit_intercept
@@ -392,6 +398,7 @@ class RidgeCV(_FoldMomentsCV):
         self.scoring = scoring
         self.split_every = split_every
         self.return_train_score = return_train_score
+        self.verbose = verbose
 
     _parameter_constraints = {
         **_FoldMomentsCV._parameter_constraints,
@@ -481,6 +488,9 @@ class ElasticNetCV(_FoldMomentsCV):
         Per-feature weights of the L1 and L2 parts at every alpha, as
         :class:`daskfit.ElasticNet`'s; the automatic grid's ``alpha_max``
         is the weighted one (see :func:`alpha_grid`).
+    verbose : int, default=0
+        0 prints nothing; 1 a line per pass over the data (a bar in a
+        notebook), as :class:`~daskfit.LinearRegression`'s ``verbose``.
 
     Attributes
     ----------
@@ -509,7 +519,7 @@ class ElasticNetCV(_FoldMomentsCV):
     """
 
     def __init__(self, *, l1_ratio=0.5, eps=1e-3, alphas=100, fit_intercept=True,
-                 max_iter=1000, tol=1e-4, cv=5, split_every=8, P1=None, P2=None):
+                 max_iter=1000, tol=1e-4, cv=5, split_every=8, P1=None, P2=None, verbose=0):
         self.l1_ratio = l1_ratio
         self.P1 = P1
         self.P2 = P2
@@ -520,6 +530,7 @@ class ElasticNetCV(_FoldMomentsCV):
         self.tol = tol
         self.cv = cv
         self.split_every = split_every
+        self.verbose = verbose
 
     def _l1_ratios(self):
         return np.atleast_1d(np.asarray(self.l1_ratio, dtype=np.float64))
@@ -591,7 +602,7 @@ class LassoCV(ElasticNetCV):
 
     Parameters
     ----------
-    eps, alphas, fit_intercept, max_iter, tol, cv, split_every, P1
+    eps, alphas, fit_intercept, max_iter, tol, cv, split_every, P1, verbose
         As :class:`ElasticNetCV` (no ``P2``: the lasso has no L2 part).
 
     Examples
@@ -612,7 +623,7 @@ class LassoCV(ElasticNetCV):
                               if name not in ("l1_ratio", "P2")}
 
     def __init__(self, *, eps=1e-3, alphas=100, fit_intercept=True, max_iter=1000, tol=1e-4,
-                 cv=5, split_every=8, P1=None):
+                 cv=5, split_every=8, P1=None, verbose=0):
         self.eps = eps
         self.P1 = P1
         self.alphas = alphas
@@ -621,6 +632,7 @@ class LassoCV(ElasticNetCV):
         self.tol = tol
         self.cv = cv
         self.split_every = split_every
+        self.verbose = verbose
 
     def _l1_ratios(self):
         return np.array([1.0])
@@ -647,7 +659,7 @@ class ElasticNetFoldScores(_FoldMomentsCV):
     """
 
     def __init__(self, alphas, *, l1_ratio=1.0, fit_intercept=True, cv=5, scoring=None,
-                 tol=1e-4, max_iter=1000, split_every=8, P1=None, P2=None):
+                 tol=1e-4, max_iter=1000, split_every=8, P1=None, P2=None, verbose=0):
         self.alphas = alphas
         self.l1_ratio = l1_ratio
         self.P1 = P1
@@ -658,6 +670,7 @@ class ElasticNetFoldScores(_FoldMomentsCV):
         self.tol = tol
         self.max_iter = max_iter
         self.split_every = split_every
+        self.verbose = verbose
 
     _parameter_constraints = {
         **_FoldMomentsCV._parameter_constraints,

@@ -33,6 +33,8 @@ from ._logistic_path import PathModel, run_path
 from ._path_kernel import TRAIN, VALIDATE
 from ._split import fold_pass_data
 from ..engine.placement import placed
+from .._progress import reported
+from ..estimators._params import verbosity
 
 __all__ = ["LogisticRegressionCV", "PATH_SCORERS"]
 
@@ -109,6 +111,9 @@ class LogisticRegressionCV(LogisticRegression):
         glum's per-feature weights of the L2 penalty, the same at every
         ``C`` (as :class:`daskfit.LogisticRegression`'s ``P2``; 0 leaves a
         coefficient unpenalised). No ``P1``: the path is L2 only.
+    verbose : int, default=0
+        0 prints nothing; 1 a line per pass over the data (a bar in a
+        notebook), as :class:`~daskfit.LinearRegression`'s ``verbose``.
 
     Attributes
     ----------
@@ -145,7 +150,7 @@ class LogisticRegressionCV(LogisticRegression):
 
     def __init__(self, *, Cs=10, l1_ratios=(0.0,), fit_intercept=True, cv=None, scoring=None,
                  tol=1e-4, max_iter=100, refit=True, persist="auto", split_every=8,
-                 class_weight=None, P2=None):
+                 class_weight=None, P2=None, verbose=0):
         self.Cs = Cs
         self.P2 = P2
         self.l1_ratios = l1_ratios
@@ -158,6 +163,7 @@ class LogisticRegressionCV(LogisticRegression):
         self.persist = persist
         self.split_every = split_every
         self.class_weight = class_weight
+        self.verbose = verbose
 
     # ------------------------------------------------------------ params
     _parameter_constraints = {
@@ -176,6 +182,7 @@ class LogisticRegressionCV(LogisticRegression):
         "split_every": Integer(low=2),
         "class_weight": CLASS_WEIGHT,
         "P2": FeatureWeights(),
+        "verbose": verbosity(),
     }
 
     def _check_parameter_combinations(self):
@@ -190,6 +197,7 @@ class LogisticRegressionCV(LogisticRegression):
 
     # --------------------------------------------------------------- fit
     @placed
+    @reported  # verbose: a line per pass (see daskfit._progress)
     def fit(self, X, y, sample_weight=None, groups=None, offset=None):
         """Choose C by cross-validation and refit, with the folds fitted together.
 

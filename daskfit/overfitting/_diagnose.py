@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from sklearn.base import clone, is_classifier
 
@@ -14,6 +16,7 @@ from ._report import DiagnosisReport
 from ._scores import baseline_scores, one_pass_scores, score_grid, scoring_info
 from ._verdict import judge
 from ..engine.placement import placed
+from .._progress import reporting, say, step
 
 __all__ = ["diagnose"]
 
@@ -21,7 +24,7 @@ __all__ = ["diagnose"]
 @placed
 def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=None,
              param_name=None, param_range=None, train_sizes=(0.1, 0.325, 0.55, 0.775, 1.0),
-             random_state=0, offset=None):
+             random_state=0, offset=None, verbose=0):
     """Diagnose over- or underfitting by cross-validation, and recommend a strength.
 
     Runs, on the same folds: the estimator's per-fold train and validation
@@ -84,6 +87,10 @@ def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=
         The constant model becomes the offset model's null model (an
         intercept plus the offset, R's ``glm`` null model), fitted by the
         estimator on the client (``n`` values: ``y``, weights, offset).
+    verbose : int, default=0
+        1: a line per stage (per-fold scores, learning curve, validation
+        curve, baseline) with its seconds and fits, on stdout; 2: also every
+        pass of every fit (see ``daskfit._progress``).
 
     Returns
     -------
@@ -107,27 +114,41 @@ def diagnose(estimator, X, y, *, cv=5, scoring=None, sample_weight=None, groups=
     if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
         raise TypeError(f"diagnose needs a scikit-learn style estimator (with fit and "
                         f"get_params); got {type(estimator).__name__}.")
+    with reporting(verbose, "diagnose"):
+        return _diagnose(estimator, X, y, cv, scoring, sample_weight, groups, param_name,
+                         param_range, train_sizes, random_state, offset)
+
+
+def _diagnose(estimator, X, y, cv, scoring, sample_weight, groups, param_name, param_range,
+              train_sizes, random_state, offset):
     classifier = is_classifier(estimator)
     score_name, best_possible, explicit_scorer = scoring_info(estimator, scoring)
     reg = resolve_regularisation(estimator, param_name, param_range)
     # Columns of one multi-file Dask DataFrame: one partitioning for all of them.
     check_takes_offset(estimator, offset, "diagnose")
     X, y, sample_weight, groups, offset = co_partition(X, y, sample_weight, groups, offset)
-    n, y_values, w_values, group_values, lengths = client_vectors(X, y, sample_weight, groups)
+    with step("diagnose: folds cut (y, weights and groups on the client)"):
+        n, y_values, w_values, group_values, lengths = client_vectors(X, y, sample_weight,
+                                                                      groups)
     o_values = offset_values(offset, n)
     X, y, sample_weight, offset = known_lengths(lengths, X, y, sample_weight, offset)
     splits = make_splits(cv, n, y_values, group_values, classifier, random_state)
     sizes = translate_train_sizes(train_sizes, len(splits[0][0]))
 
+    started = time.perf_counter()
     merged = one_pass_scores(estimator, reg, X, y, sample_weight, splits, sizes, random_state,
                              scoring, n, offset)
     if merged is not None:   # the moments estimators: everything from one pass
+        say(f"diagnose: per-fold scores, learning curve and validation curve of "
+            f"{reg.param_name} from the folds' moments (one pass): "
+            f"{time.perf_counter() - started:.2f} s")
         fold_train, fold_test, lc_train, lc_test, vc_train, vc_test = merged
     else:
         fold_train, fold_test, lc_train, lc_test, vc_train, vc_test = _three_grids(
             estimator, reg, X, y, sample_weight, splits, sizes, random_state, scoring, offset)
-    baseline = baseline_scores(classifier, explicit_scorer, y_values, w_values, splits,
-                               o_values, estimator)
+    with step("diagnose: constant-model baseline"):
+        baseline = baseline_scores(classifier, explicit_scorer, y_values, w_values, splits,
+                                   o_values, estimator)
 
     best = _best_index(vc_test.mean(axis=1), reg.direction)
     best_value = float(reg.param_range[best])
@@ -174,14 +195,19 @@ def _three_grids(estimator, reg, X, y, sample_weight, splits, sizes, random_stat
     """Per-fold scores, learning curve and validation curve as three score grids."""
     k = len(splits)
     # The estimator as given: per-fold scores.
-    fold_train, fold_test = (a[0] for a in score_grid(estimator, None, None, X, y,
-                                                      sample_weight, splits, scoring, offset))
+    with step(f"diagnose: per-fold scores ({k} fits)"):
+        fold_train, fold_test = (a[0] for a in score_grid(estimator, None, None, X, y,
+                                                          sample_weight, splits, scoring,
+                                                          offset))
     # Learning curve: one (subset, test) split per size and fold.
     lc_splits = learning_curve_splits(splits, sizes, random_state)
-    lc_train, lc_test = (a[0].reshape(len(sizes), k) for a in score_grid(
-        estimator, None, None, X, y, sample_weight, lc_splits, scoring, offset))
-    vc_train, vc_test = score_grid(reg.estimator, reg.param_name, reg.param_range, X, y,
-                                   sample_weight, splits, scoring, offset)
+    with step(f"diagnose: learning curve ({len(lc_splits)} fits)"):
+        lc_train, lc_test = (a[0].reshape(len(sizes), k) for a in score_grid(
+            estimator, None, None, X, y, sample_weight, lc_splits, scoring, offset))
+    with step(f"diagnose: validation curve of {reg.param_name} "
+              f"({len(reg.param_range) * k} fits)"):
+        vc_train, vc_test = score_grid(reg.estimator, reg.param_name, reg.param_range, X, y,
+                                       sample_weight, splits, scoring, offset)
     return fold_train, fold_test, lc_train, lc_test, vc_train, vc_test
 
 

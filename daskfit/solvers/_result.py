@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FitResult", "check_options", "record"]
+from .._progress import iteration_done
+
+__all__ = ["FitResult", "append_entry", "check_options", "record"]
 
 
 @dataclass
@@ -87,7 +89,17 @@ def record(history, iteration, value, grad_norm, objective, **extra):
     entry = {"iter": iteration, "objective": float(value), "grad_norm": float(grad_norm),
              "passes": int(objective.passes), "bytes": int(objective.bytes_communicated)}
     entry.update(extra)
+    append_entry(history, entry)
+
+
+def append_entry(history, entry):
+    """Append a history entry and report it to the call's progress (``verbose``).
+
+    The one hook of the solvers: :func:`record` and the model-parallel
+    solvers' own recorder both append through here.
+    """
     history.append(entry)
+    iteration_done(entry)
 
 
 def evaluate_trial(fn, theta):

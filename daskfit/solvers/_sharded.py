@@ -57,7 +57,7 @@ from ..engine.columns import (W, Y, Each, Vec, axpy, extrapolate, initial_gradie
 from ..model.penalties import l1_subgradient, soft_threshold
 from ._coordinate import sweep
 from ._first_order import fista_sequence
-from ._result import FitResult
+from ._result import FitResult, append_entry
 from ._standardise import ACCURACY_MARGIN
 from ._steps import armijo_holds, met_tol_while_refining
 
@@ -328,7 +328,7 @@ class _Run:
                  "grad_norm": float(grad_norm), "passes": round(self.objective.passes, 6),
                  "bytes": int(self.objective.bytes_communicated)}
         entry.update(extra)
-        self.history.append(entry)
+        append_entry(self.history, entry)
 
     def origin(self, rnd):
         """Coefficients and margins at zero, created where they will live."""
