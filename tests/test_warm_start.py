@@ -139,3 +139,47 @@ def test_labels_pass_at_a_warm_point_is_the_evaluation_there():
         np.testing.assert_array_equal(both[key], alone[key])
     assert {lab: sw for lab, (sw, _) in both["class_stats"].items()} == pytest.approx(
         {"no": w[y == "no"].sum(), "yes": w[y == "yes"].sum()})
+
+
+def test_sampled_hessian_is_computed_in_float32_with_float64_fallback():
+    """A sub-sampled Hessian block of float64 data is a float32 product (its
+    rounding, about 1e-7 of the entries, shows), and a block with a
+    large-mean column, whose spread float32 would cancel, stays float64."""
+    from daskfit.kernels.chunks import _gram_float32, weighted_gram
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 6))
+    d = rng.uniform(0.01, 0.25, 3000)
+    exact = weighted_gram(X, d, True, nonnegative=True)
+    fast = _gram_float32(X, d, True)
+    scale = np.sqrt(np.outer(np.diag(exact), np.diag(exact)))
+    difference = np.abs(fast - exact) / scale
+    assert 0 < difference.max() < 1e-5
+    np.testing.assert_array_equal(fast[:-1, -1], X.T @ d)  # intercept row: float64
+    X[:, 2] += 1e4  # mean / spread = 1e4: three digits left in float32
+    np.testing.assert_array_equal(_gram_float32(X, d, True),
+                                  weighted_gram(X, d, True, nonnegative=True))
+
+
+def test_float32_sampled_hessian_keeps_passes_and_accuracy(monkeypatch):
+    """With the Hessian sub-sampled (small row blocks here, as on millions of
+    rows), the float32 Hessian gives the float64 Hessian's pass count and
+    coefficients to well within the accuracy target."""
+    import daskfit.kernels.alignment as alignment
+    import daskfit.kernels.chunks as chunks
+
+    monkeypatch.setattr(alignment, "BLOCK_BYTES", 2**12)  # 170-row blocks: stride 32
+    X, y = _problem("binary")
+    fits = {}
+    for flag in (False, True):
+        monkeypatch.setattr(chunks, "HESSIAN_FLOAT32", flag)
+        est = daskfit.LogisticRegression().fit(*_dask(X, y))
+        assert "Hessian from 1 row block in 32 " in est.solver_reason_
+        fits[flag] = est
+    assert fits[True].n_passes_ == fits[False].n_passes_ == 3
+    reference = _theta(sk.LogisticRegression(solver="newton-cholesky", tol=1e-14,
+                                             max_iter=100).fit(X, y))
+    default = _relative_error(_theta(sk.LogisticRegression().fit(X, y)), reference)
+    ours = _relative_error(_theta(fits[True]), reference)
+    assert ours < default / 2
+    assert _relative_error(_theta(fits[True]), _theta(fits[False])) < 1e-6
