@@ -244,7 +244,7 @@ def _fit_rows(data, request, loss, plan, penalty_kind):
     outcome = FitOutcome(
         # MLP's choice, not SGD's: the best-scoring iterate is the model (it
         # is on the client already, so restoring it costs nothing).
-        theta=result.coef if monitor is None else monitor.best_theta,
+        theta=result.theta if monitor is None else monitor.best_theta,
         n_features=objective.n_features, n_outputs=objective.n_outputs,
         fit_intercept=objective.fit_intercept, result=result, plan=plan, solver=name,
         # What the solver did when it differs from the plan (an extra QR pass).
@@ -279,7 +279,7 @@ def _fit_columns(data, request, loss, plan):
                    max_iter=request.max_iter, **request.solver_options)
     _check_result(name, result, request.tol)
     return FitOutcome(
-        theta=result.coef, n_features=objective.n_features, n_outputs=1,
+        theta=result.theta, n_features=objective.n_features, n_outputs=1,
         fit_intercept=request.fit_intercept, result=result, plan=plan, solver=name,
         reason=plan.reasons[0], persist_reason=result.persist_reason,
         # (label, seconds) like the row engine's log; the column engine also
@@ -338,7 +338,7 @@ def _check_result(name, result, tol):
     False), and the estimator warns about it like any other
     non-convergence.
     """
-    if not np.all(np.isfinite(result.coef)):
+    if not np.all(np.isfinite(result.theta)):
         raise FloatingPointError(
             f"Solver {name!r} produced non-finite coefficients ({result.message}); "
             "nothing was fitted. Standardise the features or increase the regularisation.")

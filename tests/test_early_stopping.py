@@ -98,7 +98,7 @@ def test_training_rows_are_exactly_the_complement(kind, chunks):
     assert split["validation_weight"] == pytest.approx(w[mask].sum(), rel=1e-12)
     assert 0.1 < mask.mean() < 0.3
     ref = sk.Ridge(alpha=3.0, tol=1e-12).fit(X[~mask], y[~mask], sample_weight=w[~mask])
-    final = est.fit_result_.coef
+    final = est.fit_result_.theta
     np.testing.assert_allclose(final[:-1], ref.coef_, rtol=1e-6)
     assert final[-1] == pytest.approx(ref.intercept_, rel=1e-6)
     assert est.best_validation_score_ == pytest.approx(
@@ -257,7 +257,7 @@ def test_on_a_cluster_with_unknown_partitions(client):
     est.fit(Xk, yk, sample_weight=wk)
     mask = validation_rows(est, CHUNKINGS["7"])
     ref = sk.LogisticRegression(tol=1e-10).fit(X[~mask], y[~mask], sample_weight=w[~mask])
-    np.testing.assert_allclose(est.fit_result_.coef[:-1], ref.coef_[0], rtol=1e-4)
+    np.testing.assert_allclose(est.fit_result_.theta[:-1], ref.coef_[0], rtol=1e-4)
     assert est.best_validation_score_ == pytest.approx(
         ref.score(X[mask], y[mask], sample_weight=w[mask]), abs=1e-12)
 

@@ -81,7 +81,7 @@ def test_a_loss_defined_in_one_class_fits_with_the_row_solvers(toy_loss):
         objective = _objective(toy_loss, X, y)
         result = solve(solver, objective, np.zeros(objective.n_params), tol=1e-10,
                        max_iter=200)
-        np.testing.assert_allclose(result.coef, expected, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(result.theta, expected, rtol=1e-6, atol=1e-8)
 
 
 def test_the_solver_registry_reads_a_new_loss_from_its_facts(toy_loss):

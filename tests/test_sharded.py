@@ -42,7 +42,7 @@ def fit_sharded(X, y, sample_weight=None, *, loss, penalty_rule, fit_intercept=T
     result = solve(solver, objective, np.zeros(objective.n_params), tol=tol,
                    max_iter=max_iter, **(options or {}))
     p = objective.n_features
-    coef, intercept = result.coef[:p], (float(result.coef[p]) if fit_intercept else 0.0)
+    coef, intercept = result.theta[:p], (float(result.theta[p]) if fit_intercept else 0.0)
     info = {"classes": result.classes, "column_blocks": objective.data.col_chunks,
             "persist_reason": result.persist_reason, "rounds": result.rounds,
             "coef_dask": result.coef_blocks}
@@ -135,7 +135,7 @@ def test_sharded_solvers_reach_the_single_chunk_optimum(case, solver):
     # The coefficients also come as a Dask array chunked like X's columns.
     assert info["coef_dask"].chunks == (COLUMN_CHUNKS[cols],)
     np.testing.assert_array_equal(info["coef_dask"].compute(scheduler="sync"), coef)
-    assert result.coef.shape == (P + 1,) and result.coef[-1] == intercept
+    assert result.theta.shape == (P + 1,) and result.theta[-1] == intercept
 
 
 @pytest.mark.parametrize("solver", SOLVERS)

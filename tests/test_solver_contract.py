@@ -128,6 +128,6 @@ def test_solve_is_the_front_door_for_every_registered_solver():
         result = solve(name, objective, np.zeros(objective.n_params), tol=1e-8,
                        max_iter=2000)
         assert isinstance(result, FitResult) and result.persist_reason, name
-        np.testing.assert_allclose(result.coef, expected, atol=1e-3, err_msg=name)
+        np.testing.assert_allclose(result.theta, expected, atol=1e-3, err_msg=name)
     with pytest.raises(ValueError, match="'lbfgs' runs on a rows objective"):
         solve("lbfgs", objective, np.zeros(objective.n_params))

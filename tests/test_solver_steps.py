@@ -45,7 +45,7 @@ def test_a_reason_at_iteration_zero_ends_every_solver_before_its_first_step(name
     result = solve(name, objective, theta0, stop=stop, **options)
     assert calls == [0]
     assert result.n_iter == 0 and result.message.startswith("budget spent")
-    np.testing.assert_array_equal(result.coef, theta0)
+    np.testing.assert_array_equal(result.theta, theta0)
     assert objective.passes == passes  # the start point was evaluated by the first pass
 
 
@@ -71,7 +71,7 @@ def test_objective_stalled_is_relative_with_a_roundoff_floor():
 
 def test_met_tol_while_refining_only_when_tol_holds_and_no_hook_stopped():
     def result(grad_norm):
-        return FitResult(coef=np.zeros(1), loss=0.0, grad_norm=grad_norm, n_iter=5, passes=6,
+        return FitResult(theta=np.zeros(1), loss=0.0, grad_norm=grad_norm, n_iter=5, passes=6,
                          converged=False, message="max_iter reached")
 
     assert met_tol_while_refining(result(0.5e-4), 1e-4, 0.1).converged

@@ -54,7 +54,7 @@ def optimum(loss_name, penalty, chunks=EQUAL, data=None):
     else:
         result = solve("proximal", objective, theta0, tol=1e-12, max_iter=20000)
     assert result.converged
-    return result.loss, result.coef
+    return result.loss, result.theta
 
 
 def gap(result, f_star):
@@ -63,7 +63,7 @@ def gap(result, f_star):
 
 def check_result(result, objective, solver):
     assert result.solver == solver
-    assert np.all(np.isfinite(result.coef)) and result.coef.shape == (objective.n_params,)
+    assert np.all(np.isfinite(result.theta)) and result.theta.shape == (objective.n_params,)
     assert result.passes == objective.passes
     assert all({"iter", "objective", "grad_norm", "passes", "bytes"} <= set(h)
                for h in result.history)
@@ -192,14 +192,14 @@ def test_unequal_chunks_weighted_average_is_unbiased_unweighted_is_not():
     result = solve_averaging(objective, np.zeros(objective.n_params), max_iter=1,
                              local_epochs=400, batch_size=200, learning_rate=0.5,
                              variance_reduction=False)
-    np.testing.assert_allclose(result.coef, theta_star, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(result.theta, theta_star, rtol=1e-6, atol=1e-8)
     assert gap(result, f_star) < 1e-9
     # Empty chunks contribute nothing: same local runs, same average.
     objective = build("squared", Penalty(), (0, 20, 0, 180, 0), data)
     padded = solve_averaging(objective, np.zeros(objective.n_params), max_iter=1,
                              local_epochs=400, batch_size=200, learning_rate=0.5,
                              variance_reduction=False)
-    np.testing.assert_allclose(padded.coef, result.coef, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(padded.theta, result.theta, rtol=1e-12, atol=1e-14)
 
 
 def test_classical_averaging_options():
@@ -230,13 +230,13 @@ def test_averaging_is_reproducible_locally_and_on_a_cluster(client):
         assert objective.engine.client is None
         runs.append(solve_averaging(objective, np.zeros(objective.n_params), tol=1e-8,
                                     max_iter=6, random_state=3))
-    np.testing.assert_array_equal(runs[0].coef, runs[1].coef)
-    np.testing.assert_allclose(on_cluster.coef, runs[0].coef, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(runs[0].theta, runs[1].theta)
+    np.testing.assert_allclose(on_cluster.theta, runs[0].theta, rtol=1e-10, atol=1e-12)
     assert on_cluster.n_iter == runs[0].n_iter
     objective = build("logistic", PENALTIES["l2"], (60, 90, 150))
     other = solve_averaging(objective, np.zeros(objective.n_params), tol=1e-8, max_iter=6,
                             random_state=4)
-    assert not np.array_equal(other.coef, runs[0].coef)  # the seed does matter
+    assert not np.array_equal(other.theta, runs[0].theta)  # the seed does matter
 
 
 # ------------------------------------------------------------- async
@@ -261,7 +261,7 @@ def test_async_without_client_is_deterministic_and_counts_passes():
         results.append(solve_async_sgd(objective, np.zeros(objective.n_params), tol=1e-6,
                                        max_iter=30))
         passes.append(objective.passes)
-    np.testing.assert_array_equal(results[0].coef, results[1].coef)
+    np.testing.assert_array_equal(results[0].theta, results[1].theta)
     # The first pass, one pass per epoch of chunk tasks, one per evaluation.
     assert passes[0] == 1 + results[0].n_iter + len(results[0].history)
     objective = build("logistic", PENALTIES["l2"])
@@ -288,7 +288,7 @@ def test_async_discards_stale_updates(client):
     result = solve_async_sgd(objective, np.zeros(objective.n_params), tol=1e-12, max_iter=3,
                              max_staleness=0)
     assert result.history[-1]["discarded"] > 0
-    assert np.all(np.isfinite(result.coef))
+    assert np.all(np.isfinite(result.theta))
 
 
 # ---------------------------------------------------------------- engine

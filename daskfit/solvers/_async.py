@@ -122,7 +122,7 @@ def solve_async_sgd(objective, coef0, *, tol=1e-4, max_iter=50, max_staleness=No
     >>> objective = Objective(Engine(data), LOSSES["squared"], lambda sw: Penalty(),
     ...                       fit_intercept=True).start("grad")
     >>> result = solve_async_sgd(objective, np.zeros(4), tol=1e-8)
-    >>> np.round(result.coef, 2), result.converged
+    >>> np.round(result.theta, 2), result.converged
     (array([ 1. , -2. ,  0.5,  1. ]), True)
     """
     check_sgd_options(learning_rate=learning_rate, schedule="constant",
@@ -256,6 +256,6 @@ def solve_async_sgd(objective, coef0, *, tol=1e-4, max_iter=50, max_staleness=No
     if best is None:  # every chunk retired before an epoch ended
         evaluate()
     f, coef, gnorm = best
-    return FitResult(coef=coef, loss=float(f), grad_norm=float(gnorm), n_iter=state["epoch"],
+    return FitResult(theta=coef, loss=float(f), grad_norm=float(gnorm), n_iter=state["epoch"],
                      passes=objective.passes, converged=converged, message=message,
                      history=history, solver="async-sgd")

@@ -176,7 +176,7 @@ def solve_averaging(objective, coef0, *, tol=1e-4, max_iter=100, local_epochs=1,
     >>> objective = Objective(Engine(data), LOSSES["squared"], lambda sw: Penalty(),
     ...                       fit_intercept=True).start("grad")
     >>> result = solve_averaging(objective, np.zeros(4), tol=1e-8)
-    >>> np.round(result.coef, 2), result.passes == result.n_iter + 1
+    >>> np.round(result.theta, 2), result.passes == result.n_iter + 1
     (array([ 1. , -2. ,  0.5,  1. ]), True)
     """
     check_sgd_options(learning_rate=learning_rate, schedule=schedule, batch_size=batch_size,
@@ -251,6 +251,6 @@ def solve_averaging(objective, coef0, *, tol=1e-4, max_iter=100, local_epochs=1,
         record(history, n_rounds, f, gnorm, objective)
         keep(f, theta, gnorm)
     f, theta, gnorm = best
-    return FitResult(coef=theta, loss=float(f), grad_norm=float(gnorm), n_iter=n_rounds,
+    return FitResult(theta=theta, loss=float(f), grad_norm=float(gnorm), n_iter=n_rounds,
                      passes=objective.passes, converged=converged, message=message,
                      history=history, solver="averaging")

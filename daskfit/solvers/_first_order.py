@@ -175,7 +175,7 @@ def _run(objective, coef0, *, tol, max_iter, accelerated, step_size, name, stop=
         if (reason := hook(n_iter, x)) is not None:
             message = reason
     F = f_x + _l1(objective, x)
-    return FitResult(coef=x, loss=float(F), grad_norm=float(gmap_norm), n_iter=n_iter,
+    return FitResult(theta=x, loss=float(F), grad_norm=float(gmap_norm), n_iter=n_iter,
                      passes=objective.passes, converged=converged, message=message,
                      history=history, solver=name)
 
@@ -237,7 +237,7 @@ def solve_proximal(objective, coef0, *, tol=1e-4, max_iter=1000, accelerated=Tru
             result, done = solve_working_set(objective, coef0, tol=tol, max_iter=max_iter)
             if done:
                 return result
-            coef0, max_iter = result.coef, max_iter - result.n_iter
+            coef0, max_iter = result.theta, max_iter - result.n_iter
         rule = GapRule(objective, coef0, tol, fraction=FISTA_GAP_FRACTION)
 
         def certify(theta):

@@ -65,7 +65,7 @@ def _lbfgs(objective, coef0, *, tol, max_iter, memory, stop):
         # Stopped before the first step (e.g. a checkpoint's budget): no
         # iteration runs, the start point is the result.
         gmax = float(np.abs(g0).max())
-        return FitResult(coef=theta0, loss=float(f0), grad_norm=gmax, n_iter=0,
+        return FitResult(theta=theta0, loss=float(f0), grad_norm=gmax, n_iter=0,
                          passes=objective.passes, converged=gmax <= tol,
                          message=hook.reason, history=history, solver="lbfgs")
     res = scipy.optimize.minimize(
@@ -82,6 +82,6 @@ def _lbfgs(objective, coef0, *, tol, max_iter, memory, stop):
     n_iter, message = int(res.nit), str(res.message)
     if hook.stopped:
         n_iter, message = len(history) - 1, hook.reason
-    return FitResult(coef=res.x, loss=float(f), grad_norm=gmax, n_iter=n_iter,
+    return FitResult(theta=res.x, loss=float(f), grad_norm=gmax, n_iter=n_iter,
                      passes=objective.passes, converged=converged,
                      message=message, history=history, solver="lbfgs")

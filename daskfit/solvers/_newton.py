@@ -160,7 +160,7 @@ def solve_newton(objective, coef0, *, tol=1e-4, max_iter=100, stop=None):
         record(history, n_iter, f, np.abs(g).max(), objective, step=step)
         if (reason := hook(n_iter, theta)) is not None:
             message = reason
-    return FitResult(coef=theta, loss=float(f), grad_norm=float(np.abs(g).max()),
+    return FitResult(theta=theta, loss=float(f), grad_norm=float(np.abs(g).max()),
                      n_iter=n_iter, passes=objective.passes, converged=converged,
                      message=message, history=history, solver="newton")
 

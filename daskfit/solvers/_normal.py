@@ -92,7 +92,7 @@ def solve_normal(objective, coef0, *, tol=1e-4, max_iter=DEFAULT_MAX_SWEEPS):
     loss = 0.5 * resid + penalty.value(theta, objective.penalised)
     # A direct solve counts as one iteration (scikit-learn's n_iter_ >= 1).
     n_iter = max(n_iter, 1)
-    return FitResult(coef=theta, loss=float(loss), grad_norm=float(gmax), n_iter=n_iter,
+    return FitResult(theta=theta, loss=float(loss), grad_norm=float(gmax), n_iter=n_iter,
                      passes=objective.passes, converged=converged, message=message,
                      history=[{"iter": n_iter, "objective": float(loss),
                                "grad_norm": float(gmax), "passes": objective.passes,

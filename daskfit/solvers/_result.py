@@ -17,12 +17,14 @@ class FitResult:
 
     Attributes
     ----------
-    coef : ndarray of shape (n_params,)
-        Flat parameter vector, intercept(s) last within each class block.
+    theta : ndarray of shape (n_params,)
+        The packed parameter vector (:mod:`daskfit.model.layout`): per class
+        block the coefficients, then the intercept. ``coef`` is a read-only
+        alias kept for code written before the name was unified.
     loss : float
-        Objective value at ``coef`` (mean loss + penalty).
+        Objective value at ``theta`` (mean loss + penalty).
     grad_norm : float
-        Max-abs of the (projected or proximal) gradient at ``coef``;
+        Max-abs of the (projected or proximal) gradient at ``theta``;
         ``nan`` for direct solvers that never form it.
     n_iter : int
         Iterations of the solver (0 for direct solves).
@@ -52,7 +54,7 @@ class FitResult:
         Model-parallel solvers: the rounds (graphs) run; 0 otherwise.
     """
 
-    coef: np.ndarray
+    theta: np.ndarray
     loss: float
     grad_norm: float
     n_iter: int
@@ -67,6 +69,11 @@ class FitResult:
     pass_log: list = field(default_factory=list)
     coef_blocks: object = None
     rounds: int = 0
+
+    @property
+    def coef(self):
+        """The packed vector under its old name (it always held ``theta``)."""
+        return self.theta
 
 
 def check_options(solver_name, options, allowed):

@@ -376,7 +376,7 @@ class _Run:
         objective = out["loss"]["loss"] / self.sw + out["pen"]["pen"]
         coef = self.objective.gather_blocks(kept["coef"])  # after the fit: allowed
         result = FitResult(
-            coef=np.concatenate([coef, [point.intercept]]) if self.fi else coef,
+            theta=np.concatenate([coef, [point.intercept]]) if self.fi else coef,
             loss=float(objective), grad_norm=float(grad_norm), n_iter=int(n_iter),
             passes=round(self.objective.passes, 6), converged=bool(converged), message=message,
             history=self.history, solver=self.name)
@@ -720,7 +720,7 @@ def solve_bcd(objective, coef0, *, tol=1e-4, max_iter=100, max_sweeps=1000):
     >>> objective = ColumnObjective.from_arrays(
     ...     X, y, loss="squared", penalty_rule=lambda sw: Penalty()).start("gram")
     >>> result = solve("bcd", objective, np.zeros(objective.n_params), tol=1e-10)
-    >>> np.round(result.coef, 6), result.coef_blocks.chunks
+    >>> np.round(result.theta, 6), result.coef_blocks.chunks
     (array([0., 1., 2., 3., 4., 5., 1.]), ((2, 2, 2),))
     """
     return _solve(_BlockCD, "bcd", objective, coef0, tol=tol, max_iter=max_iter,

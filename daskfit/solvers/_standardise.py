@@ -279,7 +279,7 @@ def in_standardised_coordinates(run, objective, coef0, *, tol, stop=None, certif
         options["certify"] = lambda phi: certify(z.theta_of(phi))
     result = run(z, z.phi_of(coef0), tol=margin * tol * s,
                  stop=hook if hook.active else None, **options)
-    result.coef = z.theta_of(result.coef)
+    result.theta = z.theta_of(result.theta)
     result.grad_norm = float(result.grad_norm) / s
     # ``tol * s`` met while refining to the margin counts as converged.
     met_tol_while_refining(result, tol, margin, stopped=hook.stopped)

@@ -206,7 +206,7 @@ def solve_working_set(objective, coef0, *, tol=1e-4, max_iter=1000):
     if converged:
         message = (f"duality gap {point.gap:.3g} <= tol * var(y) = {target:.3g} "
                    f"(working sets, last of {len(columns) if n_iter else 0} features)")
-    result = FitResult(coef=theta, loss=float(point.f + l1 @ np.abs(theta[:p])),
+    result = FitResult(theta=theta, loss=float(point.f + l1 @ np.abs(theta[:p])),
                        grad_norm=float(point.gap / yy), n_iter=n_iter,
                        passes=objective.passes, converged=bool(converged), message=message,
                        history=history, solver="proximal")
