@@ -98,6 +98,11 @@ def test_frequency_recovers_the_simulated_coefficients(guide):
         np.mean(np.exp(guide["region_effect"]))))
     _within(table, truth, 4)
     assert guide["freq"].inference_.passes == 1
+    # With the offset, predicted claims (rate x exposure) balance the observed
+    # ones exactly (Poisson, log link, intercept: the intercept's score equation).
+    df, freq = guide["df"], guide["freq"]
+    expected = freq.predict(df[guide["factors"]], offset=df["log_exposure"]).sum().compute()
+    np.testing.assert_allclose(expected, guide["frame"]["claims"].sum(), rtol=1e-6)
 
 
 def test_severity_recovers_the_simulated_coefficients(guide):
