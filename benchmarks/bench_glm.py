@@ -8,8 +8,9 @@ Writes (once, to ``--data-dir``, reused by the next run of the same size)
 large regions, a long tail of small ones), ``exposure`` in (0, 1] and
 ``claims`` drawn from a Poisson with mean ``exposure * exp(x b + brand +
 region)``. Then, on a LocalCluster of 2 workers x 1 thread with
-``--worker-memory`` each (the encoded data does not fit: every pass streams
-from the files), with each worker's peak RSS sampled every 0.1 s:
+``--worker-memory`` each (at 10,000,000 rows neither the table nor the
+encoded data fits in what the workers have beyond their own ~270 MiB: every
+pass streams from the files), with each worker's peak RSS sampled every 0.1 s:
 
 1. **floor**: a bare Dask read-and-sum pass over the same files and columns
    (``daskfit.io.read_parquet``, one partition per file, as the fit reads);
@@ -260,6 +261,7 @@ def run(args):
         columns = list(NUMERIC) + ["vehicle_brand", "region", "exposure", "claims"]
         lc, client = cluster(2, memory_limit=limit)
         with lc, client:
+            at_rest = _worker_rss(client)  # what a worker process takes before any data
             floor = Measured("read-and-sum pass (dask)", client)
             _compute(floor_pass(files, columns))  # warm-up: file system cache
             floor.run(lambda: _compute(floor_pass(files, columns)), args.repeats)
@@ -276,7 +278,7 @@ def run(args):
         runs = [(floor, 1), (fit, model.estimator.n_passes_ + 1),  # + the encoder's pass
                 (region_summary, _passes(model.estimator)), (numeric, est.n_passes_),
                 (summ, est.inference_.passes)]
-        describe(args, alpha, files, model, limit)
+        describe(args, alpha, files, model, limit, at_rest)
         print_runs(runs, floor, limit, args.repeats)
         print_summary(model, region_table, est, table, summ, floor)
         print_correctness(model, check)
@@ -294,6 +296,21 @@ def training(files):
     return df[list(NUMERIC) + ["vehicle_brand", "region", "log_exposure"]], df["claims"]
 
 
+def _worker_rss(client):
+    """Largest worker RSS once the modules a fit uses are imported (no data yet)."""
+    return max(client.run(_imported_rss).values())
+
+
+def _imported_rss():
+    import importlib
+
+    import psutil
+
+    for name in ("pandas", "pyarrow.parquet", "scipy.sparse", "daskfit", "daskfit.io"):
+        importlib.import_module(name)
+    return psutil.Process().memory_info().rss
+
+
 def _passes(est):
     stats = vars(est).get("inference_")
     return 0 if stats is None else stats.passes
@@ -305,23 +322,25 @@ def _compute(parts):
     return dask.compute(*parts)
 
 
-def describe(args, alpha, files, model, limit):
+def describe(args, alpha, files, model, limit, at_rest):
     est, enc = model.estimator, model.encoder
     import pandas as pd
 
     disk = sum(os.path.getsize(f) for f in files)
     table = pd.read_parquet(files[0]).memory_usage(deep=True).sum() * args.rows / pq_rows(files[0])
     encoded = _encoded_bytes(args.rows, len(NUMERIC) + 2)
+    room = max(2 * (limit - at_rest), 1)
     print(f"\n### Poisson claim frequency, out of core: {args.rows:,} rows, "
           f"{len(enc.feature_names_out_):,} features ({len(NUMERIC)} numeric, "
           f"vehicle_brand {len(enc.categories_['vehicle_brand'])} and region "
           f"{len(enc.categories_['region']):,} levels seen of {args.levels:,}, one-hot as "
           f"{'CSR chunks' if enc.sparse_ else 'dense blocks'}), offset log(exposure)\n")
     print(f"{len(files)} Parquet files of {args.rows_per_file:,} rows, {disk / 2**20:.0f} MiB "
-          f"on disk; in memory the table (pandas) takes ~{table / 2**20:.0f} MiB, "
-          f"{table / (2 * limit):.1f}x the cluster's limit (2 workers x 1 thread x "
-          f"{args.worker_memory}), the encoded design, y and (weight, offset) records "
-          f"~{encoded / 2**20:.0f} MiB, {encoded / (2 * limit):.1f}x. "
+          f"on disk. A worker process takes {at_rest / 2**20:.0f} MiB at rest, so 2 "
+          f"workers x 1 thread x {args.worker_memory} leave {room / 2**20:.0f} MiB for data: "
+          f"the table in memory (pandas) takes ~{table / 2**20:.0f} MiB, {table / room:.1f}x "
+          f"that, the encoded design, y and (weight, offset) records ~{encoded / 2**20:.0f} "
+          f"MiB, {encoded / room:.1f}x. "
           f"PoissonRegressor(alpha={alpha:.3g}): solver {est.solver_}, {est.n_iter_} "
           f"iterations, {est.fit_result_.message}; {est.persist_reason_}.\n")
     if model.warnings_:
@@ -384,8 +403,9 @@ def main(argv=None):
     parser.add_argument("--levels", type=int, default=100_000,
                         help="levels of the region column")
     parser.add_argument("--rows-per-file", type=int, default=100_000)
-    parser.add_argument("--worker-memory", default="768MiB",
-                        help="memory limit of each of the 2 workers")
+    parser.add_argument("--worker-memory", default="640MiB",
+                        help="memory limit of each of the 2 workers (Dask pauses a worker "
+                        "at 80%% of it)")
     parser.add_argument("--alpha", type=float, default=None,
                         help="PoissonRegressor's alpha; default 10 / rows (the penalty "
                         "weighs as much as 10 rows' deviance per unit coefficient)")
