@@ -124,6 +124,8 @@ class FitOutcome:
     reason: str
     persist_reason: str
     pass_log: list
+    #: Whether the data was read into cluster memory once (else streamed).
+    persisted: bool = False
     classes: np.ndarray | None = None
     chunk_rows: object = None
     resumed_from: int = 0
@@ -250,6 +252,7 @@ def _fit_rows(data, request, loss, plan, penalty_kind):
         # What the solver did when it differs from the plan (an extra QR pass).
         reason=f"{reason}; but {result.fallback}" if result.fallback else reason,
         persist_reason=engine.persist_reason, pass_log=list(engine.pass_log),
+        persisted=bool(engine.persisted),
         classes=getattr(objective, "classes", None), chunk_rows=engine.chunk_rows,
         resumed_from=offset, early_stopped=early_stopped,
         # The normal equations' first pass computed them: no pass here.
@@ -282,6 +285,7 @@ def _fit_columns(data, request, loss, plan):
         theta=result.theta, n_features=objective.n_features, n_outputs=1,
         fit_intercept=request.fit_intercept, result=result, plan=plan, solver=name,
         reason=plan.reasons[0], persist_reason=result.persist_reason,
+        persisted=result.persisted,
         # (label, seconds) like the row engine's log; the column engine also
         # records the fraction of X each round read.
         pass_log=[(entry[0], entry[-1]) for entry in result.pass_log],

@@ -48,3 +48,18 @@ def test_column_engine_persists_by_the_policy_and_releases_it_when_the_call_fail
 
     streamed = ShardedEngine(ShardedData.from_arrays(Xd, yd), persist=False, client=None)
     assert streamed.streaming and streamed.data.X is Xd   # the caller's arrays, not persisted
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sharded-gd"])
+@pytest.mark.parametrize("persist", [True, False])
+def test_estimators_say_whether_the_data_was_persisted(persist, solver):
+    """``persisted_`` is the fact (row and column engines alike), not the reason's wording."""
+    import daskfit
+
+    X, y, Xd, yd = _arrays(n=400, p=6)
+    Xd, yd = da.from_array(X, chunks=(100, 3)), da.from_array(y, chunks=(100,))
+    est = daskfit.Ridge(alpha=1.0, solver=solver, persist=persist, tol=1e-8).fit(Xd, yd)
+    assert est.persisted_ is persist
+    assert est.fit_result_.persisted is persist
+    reference = daskfit.Ridge(alpha=1.0, solver="normal").fit(X, y)
+    np.testing.assert_allclose(est.coef_, reference.coef_, rtol=1e-5, atol=1e-7)

@@ -126,6 +126,7 @@ class LinearModelBase(BaseEstimator):
         self.validation_split_ = outcome.validation_split
         self.solver_, self.solver_reason_ = outcome.solver, outcome.reason
         self.persist_reason_ = outcome.persist_reason
+        self.persisted_ = outcome.persisted
         self.fit_result_ = outcome.result
         self.n_passes_ = outcome.result.passes
         self.pass_log_ = outcome.pass_log

@@ -6,7 +6,7 @@ __all__ = ["EngineCosts"]
 
 
 class EngineCosts:
-    """``passes``, ``bytes_communicated``, ``persist_reason`` and ``pass_log`` of ``self.engine``."""
+    """``passes``, ``bytes_communicated``, ``persist_reason``, ``persisted`` and ``pass_log`` of ``self.engine``."""
 
     @property
     def passes(self):
@@ -27,3 +27,9 @@ class EngineCosts:
     def pass_log(self):
         """One entry per pass: its label first, its seconds last."""
         return self.engine.pass_log
+
+    @property
+    def persisted(self):
+        """Whether the data was read into cluster memory once (else streamed every pass)."""
+        engine = self.engine
+        return bool(engine.persisted) if hasattr(engine, "persisted") else not engine.streaming

@@ -106,6 +106,10 @@ class SolverObjective(Protocol):
         """Why the data was (or was not) read into cluster memory once."""
 
     @property
+    def persisted(self):
+        """Whether the data was read into cluster memory once (else streamed every pass)."""
+
+    @property
     def pass_log(self):
         """``(label, seconds)`` per pass so far."""
 
@@ -225,6 +229,10 @@ class ColumnSolverObjective(Protocol):
     @property
     def persist_reason(self):
         """Why ``X`` was (or was not) read into cluster memory once."""
+
+    @property
+    def persisted(self):
+        """Whether ``X`` was read into cluster memory once (else streamed every pass)."""
 
     @property
     def pass_log(self):

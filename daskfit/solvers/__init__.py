@@ -236,7 +236,7 @@ def solve(name, objective, coef0, **options):
     Returns
     -------
     FitResult
-        With the objective's ``classes``, ``persist_reason`` and ``pass_log``.
+        With the objective's ``classes``, ``persist_reason``, ``persisted`` and ``pass_log``.
     """
     if name not in SOLVERS:
         raise ValueError(f"Unknown solver {name!r}; choose from {sorted(SOLVERS)}.")
@@ -255,5 +255,6 @@ def solve(name, objective, coef0, **options):
     result = info.function(objective, coef0, **options)
     result.classes = objective.classes
     result.persist_reason = objective.persist_reason
+    result.persisted = objective.persisted
     result.pass_log = list(objective.pass_log)
     return result

@@ -45,6 +45,9 @@ class FitResult:
         ``solve``.
     persist_reason : str
         Why the data was (or was not) read into memory once, set by ``solve``.
+    persisted : bool
+        Whether it was (False: streamed from its source every pass), set by
+        ``solve``.
     pass_log : list of tuple
         One ``(label, ..., seconds)`` entry per pass, set by ``solve``.
     coef_blocks : dask Array or None
@@ -66,6 +69,7 @@ class FitResult:
     fallback: str = ""
     classes: object = None
     persist_reason: str = ""
+    persisted: bool = False
     pass_log: list = field(default_factory=list)
     coef_blocks: object = None
     rounds: int = 0
