@@ -123,6 +123,43 @@ def test_task_names_describe_the_fit(client):
     assert {"daskfit-labels", "daskfit-hessian"} <= names
 
 
+def _combine_tasks_run(client, fit):
+    """Run ``fit()`` and return the number of merge tasks the workers ran, and its result."""
+    from distributed import get_task_stream
+
+    with get_task_stream(client) as stream:
+        result = fit()
+    keys = [t["key"] for t in stream.data]
+    # A pass's kernel tasks are ``(name, b)``; its merges are ``name`` itself
+    # (the root) or ``(name + "-combine", depth, index)``.
+    passes = {k[0] for k in keys if isinstance(k, tuple) and str(k[0]).startswith("daskfit-")}
+    merges = [k for k in keys if (k in passes) or (isinstance(k, tuple) and k[0].endswith("-combine")
+                                                   and k[0][:-len("-combine")] in passes)]
+    return len(merges), result
+
+
+def test_small_partials_are_merged_on_the_client_large_ones_on_the_workers(client, monkeypatch):
+    import daskfit.engine.rows as rows
+
+    X, y, w = PROBLEMS["binary"]()
+    Xk, yk, wk = as_kind("dask", X, y, w, CHUNKINGS["7"])
+
+    def fit():
+        return daskfit.LogisticRegression(solver="newton").fit(Xk, yk, sample_weight=wk)
+
+    # Small partials: no merge task ever reaches a worker (it would cost a
+    # scheduling round trip and a worker-to-worker hop per pass).
+    merges, on_client = _combine_tasks_run(client, fit)
+    assert merges == 0
+    # Partials over the limit are tree-reduced on the workers, one merge per pass.
+    monkeypatch.setattr(rows, "CLIENT_MERGE_BYTES", 0)
+    merges, on_workers = _combine_tasks_run(client, fit)
+    assert merges == on_workers.n_passes_
+    # Same arithmetic either way: identical passes, coefficients equal to rounding.
+    assert on_client.n_passes_ == on_workers.n_passes_
+    np.testing.assert_allclose(on_client.coef_, on_workers.coef_, rtol=1e-12, atol=1e-12)
+
+
 def test_coefficients_travel_in_the_graph_never_scattered(client, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("daskfit must not scatter solver state")
