@@ -211,19 +211,18 @@ def _final_step(objective, theta, f, g, d, tol):
     negligible (at most ``tol**2`` relative to the coefficients: quadratic
     convergence has already left less error than that; or a decrement
     within the round-off of the objective: a quadratic solved exactly) or
-    does not decrease the objective. One pass; the
-    Hessian comes with it (sub-sampled, so little more than a gradient
-    pass), which keeps every Newton pass alike.
+    does not decrease the objective. One gradient pass: no Hessian, as
+    nothing uses one after the last step.
     """
     scale = max(float(np.abs(theta).max()), 1.0)
     slack = ROUNDOFF_ULPS * np.finfo(np.float64).eps * max(abs(f), 1.0)
     if float(np.abs(d).max()) <= tol**2 * scale or -(g @ d) / 2 <= slack:
         return None
     trial = theta + d
-    out = evaluate_trial(objective.value_grad_hess, trial)
+    out = evaluate_trial(objective.value_and_grad, trial)
     if out is None:
         return None
-    f_new, g_new, _ = out
+    f_new, g_new = out
     if f_new > f + ARMIJO_C * (g @ d) + slack:
         return None
     return trial, f_new, g_new
