@@ -25,14 +25,14 @@ FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 SKIP = re.compile(r"^% not run here: \S")
 
 
-def examples():
-    """``(page, line, code)`` of every ```python block not marked as not run."""
+def examples(run=True):
+    """``(page, code)`` of every ```python block to run (``run=False``: those marked not run)."""
     found = []
     for page in PAGES:
         text = (GUIDE / f"{page}.md").read_text()
         for match in FENCE.finditer(text):
             before = text[:match.start()].rstrip("\n").rsplit("\n", 1)[-1]
-            if SKIP.match(before):
+            if bool(SKIP.match(before)) == run:
                 continue
             line = text.count("\n", 0, match.start()) + 1
             found.append(pytest.param(page, match.group(1), id=f"{page}.md:{line}"))
@@ -45,6 +45,34 @@ def test_guide_example_runs(page, code, tmp_path, monkeypatch, capsys):
     names = {"__name__": f"guide_{page}"}
     exec(compile(code, f"docs/guide/{page}.md", "exec"), names)
     capsys.readouterr()  # the examples print; what they print is for the reader
+
+
+@pytest.mark.parametrize(("page", "code"), examples(run=False))
+def test_guide_example_not_run_here_still_compiles(page, code):
+    compile(code, f"docs/guide/{page}.md", "exec")
+
+
+def fenced(page, lang):
+    """The ```LANG blocks of a guide page, in order."""
+    text = (GUIDE / f"{page}.md").read_text()
+    return re.findall(rf"^```{lang}\n(.*?)^```", text, re.S | re.M)
+
+
+def test_pipelines_page_shows_what_daskfit_check_prints(tmp_path, monkeypatch, capsys):
+    """The page's pipeline file is valid and its bad file gives the problems shown, verbatim."""
+    from daskfit.cli import main
+
+    good, bad = fenced("pipelines", "toml")[:2]
+    shown_bad, shown_good = fenced("pipelines", "text")[:2]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "regression.toml").write_text(good)
+    (tmp_path / "bad.toml").write_text(bad)
+    for name, code, shown in (("regression.toml", 0, shown_good), ("bad.toml", 2, shown_bad)):
+        with pytest.raises(SystemExit) as info:
+            main(["check", name])
+        out, err = capsys.readouterr()
+        assert info.value.code == code, (name, out, err)
+        assert (out + err).strip() == shown.strip(), name
 
 
 def test_every_page_has_examples_and_skips_say_why():
