@@ -1,4 +1,4 @@
-"""README's "GLM user guide" snippet runs, on simulated policies, and says true things.
+"""The GLM guide's insurance example (docs/guide/glm.md) runs, on simulated policies, and says true things.
 
 The snippet is executed as written over Parquet
 files of policies simulated from a known model: claim counts Poisson with
@@ -25,9 +25,13 @@ SEV = {"intercept": np.log(1000.0), "driver_age": 0.006, "vehicle_power": -0.04}
 SHAPE = 2.0  # Gamma shape of one claim's cost
 
 
+GUIDE = ROOT / "docs" / "guide" / "glm.md"
+
+
 def guide_snippet():
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### GLM user guide"):]
+    """The first python example of the page's insurance section, as written."""
+    page = GUIDE.read_text()
+    section = page[page.index("## An insurance example"):]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
@@ -65,8 +69,8 @@ def guide(tmp_path_factory):
     region_effect = simulate(folder / "policies")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(folder)  # the snippet reads "policies"
-        names = {"__name__": "readme_glm_guide"}
-        exec(compile(guide_snippet(), "README.md (GLM user guide)", "exec"), names)
+        names = {"__name__": "guide_glm"}
+        exec(compile(guide_snippet(), "docs/guide/glm.md (an insurance example)", "exec"), names)
         names["region_effect"] = region_effect
         names["premium_values"] = np.asarray(names["premium"].compute())
         names["tweedie_values"] = np.asarray(
