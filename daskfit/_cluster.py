@@ -184,7 +184,9 @@ def connect(address=None, *, security=None, require_encryption=False,
                 f"require_encryption is set but the scheduler address {address!r} is not "
                 "tls://: refusing to send anything unencrypted. Use the scheduler's tls:// "
                 "address with its certificates.")
-        if str(address).startswith("tls://") and sec is None:
+        # The caller's own certificates: require_encryption alone would make
+        # throw-away ones above, which no remote scheduler accepts.
+        if str(address).startswith("tls://") and security is None:
             raise ConfigError(
                 f"The scheduler at {address!r} speaks TLS: pass security={{'tls_ca_file': ..., "
                 "'tls_client_cert': ..., 'tls_client_key': ...}} (paths to PEM files).",

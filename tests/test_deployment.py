@@ -244,3 +244,23 @@ def test_connect_is_silent_when_the_workers_match(tls_scheduler):
             assert check_worker_versions(client) == {}
         finally:
             _close(client)
+
+
+def test_require_encryption_alone_is_not_a_certificate_for_a_remote_tls_scheduler(
+        tls_scheduler, tmp_path):
+    from daskfit.cli._config import load_config
+    from daskfit.cli._exit import BAD_CONFIG, ConfigError
+    from daskfit.cli._run import connect_cluster
+
+    # Before: require_encryption made throw-away certificates, which the scheduler
+    # refused after a TLS handshake ("unreachable", exit 5): the fix is the certificates.
+    with pytest.raises(daskfit.errors.ConfigError, match="tls_ca_file") as info:
+        daskfit.connect(tls_scheduler["address"], require_encryption=True, timeout="5s")
+    assert info.value.setting == "security"
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[data]\npath = "x"\ntarget = "y"\n[model]\nestimator = "Ridge"\n'
+                   f'[cluster]\naddress = "{tls_scheduler["address"]}"\n'
+                   'require_encryption = true\ntimeout = "5s"\n')
+    with pytest.raises(ConfigError, match="cluster.security") as info:
+        connect_cluster(load_config(cfg))
+    assert info.value.code == BAD_CONFIG
