@@ -7,7 +7,7 @@ scheduler file instead of 8786, no dashboards, so that tests never collide):
 
 - a certificate authority and a certificate signed by it, made here;
 - ``dask scheduler --protocol tls ... --tls-ca-file --tls-cert --tls-key`` and
-  ``dask worker tls://... --nworkers 1 --nthreads 1 --memory-limit ...`` as
+  ``dask worker tls://... --nworkers 1 --nthreads 1 --memory-limit ... --preload daskfit`` as
   subprocesses, with ``distributed.comm.require-encryption`` on (the
   ``DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION`` variable the page shows);
 - ``daskfit.connect("tls://...", security={...paths...})``: a fit on the
@@ -143,7 +143,8 @@ def tls_scheduler(tmp_path_factory):
                            "--scheduler-file", str(scheduler_file),
                            log=logs["scheduler"], env=_environment()))
         address = _read_scheduler_file(scheduler_file, procs[0], directory / "scheduler.log")
-        procs.append(_start_worker(address, paths, logs["worker"], _environment()))
+        procs.append(_start_worker(address, paths, logs["worker"], _environment(),
+                                   "--preload", "daskfit"))
         yield {"address": address, "paths": paths, "directory": directory,
                "security": {"tls_ca_file": paths["ca"], "tls_client_cert": paths["cert"],
                             "tls_client_key": paths["key"]}}
@@ -213,7 +214,7 @@ def test_connect_warns_when_a_worker_runs_another_daskfit(tls_scheduler, tmp_pat
     path = os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")])
     with open(tmp_path / "worker.log", "w") as log:
         other = _start_worker(tls_scheduler["address"], tls_scheduler["paths"], log,
-                              _environment(PYTHONPATH=path), "--no-nanny")
+                              _environment(PYTHONPATH=path), "--no-nanny")  # cheaper
         try:
             from distributed import Client
             from distributed.security import Security
