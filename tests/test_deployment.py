@@ -11,9 +11,11 @@ scheduler file instead of 8786, no dashboards, so that tests never collide):
   subprocesses, with ``distributed.comm.require-encryption`` on (the
   ``DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION`` variable the page shows);
 - ``daskfit.connect("tls://...", security={...paths...})``: a fit on the
-  worker equals the in-process fit;
+  worker equals the in-process fit; a pipeline's ``[cluster]`` TLS keys
+  (paths relative to the file) attach the same way;
 - a ``tcp://`` address is refused by ``require_encryption`` before anything is
-  sent, and a client without certificates cannot use the TLS scheduler;
+  sent, a client without certificates cannot use the TLS scheduler, and
+  ``require_encryption`` alone is not taken for certificates;
 - ``connect`` warns when a worker has another daskfit than the client.
 
 Every wait is bounded; the subprocesses are always killed.
@@ -265,3 +267,28 @@ def test_require_encryption_alone_is_not_a_certificate_for_a_remote_tls_schedule
     with pytest.raises(ConfigError, match="cluster.security") as info:
         connect_cluster(load_config(cfg))
     assert info.value.code == BAD_CONFIG
+
+
+def test_a_pipeline_attaches_with_the_cluster_tls_keys_of_the_guide(tls_scheduler, tmp_path):
+    import shutil
+
+    from daskfit.cli._config import load_config
+    from daskfit.cli._run import connect_cluster
+
+    # The page's [cluster] section: certificate paths relative to the configuration file.
+    (tmp_path / "certs").mkdir()
+    for name, target in (("ca", "ca.pem"), ("cert", "dask.pem"), ("key", "dask.key")):
+        shutil.copy(tls_scheduler["paths"][name], tmp_path / "certs" / target)
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[data]\npath = "x"\ntarget = "y"\n[model]\nestimator = "Ridge"\n'
+                   f'[cluster]\naddress = "{tls_scheduler["address"]}"\n'
+                   'tls_ca_file = "certs/ca.pem"\ntls_client_cert = "certs/dask.pem"\n'
+                   'tls_client_key = "certs/dask.key"\nrequire_encryption = true\n'
+                   'timeout = "10s"\n')
+    client, cluster = connect_cluster(load_config(cfg))
+    try:
+        assert cluster is None       # attached, nothing started here
+        assert client.scheduler.address == tls_scheduler["address"]
+        assert client.submit(sum, [1, 2]).result(timeout=START_TIMEOUT) == 3
+    finally:
+        _close(client)
