@@ -292,3 +292,18 @@ def test_a_pipeline_attaches_with_the_cluster_tls_keys_of_the_guide(tls_schedule
         assert client.submit(sum, [1, 2]).result(timeout=START_TIMEOUT) == 3
     finally:
         _close(client)
+
+
+def test_the_version_check_is_bounded_and_says_when_it_checked_nothing(tls_scheduler):
+    from daskfit._cluster import check_worker_versions
+
+    client = daskfit.connect(tls_scheduler["address"], security=tls_scheduler["security"],
+                             timeout="10s")
+    try:
+        started = time.monotonic()
+        # No round trip to the workers fits in a microsecond: the wait ends, with a warning.
+        with pytest.warns(UserWarning, match="nothing was checked"):
+            assert check_worker_versions(client, timeout=1e-6) == {}
+        assert time.monotonic() - started < 5
+    finally:
+        _close(client)
