@@ -23,6 +23,7 @@ Every wait is bounded; the subprocesses are always killed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -34,6 +35,7 @@ import time
 import warnings
 
 import numpy as np
+import psutil
 import pytest
 from distributed.versions import VersionMismatchWarning
 
@@ -104,9 +106,18 @@ def _dask(*args, log, env):
 
 
 def _stop(proc):
+    """Kill ``proc`` and what it started (the nanny's worker process), waiting at most 10 s each."""
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
     if proc.poll() is None:
         proc.kill()
     proc.wait(10)
+    for child in family:
+        with contextlib.suppress(psutil.NoSuchProcess):  # it ended with its parent
+            child.kill()
+    psutil.wait_procs(family, timeout=10)
 
 
 def _start_worker(address, paths, log, env, *extra):
