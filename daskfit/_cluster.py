@@ -245,6 +245,8 @@ def check_worker_versions(client, timeout=DEFAULT_CONNECT_TIMEOUT):
     -----
     distributed.versions.VersionMismatchWarning
         Naming each package, its version here and on each differing worker.
+    UserWarning
+        The workers did not all answer within ``timeout``: nothing was checked.
     """
     import warnings
 
