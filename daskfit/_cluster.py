@@ -9,8 +9,9 @@ import time
 # Defined with the other typed errors; importable from here as before.
 from .errors import ClusterUnreachable, ConfigError, SchedulerUnresponsive
 
-__all__ = ["ClusterUnreachable", "SchedulerUnresponsive", "check_memory_limit", "connect",
-           "loopback_dashboard", "make_security", "scheduler_patience", "wait_futures", "wait_result"]
+__all__ = ["ClusterUnreachable", "SchedulerUnresponsive", "check_memory_limit",
+           "check_worker_versions", "connect", "loopback_dashboard", "make_security",
+           "scheduler_patience", "wait_futures", "wait_result"]
 
 #: How long to wait for a scheduler before giving up. Distributed's own
 #: default (30 s, then retries) is long for a scheduled job that should fail
@@ -43,6 +44,14 @@ DEFAULT_SCHEDULER_TIMEOUT = "30s"
 #: paused or restarted as soon as the first task arrives, for ever. 512 MiB
 #: leaves room for a few chunks.
 MIN_WORKER_MEMORY = 512 * 2**20
+
+#: Packages whose version on every worker :func:`connect` compares with this
+#: process's when it attaches to a scheduler. Distributed already compares
+#: Python, dask, distributed, NumPy, pandas, cloudpickle, ... (its
+#: ``VersionMismatchWarning``) but not daskfit, whose kernels run on the
+#: workers by reference (a different daskfit there runs different code),
+#: nor SciPy (sparse chunks) and pyarrow (Parquet read on the workers).
+WORKER_PACKAGES = ("daskfit", "scipy", "pyarrow")
 
 
 def make_security(security, require_encryption=False):
@@ -138,6 +147,12 @@ def connect(address=None, *, security=None, require_encryption=False,
         Also the default client, so estimators use it. Its dashboard link
         is printed and is ``client.dashboard_link``.
 
+    Warns
+    -----
+    distributed.versions.VersionMismatchWarning
+        With ``address``: a worker connected now has another daskfit, SciPy
+        or pyarrow than this process, or none (:func:`check_worker_versions`).
+
     Raises
     ------
     ClusterUnreachable
@@ -169,7 +184,9 @@ def connect(address=None, *, security=None, require_encryption=False,
                 f"require_encryption is set but the scheduler address {address!r} is not "
                 "tls://: refusing to send anything unencrypted. Use the scheduler's tls:// "
                 "address with its certificates.")
-        if str(address).startswith("tls://") and sec is None:
+        # The caller's own certificates: require_encryption alone would make
+        # throw-away ones above, which no remote scheduler accepts.
+        if str(address).startswith("tls://") and security is None:
             raise ConfigError(
                 f"The scheduler at {address!r} speaks TLS: pass security={{'tls_ca_file': ..., "
                 "'tls_client_cert': ..., 'tls_client_key': ...}} (paths to PEM files).",
@@ -184,6 +201,7 @@ def connect(address=None, *, security=None, require_encryption=False,
                 f"Could not reach the Dask scheduler at {address!r} within {timeout}: {exc}. "
                 "Check that the scheduler is running, the address and port, and that TLS "
                 "settings match the scheduler's.") from None
+        check_worker_versions(client, timeout)
     else:
         # Loopback only: nothing outside this machine can reach the cluster.
         # tcp even for in-process workers, so the address is always host:port.
@@ -199,6 +217,86 @@ def connect(address=None, *, security=None, require_encryption=False,
         client = Client(cluster, security=sec)
     print(f"Dask dashboard: {client.dashboard_link}")
     return client
+
+
+def check_worker_versions(client, timeout=DEFAULT_CONNECT_TIMEOUT):
+    """Warn when a worker's daskfit (SciPy, pyarrow) differs from this process's.
+
+    Every package of :data:`WORKER_PACKAGES` is looked up the same way on both
+    sides (its installed distribution's version, as distributed's own check
+    does), on the workers connected now; workers that join later are not
+    checked. A warning, not an error: a package missing on the workers may
+    still be installed there afterwards (``distributed.diagnostics.plugin.PipInstall``).
+
+    Parameters
+    ----------
+    client : distributed.Client
+    timeout : str or float
+        How long to wait for the workers' answers; past it, a warning says
+        that nothing was checked.
+
+    Returns
+    -------
+    dict
+        ``{package: (client version, {worker address: worker version})}`` for
+        each package that differs (``None``: not installed); empty when all agree.
+
+    Warns
+    -----
+    distributed.versions.VersionMismatchWarning
+        Naming each package, its version here and on each differing worker.
+    UserWarning
+        The workers did not all answer within ``timeout``: nothing was checked.
+    """
+    import warnings
+
+    from distributed.versions import VersionMismatchWarning, get_package_info
+
+    seconds = _seconds(timeout, "timeout")
+    try:
+        answers = client.sync(client.scheduler.broadcast,
+                              msg={"op": "versions", "packages": list(WORKER_PACKAGES)},
+                              on_error="ignore", callback_timeout=seconds)
+    except (OSError, TimeoutError) as exc:
+        warnings.warn(f"daskfit could not compare the workers' versions of "
+                      f"{', '.join(WORKER_PACKAGES)} with this process's within {seconds:g} s "
+                      f"({type(exc).__name__}: {exc}); nothing was checked.", UserWarning,
+                      stacklevel=3)
+        return {}
+    mine = get_package_info(WORKER_PACKAGES)
+    differing = _version_differences(mine, answers)
+    if differing:
+        lines = [f"  {pkg}: {mine[pkg] or 'not installed'} here; "
+                 + "; ".join(f"{found or 'not installed'} on {', '.join(sorted(where))}"
+                             for found, where in _by_version(workers).items())
+                 for pkg, (_, workers) in differing.items()]
+        warnings.warn(VersionMismatchWarning(
+            "The Dask workers run other versions than this process:\n" + "\n".join(lines)
+            + "\nEach worker runs daskfit's kernels with its own installed packages, so the "
+            "results may differ from a fit here, or the fit may fail. Install the same "
+            "versions on the workers as on the client (same environment or image)."),
+            stacklevel=3)  # the caller of connect()
+    return differing
+
+
+def _version_differences(mine, answers):
+    """``{package: (mine, {worker: version})}`` for the packages some worker has otherwise."""
+    differing = {}
+    for pkg in WORKER_PACKAGES:
+        other = {worker: (reply or {}).get("packages", {}).get(pkg)
+                 for worker, reply in answers.items()}
+        other = {worker: found for worker, found in other.items() if found != mine[pkg]}
+        if other:
+            differing[pkg] = (mine[pkg], other)
+    return differing
+
+
+def _by_version(workers):
+    """``{version: [workers]}`` from ``{worker: version}``, for a short message."""
+    grouped = {}
+    for worker, found in workers.items():
+        grouped.setdefault(found, []).append(worker)
+    return grouped
 
 
 def check_memory_limit(memory_limit):
