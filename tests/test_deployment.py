@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -101,8 +102,11 @@ def _environment(**extra):
 
 def _dask(*args, log, env):
     """``dask SUBCOMMAND ...`` (as ``python -m dask``, the same command line)."""
+    # Started outside the checkout: ``python -m`` puts the working directory
+    # first on the path, and a checkout's ``daskfit.egg-info`` (an editable
+    # install) would then answer for the installed daskfit.
     return subprocess.Popen([sys.executable, "-m", "dask", *args], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+                            cwd=Path(log.name).parent, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _stop(proc):
