@@ -161,7 +161,7 @@ class LinearRegression(LinearRegressorBase):
     coef_ : ndarray of shape (n_features,)
     intercept_ : float
     n_iter_ : int
-    validation_scores_ : ndarray of shape (n_iter_,) or None
+    validation_scores_ : ndarray of shape (n_iter,) or None
         Validation score after each iteration (``None`` without early
         stopping).
     best_validation_score_ : float or None
@@ -170,7 +170,7 @@ class LinearRegression(LinearRegressorBase):
         ``train_samples``, ``validation_samples``, ``train_weight``,
         ``validation_weight``, ``keyed_by``, ``seed``, ``best_iteration``.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Only when X has string column names.
     solver_ : str
         The solver that ran; ``solver_reason_`` says why.
@@ -382,6 +382,7 @@ class Lasso(ElasticNet):
 
     @property
     def l1_ratio(self):
+        """Always 1: the whole penalty is L1 (read-only, not a parameter)."""
         return 1.0
 
 

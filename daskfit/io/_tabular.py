@@ -141,7 +141,8 @@ class FrameEncoder(BaseEstimator):
     dropped_ : dict of str to object
         The reference level of each categorical column that has no column
         (``None`` when ``drop=None``).
-    mean_, scale_ : ndarray of shape (len(numeric_),)
+    mean_, scale_ : ndarray of shape (n_numeric,)
+        The mean and scale of each column of ``numeric_``, in that order.
     feature_names_out_ : ndarray of str
         ``numeric_`` then ``column=category`` for each category kept.
     n_rows_ : int
