@@ -181,11 +181,13 @@ numpydoc_show_class_members = False
 numpydoc_show_inherited_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
-# Every documented object has a docstring (GL08), and its sections parse as
-# numpydoc (GL06 unknown section, GL07 order, PR06/RT not checked: the
-# docstrings use plain-language types). Warnings are errors (-W), so a public
-# object added without a docstring fails the build.
-numpydoc_validation_checks = {"GL08", "GL06", "GL07"}
+# Every documented object has a docstring (GL08), its sections parse as
+# numpydoc (GL06 unknown section, GL07 order), and its Parameters section
+# names exactly the signature's parameters (PR01 missing, PR02 unknown).
+# Warnings are errors (-W), so a public object added without a docstring, or
+# a parameter added without its line, fails the build. (Types and return
+# sections are not checked: the docstrings use plain-language types.)
+numpydoc_validation_checks = {"GL08", "GL06", "GL07", "PR01", "PR02"}
 # Private helpers never reach the rendered pages; dunder methods are Python's.
 numpydoc_validation_exclude = {r"\._[a-z]", r"\.__\w+__$"}
 

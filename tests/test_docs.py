@@ -153,11 +153,11 @@ def test_docs_build_writes_nothing_into_the_checkout(docs_build):
 
 
 def test_an_undocumented_public_object_fails_the_build(tmp_path):
-    """numpydoc's GL08 and the ``#:`` rule of docs/conf.py turn a missing docstring into an error.
+    """numpydoc's checks and the ``#:`` rule of docs/conf.py turn missing docs into errors.
 
     A scratch project with docs/conf.py's settings documents a function without
-    a docstring and a constant without a ``#:`` comment; the build must fail
-    and name both.
+    a docstring (GL08), one with an undocumented parameter (PR01) and a
+    constant without a ``#:`` comment; the build must fail and name all three.
     """
     src = tmp_path / "src"
     src.mkdir()
@@ -168,9 +168,20 @@ def test_an_undocumented_public_object_fails_the_build(tmp_path):
 
         def undocumented(x):
             return x
+
+
+        def half_documented(x, y):
+            """Add.
+
+            Parameters
+            ----------
+            x : int
+            """
+            return x + y
         '''))
     (src / "conf.py").write_text(f"exec(open({str(DOCS / 'conf.py')!r}).read())\n")
     (src / "index.rst").write_text("T\n=\n\n.. autofunction:: scratchmod.undocumented\n\n"
+                                   ".. autofunction:: scratchmod.half_documented\n\n"
                                    ".. autodata:: scratchmod.LIMIT\n")
     env = checkout_env()
     env["PYTHONPATH"] = os.pathsep.join([str(src), env["PYTHONPATH"]])
@@ -178,6 +189,7 @@ def test_an_undocumented_public_object_fails_the_build(tmp_path):
                           cwd=src, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "GL08" in proc.stderr and "scratchmod.undocumented" in proc.stderr, proc.stderr
+    assert "PR01" in proc.stderr and "scratchmod.half_documented" in proc.stderr, proc.stderr
     assert "scratchmod.LIMIT" in proc.stderr, proc.stderr
 
 

@@ -11,8 +11,10 @@ from .._progress import iteration_done
 __all__ = ["FitResult", "append_entry", "check_options", "record"]
 
 
+# A result: read, not built by users; its fields are its documented Attributes
+# (numpydoc's PR01 would want them as constructor Parameters).
 @dataclass
-class FitResult:
+class FitResult:  # numpydoc ignore=PR01
     """What a solver found and what it cost.
 
     Attributes
