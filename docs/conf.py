@@ -59,8 +59,8 @@ autodoc_default_options = {
 
 
 
-def skip_scikit_learn_members(app, what, name, obj, skip, options):
-    """Leave out members an estimator inherits from scikit-learn.
+def skip_members(app, what, name, obj, skip, options):
+    """Leave out members an estimator inherits from scikit-learn, and data attributes.
 
     ``get_params``, ``set_params`` and the metadata-routing methods
     (``set_fit_request``...) are scikit-learn's API, documented there; their
@@ -75,10 +75,17 @@ def skip_scikit_learn_members(app, what, name, obj, skip, options):
     Returns
     -------
     bool or None
-        ``True`` to skip a scikit-learn member, ``None`` to let autodoc decide.
+        ``True`` to skip the member, ``None`` to let autodoc decide.
     """
     module = getattr(obj, "__module__", None) or ""
-    return True if module.split(".")[0] == "sklearn" else None
+    if module.split(".")[0] == "sklearn":
+        return True
+    # A class's data attributes (dataclass fields, class constants) are
+    # documented in its numpydoc "Attributes" section (tests/test_docs.py
+    # checks each is there); listed again they would be empty entries.
+    if what == "class" and not (callable(obj) or isinstance(obj, property)):
+        return True
+    return None
 
 
 def imported_from(module_name, attr):
@@ -169,7 +176,7 @@ def setup(app):
     app : sphinx.application.Sphinx
         The application being built.
     """
-    app.connect("autodoc-skip-member", skip_scikit_learn_members)
+    app.connect("autodoc-skip-member", skip_members)
     # Before numpydoc (priority 500) reads the lines.
     app.connect("autodoc-process-docstring", document_constants, priority=400)
 

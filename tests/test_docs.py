@@ -8,6 +8,7 @@ result. The ``>>>`` examples of ``docs/**/*.md`` run separately, as doctests
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import re
@@ -121,6 +122,36 @@ def test_every_public_name_is_in_the_api_reference(module_name):
                           for short, obj in documented)]
     assert not missing, (f"{module_name}.__all__ names not in docs/api/*.md: {missing}; add an "
                          "autoclass/autofunction/autodata directive to the page of their group")
+
+
+def public_data_attributes(cls):
+    """Dataclass fields and class-level constants of ``cls`` and its daskfit bases."""
+    names = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    for klass in cls.__mro__:
+        if klass.__module__.split(".")[0] != "daskfit":
+            continue
+        names |= {name for name, value in vars(klass).items()
+                  if not (callable(value) or isinstance(value, (property, classmethod,
+                                                                staticmethod))
+                          # scikit-learn's set_*_request descriptors: its API, not ours
+                          or type(value).__module__.split(".")[0] == "sklearn")}
+    return sorted(name for name in names if not name.startswith("_"))
+
+
+def test_every_data_attribute_of_a_documented_class_is_in_its_attributes_section():
+    """docs/conf.py leaves data attributes to the "Attributes" section: each must be there."""
+    from numpydoc.docscrape import ClassDoc
+
+    missing = []
+    for _, kind, target in directive_targets():
+        cls = resolve(target)
+        if kind not in ("class", "exception") or not isinstance(cls, type):
+            continue
+        doc = ClassDoc(cls, config={"show_class_members": False})
+        listed = {name.strip() for entry in doc["Attributes"] for name in entry.name.split(",")}
+        missing += [f"{target}.{name}" for name in public_data_attributes(cls)
+                    if name not in listed]
+    assert not missing, f"not in their class's Attributes section: {missing}"
 
 
 def test_docs_build_with_warnings_as_errors(docs_build):

@@ -43,6 +43,10 @@ class DiagnosisReport:  # numpydoc ignore=PR01
 
     Attributes
     ----------
+    estimator : str
+        The diagnosed estimator, as its ``repr``.
+    n_samples : int
+        Rows of the data.
     verdict : {"overfitting", "underfitting", "fine"}
     rule : str
         The rule that produced the verdict, with this run's numbers.
@@ -70,6 +74,8 @@ class DiagnosisReport:  # numpydoc ignore=PR01
     numbers : dict
         The quantities the rule compares (means, range, gap, changes).
     notes : list of str
+    general_rule : str
+        The rule in words, without numbers (``daskfit.overfitting.RULE``).
 
     Examples
     --------

@@ -38,6 +38,8 @@ class FitResult:  # numpydoc ignore=PR01
     history : list of dict
         One entry per iteration: ``iter``, ``objective``, ``grad_norm``,
         ``passes``, ``bytes`` (communicated so far).
+    solver : str
+        The solver that ran (``"normal"``, ``"lbfgs"``...), as it names itself.
     fallback : str
         When the solver had to change method mid-fit (the normal equations'
         QR pass on an ill-conditioned Gram matrix): what it did, why, and the
