@@ -36,9 +36,9 @@ DIRECTIVE = re.compile(
     r"(?:::|\})[ \t]+(\S+)")
 
 
-def sphinx_command(source, out, doctrees, *extra):
+def sphinx_command(source, out, doctrees, builder="html"):
     """The build command of docs/conf.py's docstring, warnings as errors."""
-    return [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", *extra,
+    return [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", builder,
             str(source), str(out), "-d", str(doctrees)]
 
 
@@ -50,12 +50,19 @@ def checkout_env():
 
 
 def git_status():
-    """``git status --porcelain`` of the checkout, or None outside a git checkout."""
+    """The checkout's changed, untracked and ignored paths; None outside a git checkout.
+
+    Ignored paths count too (a build into ``docs/_build`` or a notebook cache
+    is ignored by .gitignore but still written into the checkout); Python's
+    ``__pycache__`` directories, which any import may create, do not.
+    """
     if shutil.which("git") is None:
         return None
-    proc = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
-    return proc.stdout if proc.returncode == 0 else None
+    proc = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=normal"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        return None
+    return sorted(line for line in proc.stdout.splitlines() if "__pycache__" not in line)
 
 
 def directive_targets():
@@ -187,8 +194,9 @@ def test_an_undocumented_public_object_fails_the_build(tmp_path):
     """numpydoc's checks and the ``#:`` rule of docs/conf.py turn missing docs into errors.
 
     A scratch project with docs/conf.py's settings documents a function without
-    a docstring (GL08), one with an undocumented parameter (PR01) and a
-    constant without a ``#:`` comment; the build must fail and name all three.
+    a docstring (GL08), a method without one (listed, not left out, so GL08
+    sees it), one with an undocumented parameter (PR01) and a constant
+    without a ``#:`` comment; the build must fail and name all four.
     """
     src = tmp_path / "src"
     src.mkdir()
@@ -209,17 +217,27 @@ def test_an_undocumented_public_object_fails_the_build(tmp_path):
             x : int
             """
             return x + y
+
+
+        class Thing:
+            """A class."""
+
+            def act(self):
+                return 1
         '''))
     (src / "conf.py").write_text(f"exec(open({str(DOCS / 'conf.py')!r}).read())\n")
     (src / "index.rst").write_text("T\n=\n\n.. autofunction:: scratchmod.undocumented\n\n"
                                    ".. autofunction:: scratchmod.half_documented\n\n"
+                                   ".. autoclass:: scratchmod.Thing\n   :members:\n\n"
                                    ".. autodata:: scratchmod.LIMIT\n")
     env = checkout_env()
     env["PYTHONPATH"] = os.pathsep.join([str(src), env["PYTHONPATH"]])
-    proc = subprocess.run(sphinx_command(src, tmp_path / "out", tmp_path / "dt", "-q"),
+    # The checks run while reading the sources: no HTML needs writing ("dummy").
+    proc = subprocess.run(sphinx_command(src, tmp_path / "out", tmp_path / "dt", "dummy"),
                           cwd=src, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "GL08" in proc.stderr and "scratchmod.undocumented" in proc.stderr, proc.stderr
+    assert "scratchmod.Thing.act" in proc.stderr, proc.stderr
     assert "PR01" in proc.stderr and "scratchmod.half_documented" in proc.stderr, proc.stderr
     assert "scratchmod.LIMIT" in proc.stderr, proc.stderr
 
