@@ -79,8 +79,13 @@ def _rebuild_parameter_error(cls, message, parameter, value):
 class ConfigError(DaskfitError, ValueError):
     """An invalid setting outside an estimator's parameters.
 
-    ``setting`` names it (``"memory_limit"``, ``"security"``, ``"timeout"``)
-    when one setting is to blame, else ``None``.
+    Parameters
+    ----------
+    message : str
+        For people: what was expected and what was given.
+    setting : str, optional
+        Names the setting (``"memory_limit"``, ``"security"``, ``"timeout"``)
+        when one setting is to blame, else ``None``.
     """
 
     def __init__(self, message, *, setting=None):

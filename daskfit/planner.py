@@ -58,8 +58,10 @@ NO_CLASS_WEIGHT = frozenset({"averaging", "async-sgd", "sharded-gd", "bcd"})
 #: column engine's blocks): per-feature weights ``P1``/``P2`` exclude them.
 NO_PENALTY_WEIGHTS = frozenset({"averaging", "async-sgd", "sharded-gd", "bcd"})
 
+# A result: read, not built by users; its fields are its documented Attributes
+# (numpydoc's PR01 would want them as constructor Parameters).
 @dataclass
-class Plan:
+class Plan:  # numpydoc ignore=PR01
     """A strategy and solver for one fit, with the facts and reasons behind it.
 
     Attributes

@@ -14,6 +14,7 @@ __all__ = ["BAD_CONFIG", "BAD_DATA", "CLUSTER_UNREACHABLE", "CliError", "ConfigE
            "Interrupted", "TERMINATED", "output_errors", "INTERNAL_ERROR", "InputMissing", "MISSING_INPUT", "OK",
            "Unreachable", "UsageProblem", "as_cli_error"]
 
+#: Success, also when the run already exists and there is nothing to do.
 OK = 0
 #: A bug in daskfit or an environment problem nobody anticipated; the log has the traceback.
 INTERNAL_ERROR = 1
@@ -29,10 +30,12 @@ CLUSTER_UNREACHABLE = 5
 #: read-only file system, a file where the output directory should be), or workers killed
 #: for exceeding their memory limit (the infrastructure, not a bad chunk). Fix it, retry.
 ENVIRONMENT = 6
-#: Ctrl-C (SIGINT) and SIGTERM: the shell's 128 + signal number.
+#: Ctrl-C (SIGINT): the shell's 128 + signal number; the failed log is written.
 INTERRUPTED = 130
+#: SIGTERM (an orchestrator stopping the run): 128 + 15; the failed log is written.
 TERMINATED = 143
 
+#: Each exit code and what it means, in words (``daskfit --help`` prints them).
 EXIT_CODES = {
     OK: "success (also: the run already exists, nothing to do)",
     INTERNAL_ERROR: "internal error (the log has the traceback)",

@@ -297,7 +297,14 @@ class _CurrentStderr(logging.StreamHandler):
 
 
 def main(argv=None):
-    """Entry point of the ``daskfit`` console script; returns (exits with) the exit code."""
+    """Entry point of the ``daskfit`` console script; returns (exits with) the exit code.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments after ``daskfit`` (``["check", "pipeline.toml"]``);
+        ``None`` reads ``sys.argv``.
+    """
     # stderr: warnings and errors only (the run's log file has the INFO lines).
     # The run's stage lines and tracebacks go to its run.log (see _run), not here.
     root = logging.getLogger()

@@ -159,6 +159,13 @@ def export_sklearn_dataset(name, path):
     """Write one of scikit-learn's bundled datasets as one Parquet file in ``path``.
 
     The target column is ``target``; classification labels are the class names.
+
+    Parameters
+    ----------
+    name : {"breast_cancer", "diabetes", "iris", "wine"}
+        The dataset (``daskfit make-data --sklearn-dataset NAME``).
+    path : str or Path
+        A new or empty directory.
     """
     import sklearn.datasets
 

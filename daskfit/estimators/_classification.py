@@ -207,12 +207,31 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
     def decision_function(self, X, offset=None):
         """Raw scores: shape (n_samples,) for two classes, (n_samples, n_classes) beyond.
 
-        ``offset`` (as in :meth:`fit`) is added to the binary log-odds.
+        Parameters
+        ----------
+        X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            Added to the binary log-odds, as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray or dask Array
         """
         return ravel_output(self._raw_prediction(X, offset))
 
     def predict_proba(self, X, offset=None):
-        """Class probabilities of shape (n_samples, n_classes), columns in ``classes_`` order."""
+        """Class probabilities of shape (n_samples, n_classes), columns in ``classes_`` order.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            Added to the linear predictor, as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray or dask Array of shape (n_samples, n_classes)
+        """
         raw = self._raw_prediction(X, offset)
         if isinstance(raw, da.Array):
             return raw.map_blocks(_proba, dtype=np.float64,
@@ -221,12 +240,34 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
         return _proba(raw)
 
     def predict_log_proba(self, X, offset=None):
-        """Logarithm of :meth:`predict_proba`."""
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            Added to the linear predictor, as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray or dask Array of shape (n_samples, n_classes)
+        """
         proba = self.predict_proba(X, offset)
         return da.log(proba) if isinstance(proba, da.Array) else np.log(proba)
 
     def predict(self, X, offset=None):
-        """Predicted labels from ``classes_``; NumPy in, NumPy out; Dask in, lazy Dask out."""
+        """Predicted labels from ``classes_``; NumPy in, NumPy out; Dask in, lazy Dask out.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            Added to the linear predictor, as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray or dask Array of shape (n_samples,)
+        """
         raw = self._raw_prediction(X, offset)
         classes = self.classes_
         if isinstance(raw, da.Array):
@@ -236,7 +277,20 @@ class LogisticRegression(ClassifierMixin, InferenceMixin, LinearModelBase):
 
     @placed
     def score(self, X, y, sample_weight=None, offset=None):
-        """Mean accuracy, as a float (computed for Dask input)."""
+        """Mean accuracy, as a float (computed for Dask input).
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
+        y : array-like or dask collection of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            Added to the linear predictor, as in :meth:`fit`.
+
+        Returns
+        -------
+        float
+        """
         if not is_dask_collection(X):
             if offset is None:
                 return super().score(X, y, sample_weight=sample_weight)

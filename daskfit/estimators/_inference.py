@@ -270,7 +270,16 @@ class InferenceMixin:
                    cov_type="nonrobust"):
         """Covariance matrix of the coefficients, labelled as :meth:`summary`'s rows.
 
-        Parameters and cost as :meth:`summary`.
+        Costs as :meth:`summary`: one pass on the first call, none after.
+
+        Parameters
+        ----------
+        X, y, sample_weight : training data, optional
+            As :meth:`summary`: needed by the first call only.
+        offset : array-like or Dask collection of shape (n_samples,), default=None
+            The offset given to ``fit``.
+        cov_type : {"nonrobust", "HC0"}, default="nonrobust"
+            Model-based covariance, or White's heteroscedasticity-robust sandwich.
 
         Returns
         -------

@@ -71,7 +71,11 @@ class LinearRegressorBase(RegressorMixin, InferenceMixin, LinearModelBase):
     def predict(self, X, offset=None):
         """Predict targets; NumPy for in-memory input, a lazy Dask array for Dask input.
 
-        ``offset`` (as in :meth:`fit`) is added to the linear predictor.
+        Parameters
+        ----------
+        X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            Added to the linear predictor, as in :meth:`fit`.
 
         Returns
         -------
@@ -81,7 +85,20 @@ class LinearRegressorBase(RegressorMixin, InferenceMixin, LinearModelBase):
 
     @placed
     def score(self, X, y, sample_weight=None, offset=None):
-        """Coefficient of determination R^2, as a float (computed for Dask input)."""
+        """Coefficient of determination R^2, as a float (computed for Dask input).
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
+        y : array-like or dask collection of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            Added to the linear predictor, as in :meth:`fit`.
+
+        Returns
+        -------
+        float
+        """
         if not is_dask_collection(X):
             if offset is None:
                 return super().score(X, y, sample_weight=sample_weight)
@@ -161,7 +178,7 @@ class LinearRegression(LinearRegressorBase):
     coef_ : ndarray of shape (n_features,)
     intercept_ : float
     n_iter_ : int
-    validation_scores_ : ndarray of shape (n_iter_,) or None
+    validation_scores_ : ndarray of shape (n_iter,) or None
         Validation score after each iteration (``None`` without early
         stopping).
     best_validation_score_ : float or None
@@ -170,7 +187,7 @@ class LinearRegression(LinearRegressorBase):
         ``train_samples``, ``validation_samples``, ``train_weight``,
         ``validation_weight``, ``keyed_by``, ``seed``, ``best_iteration``.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Only when X has string column names.
     solver_ : str
         The solver that ran; ``solver_reason_`` says why.
@@ -236,6 +253,10 @@ class Ridge(LinearRegressorBase):
         glum's per-feature weights of the L2 part: coefficient ``j`` is
         penalised by ``alpha * P2[j]`` (0: unpenalised). None means all ones.
         A vector only (glum's matrix ``P2`` is refused).
+    fit_intercept, solver, max_iter, tol, persist, split_every, solver_options
+        As :class:`LinearRegression`.
+    early_stopping, validation_fraction, n_iter_no_change, random_state, verbose
+        As :class:`LinearRegression`.
 
     Examples
     --------
@@ -347,6 +368,18 @@ class Lasso(ElasticNet):
     attributes as :class:`ElasticNet` with ``l1_ratio=1`` (``P1`` weighs the
     L1 part per feature; there is no ``P2``).
 
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        L1 strength; must be >= 0.
+    P1 : array-like of shape (n_features,), default=None
+        glum's per-feature weights of the L1 part: coefficient ``j`` is
+        penalised by ``alpha * P1[j]`` (0: unpenalised). None means all ones.
+    fit_intercept, solver, max_iter, tol, persist, split_every, solver_options
+        As :class:`LinearRegression`.
+    early_stopping, validation_fraction, n_iter_no_change, random_state, verbose
+        As :class:`LinearRegression`.
+
     Examples
     --------
     >>> import numpy as np
@@ -382,6 +415,7 @@ class Lasso(ElasticNet):
 
     @property
     def l1_ratio(self):
+        """Always 1: the whole penalty is L1 (read-only, not a parameter)."""
         return 1.0
 
 
@@ -441,13 +475,37 @@ class PoissonRegressor(LinearRegressorBase):
         return lambda sum_weights: Penalty(l2=alpha, P2=P2)
 
     def predict(self, X, offset=None):
-        """Predicted mean ``exp(X @ coef_ + intercept_ + offset)``."""
+        """Predicted mean ``exp(X @ coef_ + intercept_ + offset)``.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            Added to the linear predictor, as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray or dask Array of shape (n_samples,)
+        """
         # The loss's inverse link; NumPy's ufunc on a Dask array stays lazy.
         return self._make_loss().inverse_link(ravel_output(self._raw_prediction(X, offset)))
 
     @placed
     def score(self, X, y, sample_weight=None, offset=None):
-        """D^2, the fraction of Poisson deviance explained (as scikit-learn's)."""
+        """D^2, the fraction of Poisson deviance explained (as scikit-learn's).
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
+        y : array-like or dask collection of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            Added to the linear predictor, as in :meth:`fit`.
+
+        Returns
+        -------
+        float
+        """
         if not is_dask_collection(X):
             from sklearn.metrics import d2_tweedie_score
 
@@ -481,7 +539,18 @@ class _DevianceRegressor(LinearRegressorBase):
         return lambda sum_weights: Penalty(l2=alpha, P2=P2)
 
     def predict(self, X, offset=None):
-        """Predicted mean: the loss's inverse link of ``X @ coef_ + intercept_ + offset``."""
+        """Predicted mean: the loss's inverse link of ``X @ coef_ + intercept_ + offset``.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            Added to the linear predictor, as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray or dask Array of shape (n_samples,)
+        """
         # NumPy's ufuncs on a Dask array stay lazy.
         return self._make_loss().inverse_link(ravel_output(self._raw_prediction(X, offset)))
 
@@ -491,6 +560,18 @@ class _DevianceRegressor(LinearRegressorBase):
 
         ``1 - sum w dev(y, mu) / sum w dev(y, ybar)`` with ``ybar`` the
         weighted mean of ``y``; one pass for Dask input.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame, dask Array, dask DataFrame} of shape (n_samples, n_features)
+        y : array-like or dask collection of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+        offset : array-like, dask Array or dask Series of shape (n_samples,), default=None
+            Added to the linear predictor, as in :meth:`fit`.
+
+        Returns
+        -------
+        float
         """
         loss = self._make_loss()
         if is_dask_collection(X):

@@ -141,7 +141,8 @@ class FrameEncoder(BaseEstimator):
     dropped_ : dict of str to object
         The reference level of each categorical column that has no column
         (``None`` when ``drop=None``).
-    mean_, scale_ : ndarray of shape (len(numeric_),)
+    mean_, scale_ : ndarray of shape (n_numeric,)
+        The mean and scale of each column of ``numeric_``, in that order.
     feature_names_out_ : ndarray of str
         ``numeric_`` then ``column=category`` for each category kept.
     n_rows_ : int
@@ -170,7 +171,20 @@ class FrameEncoder(BaseEstimator):
         self.sparse = sparse
 
     def fit(self, X, y=None):
-        """Learn categories, means and scales in one pass over ``X`` (pandas or Dask)."""
+        """Learn categories, means and scales in one pass over ``X`` (pandas or Dask).
+
+        Parameters
+        ----------
+        X : pandas or Dask DataFrame
+            Columns with string names; categorical ones by dtype unless
+            ``categorical`` names them.
+        y : None
+            Ignored (scikit-learn's transformer signature).
+
+        Returns
+        -------
+        self : FrameEncoder
+        """
         if self.drop not in ("first", None):
             raise ValueError(f"drop must be 'first' or None; got {self.drop!r}.")
         if not (self.sparse is True or self.sparse is False or self.sparse == "auto"):
@@ -240,7 +254,18 @@ class FrameEncoder(BaseEstimator):
                 list(self.feature_names_out_), self._skip())
 
     def transform(self, X):
-        """Encoded float64 frame (pandas for pandas input, lazy Dask for Dask input)."""
+        """Encoded float64 frame (pandas for pandas input, lazy Dask for Dask input).
+
+        Parameters
+        ----------
+        X : pandas or Dask DataFrame
+            With the columns seen by :meth:`fit` (others are ignored).
+
+        Returns
+        -------
+        pandas or Dask DataFrame
+            Columns ``feature_names_out_``.
+        """
         self._check_columns(X)
         if is_dask_collection(X):
             meta = pd.DataFrame({n: pd.Series([], dtype=np.float64)
@@ -390,6 +415,17 @@ class TabularModel(BaseEstimator):
 
         With ``offset`` (a column of ``X``) that column is no feature: it is
         the estimator's ``offset=``.
+
+        Parameters
+        ----------
+        X : pandas or Dask DataFrame
+            The raw table.
+        y : pandas or Dask Series, or array-like of shape (n_samples,)
+        sample_weight : pandas or Dask Series, or array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : TabularModel
         """
         encoder, estimator = self._parts()
         offset = None
@@ -408,6 +444,19 @@ class TabularModel(BaseEstimator):
 
         For a Dask DataFrame seen by ``fit`` the partition lengths from the
         fit pass are reused, so the arrays' chunk sizes are known for free.
+
+        Parameters
+        ----------
+        X : pandas or Dask DataFrame
+        y : pandas or Dask Series, default=None
+        sample_weight : pandas or Dask Series, default=None
+
+        Returns
+        -------
+        tuple of (matrix, y, sample_weight)
+            The encoded matrix (a Dask array, dense or of sparse chunks, or
+            NumPy/SciPy for pandas input), then ``y`` and ``sample_weight`` as
+            arrays chunked like it (``None`` where not given).
         """
         if not is_dask_collection(X):
             as_np = (lambda v: None if v is None else np.asarray(v))
@@ -425,14 +474,36 @@ class TabularModel(BaseEstimator):
         return (Xe, *arrays)
 
     def predict(self, X):
-        """Predictions: NumPy for pandas input, a lazy Dask array for a Dask DataFrame."""
+        """Predictions: NumPy for pandas input, a lazy Dask array for a Dask DataFrame.
+
+        Parameters
+        ----------
+        X : pandas or Dask DataFrame
+            The raw table (with the offset column, if the model has one).
+
+        Returns
+        -------
+        ndarray or dask Array of shape (n_samples,)
+        """
         frame = self.predict_frame(X)
         if is_dask_collection(frame):
             return frame["prediction"].to_dask_array()
         return frame["prediction"].to_numpy()
 
     def predict_frame(self, X, proba=False):
-        """A frame with ``prediction`` (and ``proba_<class>`` columns), partition by partition."""
+        """A frame with ``prediction`` (and ``proba_<class>`` columns), partition by partition.
+
+        Parameters
+        ----------
+        X : pandas or Dask DataFrame
+            The raw table (with the offset column, if the model has one).
+        proba : bool, default=False
+            Also the class probabilities (classifiers only).
+
+        Returns
+        -------
+        pandas or Dask DataFrame
+        """
         if proba and not hasattr(self.estimator, "predict_proba"):
             raise ValueError(f"{type(self.estimator).__name__} has no predict_proba.")
         if self.offset is not None and self.offset not in X.columns:
@@ -445,6 +516,18 @@ class TabularModel(BaseEstimator):
                                 self.offset, meta=meta)
 
     def score(self, X, y, sample_weight=None):
-        """The estimator's score (R^2, accuracy, D^2) on the encoded ``X``."""
+        """The estimator's score (R^2, accuracy, D^2) on the encoded ``X``.
+
+        Parameters
+        ----------
+        X : pandas or Dask DataFrame
+            The raw table.
+        y : pandas or Dask Series, or array-like of shape (n_samples,)
+        sample_weight : pandas or Dask Series, or array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
+        """
         Xe, y, sample_weight = self.encode(X, y, sample_weight)
         return self.estimator.score(Xe, y, sample_weight=sample_weight)

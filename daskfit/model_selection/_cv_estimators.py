@@ -370,7 +370,7 @@ class RidgeCV(_FoldMomentsCV):
     coef_ : ndarray of shape (n_features,)
     intercept_ : float
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
     n_passes_ : int
         Passes over ``X``: 1.
     target_passes_ : int

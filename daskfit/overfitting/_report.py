@@ -35,12 +35,18 @@ def _plain(value):
     return value
 
 
+# A result: read, not built by users; its fields are its documented Attributes
+# (numpydoc's PR01 would want them as constructor Parameters).
 @dataclass
-class DiagnosisReport:
+class DiagnosisReport:  # numpydoc ignore=PR01
     """Train/validation scores, curves, a verdict with its rule, and a recommendation.
 
     Attributes
     ----------
+    estimator : str
+        The diagnosed estimator, as its ``repr``.
+    n_samples : int
+        Rows of the data.
     verdict : {"overfitting", "underfitting", "fine"}
     rule : str
         The rule that produced the verdict, with this run's numbers.
@@ -68,6 +74,8 @@ class DiagnosisReport:
     numbers : dict
         The quantities the rule compares (means, range, gap, changes).
     notes : list of str
+    general_rule : str
+        The rule in words, without numbers (``daskfit.overfitting.RULE``).
 
     Examples
     --------
@@ -129,7 +137,17 @@ class DiagnosisReport:
         return _plain(out)
 
     def to_json(self, **kwargs):
-        """``json.dumps`` of :meth:`to_dict` (strict JSON: no NaN)."""
+        """``json.dumps`` of :meth:`to_dict` (strict JSON: no NaN).
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to ``json.dumps`` (``indent=2``, ``sort_keys=True``).
+
+        Returns
+        -------
+        str
+        """
         return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
 
     # ------------------------------------------------------------ figures
@@ -185,6 +203,11 @@ class DiagnosisReport:
         The page is written to a temporary file in the same directory and
         moved into place with ``os.replace``: readers see the old page or the
         new one, never half a page, and a failure leaves no temporary file.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (its directory must exist).
 
         Returns
         -------

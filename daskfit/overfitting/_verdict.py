@@ -38,6 +38,8 @@ POOR_LIMIT = 0.10
 #: Smallest change in validation score (share of the range) worth acting on.
 MIN_CHANGE = 0.01
 
+#: The verdict's rule in words, with the thresholds above filled in
+#: (``DiagnosisReport.rule`` states it with the numbers of a run).
 RULE = (
     f"overfitting if mean train minus mean validation score exceeds {GAP_LIMIT:.0%} of the "
     "score range (best possible score minus the constant model's validation score), or if "

@@ -11,8 +11,10 @@ from .._progress import iteration_done
 __all__ = ["FitResult", "append_entry", "check_options", "record"]
 
 
+# A result: read, not built by users; its fields are its documented Attributes
+# (numpydoc's PR01 would want them as constructor Parameters).
 @dataclass
-class FitResult:
+class FitResult:  # numpydoc ignore=PR01
     """What a solver found and what it cost.
 
     Attributes
@@ -36,6 +38,8 @@ class FitResult:
     history : list of dict
         One entry per iteration: ``iter``, ``objective``, ``grad_norm``,
         ``passes``, ``bytes`` (communicated so far).
+    solver : str
+        The solver that ran (``"normal"``, ``"lbfgs"``...), as it names itself.
     fallback : str
         When the solver had to change method mid-fit (the normal equations'
         QR pass on an ill-conditioned Gram matrix): what it did, why, and the
