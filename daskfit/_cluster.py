@@ -147,12 +147,6 @@ def connect(address=None, *, security=None, require_encryption=False,
         Also the default client, so estimators use it. Its dashboard link
         is printed and is ``client.dashboard_link``.
 
-    Warns
-    -----
-    distributed.versions.VersionMismatchWarning
-        With ``address``: a worker connected now has another daskfit, SciPy
-        or pyarrow than this process, or none (:func:`check_worker_versions`).
-
     Raises
     ------
     ClusterUnreachable
@@ -161,6 +155,12 @@ def connect(address=None, *, security=None, require_encryption=False,
     daskfit.errors.ConfigError
         A ``ValueError``: ``memory_limit`` is too small for a worker (before
         anything starts), or ``security`` does not fit (``.setting`` says which).
+
+    Warns
+    -----
+    distributed.versions.VersionMismatchWarning
+        With ``address``: a worker connected now has another daskfit, SciPy
+        or pyarrow than this process, or none (:func:`check_worker_versions`).
 
     Examples
     --------
