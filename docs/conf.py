@@ -34,7 +34,9 @@ nb_execution_mode = "off"
 # `python notebooks/refresh.py` keeps with full-size outputs for the repository
 # page. The build executes every notebook afresh ("force": the committed outputs
 # are never shown stale), in a temporary directory, against this checkout's
-# daskfit, and a cell that raises fails the build with its traceback.
+# daskfit; a cell that raises fails the build, naming the notebook (the cell's
+# traceback is in the log file Sphinx names). These lines override the
+# skeleton's nb_execution_mode = "off" above.
 import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 
