@@ -132,6 +132,26 @@ def test_code_fingerprint_changes_with_any_code_cell_but_not_with_markdown():
         assert refresh.code_fingerprint(nbformat.v4.new_notebook(cells=variant)) != base
 
 
+def test_the_docs_build_executes_the_notebooks_small_and_fails_on_an_error(monkeypatch):
+    """docs/conf.py: every notebook executed afresh, in a temporary directory, against this
+    checkout, at a small size unless the environment sets one, and an error fails the build.
+
+    (A scratch site with these settings and a cell that raises fails to build,
+    naming the notebook; that takes a Sphinx run and a kernel, so it is checked
+    by the full docs build of tests/test_docs.py rather than here.)
+    """
+    import runpy
+
+    monkeypatch.setattr(os, "environ", dict(os.environ))   # conf.py sets the kernel's env
+    os.environ.pop(refresh.ROWS_VARIABLE, None)
+    conf = runpy.run_path(str(ROOT / "docs" / "conf.py"))
+    assert conf["nb_execution_mode"] == "force"
+    assert conf["nb_execution_in_temp"] and conf["nb_execution_raise_on_error"]
+    assert not conf.get("nb_execution_allow_errors", False)
+    assert 0 < int(os.environ[refresh.ROWS_VARIABLE]) <= 50_000
+    assert os.environ["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT.resolve())
+
+
 def test_readme_snippet_runs_as_a_script_on_make_data_output(tmp_path):
     from daskfit.cli import main
 
