@@ -200,6 +200,15 @@ class PassLog(list):
         super().append(entry)
         pass_done(entry[0], entry[-1])
 
+    def note(self, label, seconds):
+        """Log a step that reads no full pass (a warm start's sample fit): listed in
+        ``pass_log_`` and reported as a line of its own, never counted as a pass."""
+        super().append((label, seconds))
+        reporter = _CURRENT.get()
+        if reporter is not None:
+            reporter.flush()
+            reporter.emit(f"{reporter.owner} {label} (not a pass): {seconds:.3f} s")
+
 
 def pass_done(label, seconds):
     """An engine finished a pass (or a model-parallel round)."""

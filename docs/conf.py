@@ -210,16 +210,13 @@ smartquotes_action = "qe"
 copybutton_prompt_text = r">>> |\.\.\. |\$ "
 copybutton_prompt_is_regexp = True
 
-nb_execution_mode = "off"
-
 # --- notebooks: the tutorials (owned by the notebooks' maintainers) ----------
 # docs/tutorials/*.ipynb are symlinks to notebooks/*.ipynb: one copy, the one
 # `python notebooks/refresh.py` keeps with full-size outputs for the repository
 # page. The build executes every notebook afresh ("force": the committed outputs
 # are never shown stale), in a temporary directory, against this checkout's
 # daskfit; a cell that raises fails the build, naming the notebook (the cell's
-# traceback is in the log file Sphinx names). These lines override the
-# skeleton's nb_execution_mode = "off" above.
+# traceback is in the log file Sphinx names).
 import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 

@@ -188,3 +188,17 @@ def test_float32_sampled_hessian_keeps_passes_and_accuracy(monkeypatch):
     ours = _relative_error(_theta(fits[True]), reference)
     assert ours < default / 2
     assert _relative_error(_theta(fits[True]), _theta(fits[False])) < 1e-6
+
+
+def test_verbose_reports_the_warm_start_as_a_line_of_its_own_not_a_pass(capsys):
+    """The warm start reads no full pass: the pass lines (and the notebook bar, which
+    counts the same events) number exactly ``n_passes_``, and the warm start has its own line."""
+    import re
+
+    X, y = _problem("binary")
+    est = daskfit.LogisticRegression(verbose=1).fit(*_dask(X, y))
+    out = capsys.readouterr().out
+    numbers = [int(n) for n in re.findall(r"^\[daskfit\] LogisticRegression pass (\d+) ", out, re.M)]
+    assert est.pass_log_[0][0] == "warm start"
+    assert numbers == list(range(1, est.n_passes_ + 1))
+    assert len(re.findall(r"^\[daskfit\] LogisticRegression warm start \(not a pass\): ", out, re.M)) == 1

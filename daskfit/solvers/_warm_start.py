@@ -117,7 +117,7 @@ def warm_start(engine, loss, penalty_rule, fit_intercept):
                     n_outputs=1, fit_intercept=fit_intercept, classes=None, order=2,
                     checks=False)
     fits = _compute(engine, _sample_graph(data, picks, rows, spec, penalty_rule, n_rows))
-    engine.pass_log.append(("warm start", time.perf_counter() - started))
+    engine.pass_log.note("warm start", time.perf_counter() - started)
     return _average(fits)
 
 
