@@ -202,3 +202,23 @@ def test_verbose_reports_the_warm_start_as_a_line_of_its_own_not_a_pass(capsys):
     assert est.pass_log_[0][0] == "warm start"
     assert numbers == list(range(1, est.n_passes_ + 1))
     assert len(re.findall(r"^\[daskfit\] LogisticRegression warm start \(not a pass\): ", out, re.M)) == 1
+
+
+def test_in_process_the_samples_are_fitted_side_by_side(monkeypatch):
+    """Without a cluster the samples are fitted on the local scheduler's threads, as
+    a pass's chunks are, not one after the other in the calling thread."""
+    import threading
+
+    import daskfit.solvers._warm_start as warm
+
+    threads, real = [], warm.fit_sample
+
+    def recording(*args):
+        threads.append(threading.get_ident())
+        return real(*args)
+
+    monkeypatch.setattr(warm, "fit_sample", recording)
+    X, y = _problem("binary")
+    est = daskfit.LogisticRegression().fit(*_dask(X, y))   # no client: local threads
+    assert est.pass_log_[0][0] == "warm start" and len(threads) == 2
+    assert threading.get_ident() not in threads
