@@ -196,3 +196,24 @@ def test_persist_false_streams(client):
     Xk, yk, _ = as_kind("dask", X, y, None, CHUNKINGS["7"])
     est = daskfit.PoissonRegressor(persist=False).fit(Xk, yk)
     assert not est.fit_plan_.persist and est.n_passes_ > 2
+
+
+def test_in_process_passes_limit_every_blas_library_to_one_thread_and_restore_it():
+    """Dask's threaded scheduler runs one kernel per core: each kernel's BLAS must
+    use one thread (else threads x cores threads share the cores), and the
+    limit ends with the pass. The libraries are found once, not per pass."""
+    from threadpoolctl import threadpool_info
+
+    from daskfit.engine.rows import local_blas_threads
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before
+    for _ in range(2):
+        with local_blas_threads("threads"):
+            assert blas_threads() == [1] * len(before)
+        assert blas_threads() == before
+    with local_blas_threads("sync"):
+        assert blas_threads() == before
