@@ -96,6 +96,16 @@ def test_convergence_warning_when_the_solver_stops_short():
     assert not est.fit_result_.converged and est.n_iter_[0] == 2
 
 
+@pytest.mark.parametrize("solver", ["gd", "newton"])
+def test_convergence_warning_suggests_newton_only_to_other_solvers(solver):
+    X, y, _ = PROBLEMS["binary"]()
+    with pytest.warns(ConvergenceWarning) as caught:
+        daskfit.LogisticRegression(solver=solver, max_iter=1, tol=1e-12).fit(X, y)
+    message = str(next(w.message for w in caught if w.category is ConvergenceWarning))
+    assert "Increase max_iter" in message
+    assert ("try solver='newton'" in message) == (solver != "newton")
+
+
 def test_solver_options_are_checked():
     X, y, _ = PROBLEMS["regression"]()
     est = daskfit.Ridge(solver="newton").fit(X, y)

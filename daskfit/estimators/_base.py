@@ -170,8 +170,9 @@ class LinearModelBase(BaseEstimator):
             warnings.warn(
                 f"{type(self).__name__} with solver={outcome.solver!r} did not converge in "
                 f"{result.n_iter} iterations ({result.message}; gradient norm "
-                f"{result.grad_norm:.3g} > tol={self.tol}). Increase max_iter, "
-                "standardise the features, or try solver='newton'.",
+                f"{result.grad_norm:.3g} > tol={self.tol}). Increase max_iter"
+                + (", or standardise the features." if outcome.solver == "newton" else
+                   ", standardise the features, or try solver='newton'."),
                 ConvergenceWarning,
                 stacklevel=5,  # past fit() and the @placed wrapper: the caller
             )
