@@ -664,6 +664,11 @@ def test_ctrl_c_and_sigterm_exit_130_and_143_keeping_the_log_and_nothing_else(
     failed log and no run or temporary directory."""
     from daskfit.cli import INTERRUPTED, TERMINATED
 
+    # A user's Ctrl-C reaches a process whose SIGINT handler is Python's own;
+    # make sure of it here, whatever ran before in this test process (a
+    # SIGINT that once did not interrupt this test, in one full run, could not
+    # be reproduced, and no daskfit code touches SIGINT's handler).
+    found = signal.signal(signal.SIGINT, signal.default_int_handler)
     real = daskfit.Ridge.fit
     for sig, expected in ((signal.SIGINT, INTERRUPTED), (signal.SIGTERM, TERMINATED)):
         def interrupted_fit(self, *args, _sig=sig, **kwargs):
@@ -680,6 +685,8 @@ def test_ctrl_c_and_sigterm_exit_130_and_143_keeping_the_log_and_nothing_else(
         text = failed.read_text()
         assert "run failed" in text and ("SIGTERM" in text or "KeyboardInterrupt" in text)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL   # handler restored
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    signal.signal(signal.SIGINT, found)
 
 
 def test_temporary_directories_of_dead_processes_are_removed(tmp_path):
