@@ -249,3 +249,13 @@ def test_the_test_extra_installs_the_docs_extra():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]
     assert extras["docs"] and set(extras["docs"]) <= set(extras["test"])
+
+
+def test_every_test_file_is_in_the_test_inventory():
+    """docs/testing.md names every test file in a bullet, so the
+    inventory a reader trusts cannot silently fall behind the suite."""
+    bullets = [line for line in (ROOT / "docs" / "testing.md").read_text().splitlines()
+               if line.startswith("- ")]
+    missing = [path.name for path in sorted((ROOT / "tests").glob("test_*.py"))
+               if not any(f"`tests/{path.name}`" in line for line in bullets)]
+    assert not missing, f"add these to docs/testing.md: {missing}"
