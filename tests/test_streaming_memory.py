@@ -188,6 +188,12 @@ def test_a_crash_blames_the_chunks_source_before_a_kernel_that_shared_its_worker
     message = str(WorkerCrashError.from_killed(collateral, 6, [[i] for i in range(6)], killed))
     assert message.startswith("Row chunk 3 of 6 (task ('_poison-cd', 3, 0))")
     assert "Row chunk 5" in str(WorkerCrashError.from_killed(collateral, 6))
+    # Two chunks' sources lost to the same crashes (one ran, one was queued on
+    # the dying workers): Dask cannot say which killed them, so both are named.
+    both = killed + [("_poison-cd", 1, 0)]
+    message = str(WorkerCrashError.from_killed(collateral, 6, [[i] for i in range(6)], both))
+    assert message.startswith("One of row chunks 1, 3 of 6 (tasks ('_poison-cd', 3, 0), "
+                              "('_poison-cd', 1, 0))")
 
 
 def _rows_and_sum(index, X, y, w, spec):

@@ -348,8 +348,14 @@ class WorkerCrashError(DaskfitError, RuntimeError):
         task = key[1] if isinstance(key, tuple) and len(key) > 1 else None
         batched = (batches is not None and len(batches) < n_chunks
                    and isinstance(key, tuple) and str(key[0]).startswith("daskfit-"))
+        # Several chunks' sources given up on after the same crashes: a task
+        # queued on a dying worker counts the deaths as much as the one that
+        # ran, so Dask cannot tell which killed it, and neither can we.
+        lost = sorted({k[1] for k in sources})
         where = "A task"
-        if isinstance(task, int) and batched:
+        if len(lost) > 1:
+            where = "One of row chunks " + ", ".join(map(str, lost)) + f" of {n_chunks}"
+        elif isinstance(task, int) and batched:
             members = batches[task]  # a batch task: name its chunks
             if len(members) == 1:
                 where = f"Row chunk {members[0]} of {n_chunks}"
@@ -360,8 +366,10 @@ class WorkerCrashError(DaskfitError, RuntimeError):
                 where = f"One of row chunks {listed} of {n_chunks}"
         elif isinstance(task, int):
             where = f"Row chunk {task} of {n_chunks}"
+        tasks = (f"task {key!r}" if len(lost) < 2 else
+                 "tasks " + ", ".join(repr(k) for k in dict.fromkeys(sources)))
         return cls(
-            f"{where} (task {key!r}) crashed {getattr(exc, 'allowed_failures', '?')} worker "
+            f"{where} ({tasks}) crashed {getattr(exc, 'allowed_failures', '?')} worker "
             "process(es) in a row, so Dask gave up on it and nothing was fitted. The chunk, "
             "or the reader that loads it, kills the process (out of memory, a crash in "
             "native code). Inspect or drop that chunk (for Parquet, its file or row group), "
